@@ -1,0 +1,322 @@
+// Package store defines what the Gatehouse identity server persists: users,
+// applications (OAuth clients), registrations, API keys, signing keys and
+// refresh-token families, as one small interface per concern.
+//
+// It owns the data model and the contracts every backend must honour (see the
+// conformance suite in package storetest); it does not own policy. Deciding
+// whether a refresh token is expired, whether a password is right or whether
+// a client may use a grant is the job of package idp. The one exception is
+// atomicity: operations documented as atomic (RotateRefreshToken,
+// RecordLoginFailure) must be a single transaction or compare-and-swap in the
+// backend, because only the backend can make them safe across processes.
+//
+// Secrets never reach a store in usable form: client secrets, API keys and
+// refresh tokens are stored as SHA-256 digests, passwords as password hashes.
+// Signing keys are the exception (the IdP must sign with them), so a store
+// dump must be protected like a key file.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Errors returned by every backend. Backends wrap them with context; callers
+// test with errors.Is.
+var (
+	// ErrNotFound means the record does not exist (or, for refresh tokens,
+	// no longer exists).
+	ErrNotFound = errors.New("store: not found")
+	// ErrDuplicate means a unique field (email, username, id, registration
+	// pair, hash) is already taken.
+	ErrDuplicate = errors.New("store: duplicate")
+	// ErrConflict means a compare-and-swap lost: the record changed between
+	// the caller's read and its write.
+	ErrConflict = errors.New("store: conflict")
+)
+
+// User is an account that can log in.
+type User struct {
+	ID       string // UUID
+	Email    string // stored lower-cased; unique when not empty
+	Username string // unique when not empty
+	// FirstName, LastName and FullName are profile fields, echoed by the
+	// user API.
+	FirstName string
+	LastName  string
+	FullName  string
+	// PasswordHash is the self-describing encoded hash produced by package
+	// password (PHC string for argon2id, FusionAuth encodings for imports).
+	PasswordHash string
+	Active       bool // false = deactivated ("locked" in FusionAuth's words)
+	Verified     bool // email verified
+	// Data is free-form JSON owned by the caller; nil means absent.
+	Data json.RawMessage
+	// PasswordChangeRequired makes the password grant answer
+	// change_password_required.
+	PasswordChangeRequired bool
+	PasswordUpdatedAt      time.Time
+	// Expiry, when not zero, is the instant after which the user can no
+	// longer log in (FusionAuth's user.expiry).
+	Expiry      time.Time
+	LastLoginAt time.Time
+	CreatedAt   time.Time
+	// LockedUntil is set by the brute-force lockout; logins before it fail
+	// with login_prevented. Zero = not locked.
+	LockedUntil time.Time
+	// TokensRevokedBefore: access tokens issued (iat) before this instant
+	// are no longer valid at introspection/validation (IDP-REV-2).
+	TokensRevokedBefore time.Time
+}
+
+// UserStore persists users and their brute-force counters.
+type UserStore interface {
+	// CreateUser inserts u. ErrDuplicate if the id, email or username is
+	// taken (email compared case-insensitively).
+	CreateUser(ctx context.Context, u *User) error
+	// GetUser returns the user by id, or ErrNotFound.
+	GetUser(ctx context.Context, id string) (*User, error)
+	// GetUserByLogin returns the user whose email (case-insensitive) or
+	// username equals login, or ErrNotFound.
+	GetUserByLogin(ctx context.Context, login string) (*User, error)
+	// UpdateUser replaces every field of the stored user with u's, keyed by
+	// u.ID. ErrNotFound if absent, ErrDuplicate on a taken email/username.
+	UpdateUser(ctx context.Context, u *User) error
+	// DeleteUser removes the user, its registrations, failure counters and
+	// refresh tokens. ErrNotFound if absent.
+	DeleteUser(ctx context.Context, id string) error
+	// ListUsers returns users ordered by creation time, oldest first, at
+	// most limit (limit <= 0 means all).
+	ListUsers(ctx context.Context, limit int) ([]*User, error)
+
+	// RecordLoginFailure atomically counts one failed login for the user
+	// and returns the count within the current window. A window starts at
+	// the first failure and lasts window; a failure after it ends starts a
+	// new window at 1.
+	RecordLoginFailure(ctx context.Context, userID string, now time.Time, window time.Duration) (int, error)
+	// ResetLoginFailures clears the failure count (successful login or
+	// admin unlock).
+	ResetLoginFailures(ctx context.Context, userID string) error
+}
+
+// Application is an OAuth client. Its ID is the client_id.
+type Application struct {
+	ID     string // UUID = client_id
+	Name   string
+	Active bool
+	// ClientSecretHash is SHA-256 of the client secret. Secrets are 256-bit
+	// random, so a fast hash is as safe as a slow one and keeps every
+	// refresh cheap. Empty = public client (no secret).
+	ClientSecretHash []byte
+	Config           ApplicationConfig
+	CreatedAt        time.Time
+}
+
+// ApplicationConfig holds the per-application OAuth and token settings.
+// Backends store it as one JSON document, so adding a setting needs no
+// migration. Zero values mean "use the IdP default".
+type ApplicationConfig struct {
+	EnabledGrants         []string `json:"enabledGrants,omitempty"`         // "password", "refresh_token"
+	GenerateRefreshTokens bool     `json:"generateRefreshTokens,omitempty"` // token endpoint issues RTs with offline_access
+	AllowTokenRefresh     bool     `json:"allowTokenRefresh,omitempty"`     // POST /api/jwt/refresh permitted
+	// ClientAuthenticationPolicy: "Required" (default), "NotRequired",
+	// "NotRequiredWhenUsingPKCE".
+	ClientAuthenticationPolicy string `json:"clientAuthenticationPolicy,omitempty"`
+	Roles                      []string `json:"roles,omitempty"` // roles this application defines
+
+	AccessTokenTTLSeconds  int `json:"accessTokenTimeToLiveInSeconds,omitempty"`
+	RefreshTokenTTLMinutes int `json:"refreshTokenTimeToLiveInMinutes,omitempty"`
+	// RefreshTokenExpirationPolicy: "Fixed", "SlidingWindow",
+	// "SlidingWindowWithMaximumLifetime".
+	RefreshTokenExpirationPolicy string `json:"refreshTokenExpirationPolicy,omitempty"`
+	RefreshTokenMaxLifetimeMinutes int  `json:"refreshTokenMaximumTimeToLiveInMinutes,omitempty"`
+	// RefreshTokenUsagePolicy: "OneTimeUse" (Gatehouse default) or "Reusable".
+	RefreshTokenUsagePolicy string `json:"refreshTokenUsagePolicy,omitempty"`
+	// GracePeriodSeconds: how long the just-rotated token may be presented
+	// again as an honest retry. Nil = IdP default (10 s); 0 = none.
+	GracePeriodSeconds *int `json:"gracePeriodInSeconds,omitempty"`
+
+	// Webhooks: event receivers for this application (revocation events).
+	WebhookURLs   []string `json:"webhookURLs,omitempty"`
+	WebhookSecret string   `json:"webhookSecret,omitempty"` // HMAC key for the event signature
+}
+
+// ApplicationStore persists applications.
+type ApplicationStore interface {
+	CreateApplication(ctx context.Context, a *Application) error // ErrDuplicate on id
+	GetApplication(ctx context.Context, id string) (*Application, error)
+	UpdateApplication(ctx context.Context, a *Application) error
+	// DeleteApplication removes the application with its registrations and
+	// refresh tokens.
+	DeleteApplication(ctx context.Context, id string) error
+	ListApplications(ctx context.Context) ([]*Application, error) // oldest first
+}
+
+// Registration links a user to an application, with roles.
+type Registration struct {
+	ID            string // UUID
+	UserID        string
+	ApplicationID string
+	Roles         []string
+	Verified      bool
+	CreatedAt     time.Time
+}
+
+// RegistrationStore persists registrations. A (user, application) pair is
+// unique.
+type RegistrationStore interface {
+	CreateRegistration(ctx context.Context, r *Registration) error // ErrDuplicate on the pair
+	GetRegistration(ctx context.Context, userID, applicationID string) (*Registration, error)
+	UpdateRegistration(ctx context.Context, r *Registration) error // keyed by pair
+	DeleteRegistration(ctx context.Context, userID, applicationID string) error
+	ListRegistrations(ctx context.Context, userID string) ([]*Registration, error) // oldest first
+}
+
+// APIKey authorises calls to /api/*. Only its SHA-256 is stored.
+type APIKey struct {
+	ID          string
+	KeyHash     []byte // SHA-256 of the key
+	Description string
+	CreatedAt   time.Time
+}
+
+// APIKeyStore persists API keys.
+type APIKeyStore interface {
+	CreateAPIKey(ctx context.Context, k *APIKey) error              // ErrDuplicate on id or hash
+	GetAPIKeyByHash(ctx context.Context, hash []byte) (*APIKey, error) // ErrNotFound
+	ListAPIKeys(ctx context.Context) ([]*APIKey, error)
+	DeleteAPIKey(ctx context.Context, id string) error
+}
+
+// SigningKey is an asymmetric key the IdP signs access tokens with.
+type SigningKey struct {
+	ID         string // kid
+	Algorithm  string // "ES256", "RS256", "EdDSA"
+	PrivateKey []byte // PKCS#8 DER
+	CreatedAt  time.Time
+	// RetiredAt, when not zero, is when the key stopped signing. Retired keys
+	// stay published in the JWKS until tokens they signed have expired.
+	RetiredAt time.Time
+}
+
+// SigningKeyStore persists signing keys.
+type SigningKeyStore interface {
+	CreateSigningKey(ctx context.Context, k *SigningKey) error
+	// ListSigningKeys returns every key, newest first.
+	ListSigningKeys(ctx context.Context) ([]*SigningKey, error)
+	// RetireSigningKey sets RetiredAt (if not already set).
+	RetireSigningKey(ctx context.Context, id string, at time.Time) error
+	DeleteSigningKey(ctx context.Context, id string) error
+}
+
+// RefreshToken is one refresh-token family: the grant created by one
+// password login, carried forward by every rotation. Its ID is the
+// FusionAuth refreshTokenId (stable across rotations) and the access token's
+// sid claim. Only the SHA-256 of the current token string is stored.
+type RefreshToken struct {
+	ID            string // UUID, family id
+	UserID        string
+	ApplicationID string
+	TokenHash     []byte // SHA-256 of the current (live) token string
+	Scopes        []string
+	// CreatedAt is the family's insert instant (start of the maximum
+	// lifetime); StartAt is when the current expiry window began (moves on
+	// each refresh under the sliding policies); ExpiresAt is the current
+	// expiry computed by the IdP (backends index it for collection).
+	CreatedAt time.Time
+	StartAt   time.Time
+	ExpiresAt time.Time
+	// AuthTime is the original password authentication (auth_time claim).
+	AuthTime time.Time
+	// Grants is the history of grant types (JWT header gty).
+	Grants []string
+	// Device metadata (FusionAuth metaData.device).
+	DeviceName, DeviceType, DeviceDescription string
+	LastUsedAt                                time.Time
+	LastUsedIP                                string
+	// Generation counts rotations (0 for the first token).
+	Generation int
+}
+
+// Rotation records a token string that has been replaced: presenting it
+// again is either an honest retry within the grace period or reuse.
+type Rotation struct {
+	TokenHash []byte // SHA-256 of the retired string
+	FamilyID  string
+	RotatedAt time.Time
+	// Successor is the token that replaced it, sealed with a key derived
+	// from the retired token itself, so only its presenter can open it. The
+	// IdP clears it once the grace period is over (ClearSuccessors).
+	Successor []byte
+}
+
+// RotateParams describes one compare-and-swap rotation.
+type RotateParams struct {
+	FamilyID  string
+	OldHash   []byte // must equal the family's current TokenHash
+	NewHash   []byte
+	Successor []byte // sealed new token, kept for the grace period
+	Now       time.Time
+	StartAt   time.Time // new expiry window start
+	ExpiresAt time.Time // new expiry
+	Grants    []string
+	IP        string
+}
+
+// RefreshTokenStore persists refresh-token families and their rotation
+// history.
+type RefreshTokenStore interface {
+	// CreateRefreshToken inserts a new family. ErrDuplicate on id or hash.
+	CreateRefreshToken(ctx context.Context, t *RefreshToken) error
+	// GetRefreshTokenByHash returns the family whose current token hashes to
+	// hash, or ErrNotFound (retired strings are not found here).
+	GetRefreshTokenByHash(ctx context.Context, hash []byte) (*RefreshToken, error)
+	// GetRefreshToken returns a family by id.
+	GetRefreshToken(ctx context.Context, id string) (*RefreshToken, error)
+	// ListRefreshTokens returns the user's families, newest first.
+	ListRefreshTokens(ctx context.Context, userID string) ([]*RefreshToken, error)
+
+	// RotateRefreshToken atomically replaces the family's current hash with
+	// p.NewHash if and only if it still equals p.OldHash, records the old
+	// hash as a Rotation carrying p.Successor, and updates StartAt,
+	// ExpiresAt, Grants, LastUsedAt/IP and Generation. If the current hash
+	// differs (another rotation won) it returns ErrConflict and changes
+	// nothing; if the family is gone, ErrNotFound. A crash at any point
+	// leaves either the old or the new token live, never both or neither.
+	RotateRefreshToken(ctx context.Context, p RotateParams) error
+	// TouchRefreshToken records a use without rotating (Reusable policy):
+	// sets StartAt, ExpiresAt, Grants and LastUsedAt/IP.
+	TouchRefreshToken(ctx context.Context, id string, startAt, expiresAt, now time.Time, grants []string, ip string) error
+	// GetRotation returns the rotation record of a retired token string, or
+	// ErrNotFound.
+	GetRotation(ctx context.Context, hash []byte) (*Rotation, error)
+
+	// DeleteRefreshToken removes one family and its rotation history.
+	DeleteRefreshToken(ctx context.Context, id string) error
+	// DeleteRefreshTokensByUser removes the user's families (all of them
+	// when applicationID is empty) and returns the ids removed.
+	DeleteRefreshTokensByUser(ctx context.Context, userID, applicationID string) ([]string, error)
+	// DeleteRefreshTokensByApplication removes every family of the app.
+	DeleteRefreshTokensByApplication(ctx context.Context, applicationID string) ([]string, error)
+
+	// DeleteExpiredRefreshTokens removes families with ExpiresAt <= now
+	// (using an index, never a scan per request) and clears Successor on
+	// rotations older than successorCutoff. Returns the families removed.
+	DeleteExpiredRefreshTokens(ctx context.Context, now, successorCutoff time.Time) (int, error)
+}
+
+// Store is everything the IdP persists. Backends: sqlite (embedded
+// default); postgres for scale-out.
+type Store interface {
+	UserStore
+	ApplicationStore
+	RegistrationStore
+	APIKeyStore
+	SigningKeyStore
+	RefreshTokenStore
+	// Ping reports whether the backend can serve (used by /readyz).
+	Ping(ctx context.Context) error
+	Close() error
+}

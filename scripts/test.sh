@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The one test command (README "Run the tests"; .ci/run calls it).
+# Installs and starts what the tests need, runs every suite, stops what it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export GATEHOUSE_CI="${GATEHOUSE_CI:-1}"
+
+echo "== gofmt / go vet"
+unformatted=$(gofmt -l $(git ls-files '*.go'))
+if [ -n "$unformatted" ]; then echo "gofmt needed: $unformatted"; exit 1; fi
+go vet ./...
+
+echo "== go test"
+go test -count=1 -timeout 30m ./...
