@@ -10,5 +10,9 @@ unformatted=$(gofmt -l $(git ls-files '*.go'))
 if [ -n "$unformatted" ]; then echo "gofmt needed: $unformatted"; exit 1; fi
 go vet ./...
 
+echo "== test servers (PostgreSQL, Redis)"
+# Throwaway servers; its EXIT trap stops them and removes their data even when tests fail.
+source scripts/testenv.sh
+
 echo "== go test"
 go test -count=1 -timeout 30m ./...
