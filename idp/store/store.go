@@ -123,15 +123,15 @@ type ApplicationConfig struct {
 	AllowTokenRefresh     bool     `json:"allowTokenRefresh,omitempty"`     // POST /api/jwt/refresh permitted
 	// ClientAuthenticationPolicy: "Required" (default), "NotRequired",
 	// "NotRequiredWhenUsingPKCE".
-	ClientAuthenticationPolicy string `json:"clientAuthenticationPolicy,omitempty"`
+	ClientAuthenticationPolicy string   `json:"clientAuthenticationPolicy,omitempty"`
 	Roles                      []string `json:"roles,omitempty"` // roles this application defines
 
 	AccessTokenTTLSeconds  int `json:"accessTokenTimeToLiveInSeconds,omitempty"`
 	RefreshTokenTTLMinutes int `json:"refreshTokenTimeToLiveInMinutes,omitempty"`
 	// RefreshTokenExpirationPolicy: "Fixed", "SlidingWindow",
 	// "SlidingWindowWithMaximumLifetime".
-	RefreshTokenExpirationPolicy string `json:"refreshTokenExpirationPolicy,omitempty"`
-	RefreshTokenMaxLifetimeMinutes int  `json:"refreshTokenMaximumTimeToLiveInMinutes,omitempty"`
+	RefreshTokenExpirationPolicy   string `json:"refreshTokenExpirationPolicy,omitempty"`
+	RefreshTokenMaxLifetimeMinutes int    `json:"refreshTokenMaximumTimeToLiveInMinutes,omitempty"`
 	// RefreshTokenUsagePolicy: "OneTimeUse" (Gatehouse default) or "Reusable".
 	RefreshTokenUsagePolicy string `json:"refreshTokenUsagePolicy,omitempty"`
 	// GracePeriodSeconds: how long the just-rotated token may be presented
@@ -184,7 +184,7 @@ type APIKey struct {
 
 // APIKeyStore persists API keys.
 type APIKeyStore interface {
-	CreateAPIKey(ctx context.Context, k *APIKey) error              // ErrDuplicate on id or hash
+	CreateAPIKey(ctx context.Context, k *APIKey) error                 // ErrDuplicate on id or hash
 	GetAPIKeyByHash(ctx context.Context, hash []byte) (*APIKey, error) // ErrNotFound
 	ListAPIKeys(ctx context.Context) ([]*APIKey, error)
 	DeleteAPIKey(ctx context.Context, id string) error

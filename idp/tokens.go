@@ -1,0 +1,197 @@
+package idp
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+
+	"github.com/gatehouse-auth/gatehouse/idp/store"
+)
+
+// AccessClaims are the claims of a Gatehouse access token (spec §11).
+type AccessClaims struct {
+	jwt.RegisteredClaims
+	ApplicationID      string   `json:"applicationId,omitempty"`
+	AuthenticationType string   `json:"authenticationType,omitempty"`
+	AuthTime           int64    `json:"auth_time,omitempty"`
+	Email              string   `json:"email,omitempty"`
+	EmailVerified      bool     `json:"email_verified"`
+	PreferredUsername  string   `json:"preferred_username,omitempty"`
+	Roles              []string `json:"roles,omitempty"`
+	Scope              string   `json:"scope,omitempty"`
+	SID                string   `json:"sid,omitempty"`
+}
+
+// tokenParams is what minting an access token needs.
+type tokenParams struct {
+	user     *store.User
+	app      *store.Application
+	reg      *store.Registration // nil when the user is not registered
+	scopes   []string
+	authType string // PASSWORD or REFRESH_TOKEN
+	authTime time.Time
+	sid      string
+	grants   []string // header gty
+	ttl      time.Duration
+}
+
+// signAccessToken mints and signs an access token; it returns the token
+// and its expiry.
+func (s *Server) signAccessToken(ctx context.Context, p tokenParams) (string, time.Time, error) {
+	s.keys.maybeReload(ctx)
+	k := s.keys.current()
+	if k == nil {
+		return "", time.Time{}, errors.New("no active signing key")
+	}
+	now := s.now()
+	exp := now.Add(p.ttl).Truncate(time.Second)
+	c := AccessClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    s.cfg.Issuer,
+			Subject:   p.user.ID,
+			Audience:  jwt.ClaimStrings{p.app.ID},
+			ExpiresAt: jwt.NewNumericDate(exp),
+			IssuedAt:  jwt.NewNumericDate(now),
+			ID:        uuid.NewString(),
+		},
+		AuthenticationType: p.authType,
+		AuthTime:           p.authTime.Unix(),
+		Email:              p.user.Email,
+		EmailVerified:      p.user.Verified,
+		PreferredUsername:  p.user.Username,
+		Scope:              strings.Join(p.scopes, " "),
+		SID:                p.sid,
+	}
+	if p.reg != nil {
+		c.ApplicationID = p.app.ID
+		c.Roles = p.reg.Roles
+	}
+	t := jwt.NewWithClaims(k.method, c)
+	t.Header["kid"] = k.rec.ID
+	t.Header["typ"] = "at+jwt" // RFC 9068 (IDP-TOK-3)
+	if len(p.grants) > 0 {
+		t.Header["gty"] = p.grants
+	}
+	signed, err := t.SignedString(k.signer)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("sign access token: %w", err)
+	}
+	return signed, exp, nil
+}
+
+// idClaims are the claims of an OpenID Connect id_token.
+type idClaims struct {
+	jwt.RegisteredClaims
+	AuthTime          int64  `json:"auth_time,omitempty"`
+	Email             string `json:"email,omitempty"`
+	EmailVerified     bool   `json:"email_verified"`
+	GivenName         string `json:"given_name,omitempty"`
+	FamilyName        string `json:"family_name,omitempty"`
+	Name              string `json:"name,omitempty"`
+	PreferredUsername string `json:"preferred_username,omitempty"`
+	SID               string `json:"sid,omitempty"`
+}
+
+func (s *Server) signIDToken(p tokenParams, exp time.Time) (string, error) {
+	k := s.keys.current()
+	if k == nil {
+		return "", errors.New("no active signing key")
+	}
+	now := s.now()
+	c := idClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer: s.cfg.Issuer, Subject: p.user.ID, Audience: jwt.ClaimStrings{p.app.ID},
+			ExpiresAt: jwt.NewNumericDate(exp), IssuedAt: jwt.NewNumericDate(now), ID: uuid.NewString(),
+		},
+		AuthTime: p.authTime.Unix(), Email: p.user.Email, EmailVerified: p.user.Verified,
+		GivenName: p.user.FirstName, FamilyName: p.user.LastName, Name: p.user.FullName,
+		PreferredUsername: p.user.Username, SID: p.sid,
+	}
+	t := jwt.NewWithClaims(k.method, c)
+	t.Header["kid"] = k.rec.ID
+	return t.SignedString(k.signer)
+}
+
+// errTokenExpired distinguishes an expired token from an invalid one.
+var errTokenExpired = errors.New("token expired")
+
+// verifyAccessToken checks a JWT issued by this server: signature by a
+// published key chosen by kid only (IDP-TOK-2: jku, x5u and jwk headers are
+// ignored), an allowlisted asymmetric algorithm (IDP-TOK-1), issuer, expiry,
+// and that the user has not revoked tokens issued before it (IDP-REV-2).
+func (s *Server) verifyAccessToken(ctx context.Context, raw string) (*AccessClaims, error) {
+	var c AccessClaims
+	_, err := jwt.ParseWithClaims(raw, &c, func(t *jwt.Token) (any, error) {
+		kid, _ := t.Header["kid"].(string)
+		k := s.keys.byKID(kid)
+		if k == nil {
+			s.keys.maybeReload(ctx)
+			if k = s.keys.byKID(kid); k == nil {
+				return nil, fmt.Errorf("unknown kid %q", kid)
+			}
+		}
+		if t.Method.Alg() != k.method.Alg() {
+			return nil, errors.New("algorithm does not match key")
+		}
+		return k.signer.Public(), nil
+	},
+		jwt.WithValidMethods([]string{AlgES256, AlgRS256, AlgEdDSA}),
+		jwt.WithIssuer(s.cfg.Issuer),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithTimeFunc(s.now),
+	)
+	if err != nil {
+		if errors.Is(err, jwt.ErrTokenExpired) {
+			return nil, errTokenExpired
+		}
+		return nil, err
+	}
+	u, err := s.store.GetUser(ctx, c.Subject)
+	if err != nil {
+		return nil, fmt.Errorf("token user: %w", err)
+	}
+	if !u.Active || (!u.TokensRevokedBefore.IsZero() && c.IssuedAt.Time.Before(u.TokensRevokedBefore.Truncate(time.Second))) {
+		return nil, errors.New("token revoked")
+	}
+	return &c, nil
+}
+
+// Refresh-token strings are 32 random bytes, base64url without padding
+// (IDP-RT-1). Only their SHA-256 is stored (IDP-RT-2).
+const refreshTokenLen = 43
+
+func newRefreshToken() (string, []byte) {
+	var b [32]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	tok := base64.RawURLEncoding.EncodeToString(b[:])
+	return tok, hashToken(tok)
+}
+
+func hashToken(tok string) []byte {
+	h := sha256.Sum256([]byte(tok))
+	return h[:]
+}
+
+// wellFormedRefreshToken rejects anything that cannot be one of ours before
+// it reaches the store.
+func wellFormedRefreshToken(tok string) bool {
+	if len(tok) != refreshTokenLen {
+		return false
+	}
+	for i := 0; i < len(tok); i++ {
+		c := tok[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
