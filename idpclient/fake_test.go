@@ -22,12 +22,12 @@ import (
 // fakeIdP is a minimal stand-in for unit tests of single functions
 // (verification, error classification). Scenario tests use the real IdP.
 type fakeIdP struct {
-	t          *testing.T
-	srv        *httptest.Server
-	mu         sync.Mutex
-	jwks       []jose.JSONWebKey
-	jwksFetch  atomic.Int64
-	handlers   map[string]http.HandlerFunc
+	t         *testing.T
+	srv       *httptest.Server
+	mu        sync.Mutex
+	jwks      []jose.JSONWebKey
+	jwksFetch atomic.Int64
+	handlers  map[string]http.HandlerFunc
 }
 
 const (
