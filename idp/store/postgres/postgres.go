@@ -1,0 +1,250 @@
+// Package postgres is the PostgreSQL backend of the IdP store
+// (store.Store), for running any number of IdP processes on one database.
+//
+// It owns the schema (embedded, versioned migrations applied at Open under
+// an advisory lock, so several processes can start at once) and the SQL for
+// every store operation. Operations the store contract calls atomic are
+// single statements or single transactions whose correctness rests on
+// PostgreSQL row locks, never on an in-process lock: RotateRefreshToken is a
+// conditional UPDATE (WHERE id AND token_hash) in one transaction with the
+// insert of the rotation record, and RecordLoginFailure is one upsert.
+//
+// It does not own policy (expiry, grace periods, lockout thresholds): that is
+// package idp's. It does not schedule collection either: the IdP calls
+// DeleteExpiredRefreshTokens, which walks the expires_at index in batches.
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/gatehouse-auth/gatehouse/idp/store"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// migrationLockID is the pg_advisory_xact_lock key that serialises schema
+// migrations between processes (an arbitrary constant: "gatehous" in ASCII).
+const migrationLockID int64 = 0x6761746568617573
+
+// collectBatch bounds how many rows one collection statement deletes, so a
+// large backlog never becomes one huge transaction.
+const collectBatch = 5000
+
+// Store is the PostgreSQL IdP store. It is safe for concurrent use, from
+// any number of goroutines and processes.
+type Store struct {
+	pool   *pgxpool.Pool
+	logger *slog.Logger
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open connects to the database at url (a postgres:// URL or key=value
+// DSN accepted by pgx, pool settings included), applies pending migrations
+// and returns the store. A nil logger discards logs.
+func Open(ctx context.Context, url string, logger *slog.Logger) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// The parse error may quote the URL, password included.
+		return nil, errors.New("postgres: invalid database URL")
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: connect: %w", err)
+	}
+	s, err := New(ctx, pool, logger)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// New wraps an existing pool (which Close will close), applying pending
+// migrations first. A nil logger discards logs.
+func New(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) (*Store, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{pool: pool, logger: logger}
+	if err := s.migrate(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("postgres: ping: %w", err)
+	}
+	return nil
+}
+
+// Close closes the connection pool.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+func loadMigrations() ([]migration, error) {
+	entries, err := migrationFiles.ReadDir("migrations")
+	if err != nil {
+		return nil, fmt.Errorf("postgres: read migrations: %w", err)
+	}
+	var ms []migration
+	for _, e := range entries {
+		name := e.Name()
+		num, _, ok := strings.Cut(name, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || v <= 0 {
+			return nil, fmt.Errorf("postgres: migration %q: name must start with a positive version and '_'", name)
+		}
+		b, err := migrationFiles.ReadFile("migrations/" + name)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: read migration %q: %w", name, err)
+		}
+		ms = append(ms, migration{version: v, name: name, sql: string(b)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	for i := 1; i < len(ms); i++ {
+		if ms[i].version == ms[i-1].version {
+			return nil, fmt.Errorf("postgres: two migrations with version %d", ms[i].version)
+		}
+	}
+	return ms, nil
+}
+
+// migrate applies the pending migrations in one transaction holding a
+// transaction-level advisory lock: a second process starting at the same
+// moment waits for the first, then finds nothing left to do. PostgreSQL DDL
+// is transactional, so a failed migration leaves the schema unchanged.
+func (s *Store) migrate(ctx context.Context) error {
+	ms, err := loadMigrations()
+	if err != nil {
+		return err
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("postgres: migrate: begin: %w", err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // no-op after Commit
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLockID); err != nil {
+		return fmt.Errorf("postgres: migrate: lock: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS gatehouse_schema_migrations (
+		version    integer     PRIMARY KEY,
+		name       text        NOT NULL,
+		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		return fmt.Errorf("postgres: migrate: create version table: %w", err)
+	}
+	var current int
+	if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM gatehouse_schema_migrations`).Scan(&current); err != nil {
+		return fmt.Errorf("postgres: migrate: read version: %w", err)
+	}
+	if latest := ms[len(ms)-1].version; current > latest {
+		return fmt.Errorf("postgres: database schema version %d is newer than this binary's %d", current, latest)
+	}
+	applied := 0
+	for _, m := range ms {
+		if m.version <= current {
+			continue
+		}
+		if _, err := tx.Exec(ctx, m.sql); err != nil {
+			return fmt.Errorf("postgres: migration %s: %w", m.name, err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO gatehouse_schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name); err != nil {
+			return fmt.Errorf("postgres: migration %s: record: %w", m.name, err)
+		}
+		applied++
+		s.logger.InfoContext(ctx, "applied IdP schema migration", "version", m.version, "name", m.name)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("postgres: migrate: commit: %w", err)
+	}
+	if applied == 0 {
+		s.logger.DebugContext(ctx, "IdP schema up to date", "version", current)
+	}
+	return nil
+}
+
+// wrap adds op as context and maps PostgreSQL errors onto the store's:
+// no rows -> ErrNotFound, unique violation (SQLSTATE 23505) -> ErrDuplicate,
+// foreign-key violation (23503: the user or application referred to does
+// not exist) -> ErrNotFound.
+func wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("postgres: %s: %w", op, store.ErrNotFound)
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		return fmt.Errorf("postgres: %s: %w (%s)", op, store.ErrDuplicate, pgErr.ConstraintName)
+	}
+	if errors.As(err, &pgErr) && pgErr.Code == "23503" {
+		return fmt.Errorf("postgres: %s: %w (%s)", op, store.ErrNotFound, pgErr.ConstraintName)
+	}
+	return fmt.Errorf("postgres: %s: %w", op, err)
+}
+
+// notFound is the error for an update or delete that matched no row.
+func notFound(op string) error {
+	return fmt.Errorf("postgres: %s: %w", op, store.ErrNotFound)
+}
+
+// ts turns a Go time into a timestamptz argument; the zero time is NULL.
+func ts(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t
+}
+
+// zt scans a nullable timestamptz into a time.Time (NULL -> zero time).
+// Use as (*zt)(&field).
+type zt time.Time
+
+// ScanTimestamptz implements pgtype.TimestamptzScanner.
+func (z *zt) ScanTimestamptz(v pgtype.Timestamptz) error {
+	if !v.Valid || v.InfinityModifier != pgtype.Finite {
+		*z = zt{}
+		return nil
+	}
+	*z = zt(v.Time)
+	return nil
+}
+
+// inTx runs fn in a transaction, committing when it returns nil.
+func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // no-op after Commit
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
