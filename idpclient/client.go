@@ -218,6 +218,13 @@ func New(cfg Config) (*Client, error) {
 // ClientID returns the OAuth client id the Client authenticates as.
 func (c *Client) ClientID() string { return c.cfg.ClientID }
 
+// Timeout returns the bound on each call to the IdP.
+func (c *Client) Timeout() time.Duration { return c.cfg.Timeout }
+
+// HasAPIKey reports whether calls that need an API key (RevokeUser,
+// RevokeRefreshTokenID) are possible.
+func (c *Client) HasAPIKey() bool { return c.cfg.APIKey != "" }
+
 // RefreshMethod returns the configured refresh method.
 func (c *Client) RefreshMethod() RefreshMethod { return c.cfg.RefreshMethod }
 

@@ -1,0 +1,261 @@
+package appkit
+
+import (
+	"crypto/cipher"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore"
+	"github.com/gatehouse-auth/gatehouse/idpclient"
+)
+
+// Defaults for zero Config fields.
+const (
+	DefaultIdleTimeout         = 30 * time.Minute    // APP-LIFE-1
+	DefaultAbsoluteLifetime    = 12 * time.Hour      // issue 3 (APP-LIFE-2 suggests 4-8 h)
+	DefaultReauthAfter         = 30 * 24 * time.Hour // APP-LIFE-3
+	DefaultRefreshCookieMaxAge = 30 * 24 * time.Hour // the IdP's default refresh-token lifetime
+	DefaultRefreshResultTTL    = 2 * time.Minute
+	DefaultLoginPath           = "/login"
+	DefaultHomePath            = "/"
+	DefaultSessionsPath        = "/sessions"
+	// MinSealKeyLen is the least length of Config.SealKey.
+	MinSealKeyLen = 32
+)
+
+// Config configures a Kit. IdP, Store and SealKey are required; every
+// other field has the documented default.
+type Config struct {
+	// IdP is the client for the identity server (token endpoint, refresh,
+	// revocation, JWKS).
+	IdP *idpclient.Client
+	// Store keeps the sessions and the refresh-coordination records.
+	Store sessionstore.Store
+	// SealKey (at least 32 random bytes) seals the refresh-token cookie with
+	// AES-256-GCM (C-2). Every process of one app must share it; changing it
+	// logs everybody out at their next refresh unless the old key is kept in
+	// OldSealKeys.
+	SealKey []byte
+	// OldSealKeys still open refresh cookies (key rotation); new cookies are
+	// always sealed with SealKey.
+	OldSealKeys [][]byte
+
+	// CookieName distinguishes this app's cookies from other apps' on the
+	// same host: the cookies are "<CookieName>-sid" and "<CookieName>-rt",
+	// or "sid" and "rt" when empty, with the "__Host-" prefix unless
+	// DevMode (APP-CK-1).
+	CookieName string
+	// DevMode serves plain http on loopback only: cookies lose Secure and
+	// the __Host- prefix, no HSTS, and requests from other addresses get
+	// 403. Never enable it in production.
+	DevMode bool
+
+	// IdleTimeout is the sliding session timeout. Default 30 min.
+	IdleTimeout time.Duration
+	// AbsoluteLifetime caps a session from its creation regardless of
+	// activity. Default 12 h.
+	AbsoluteLifetime time.Duration
+	// ReauthAfter is how long after the password login (auth_time) refreshes
+	// may continue; after it the password is required. Default 30 days.
+	ReauthAfter time.Duration
+	// TouchInterval: the sliding extension is written to the store only
+	// when it would move the expiry by more than this, so most requests do
+	// not write. Default min(IdleTimeout/10, 1 min).
+	TouchInterval time.Duration
+	// RefreshCookieMaxAge is the refresh cookie's Max-Age, and the server
+	// rejects older cookies; keep it at or below the IdP's refresh-token
+	// lifetime (APP-CK-4). Default 30 days.
+	RefreshCookieMaxAge time.Duration
+	// RefreshCookieSameSite defaults to http.SameSiteStrictMode (APP-CK-3).
+	// Lax lets a cross-site link into the app refresh silently.
+	RefreshCookieSameSite http.SameSite
+	// RefreshResultTTL is how long the outcome of a refresh is kept for
+	// other requests and processes still presenting the old refresh cookie
+	// (S11). Default 2 min.
+	RefreshResultTTL time.Duration
+
+	// LoginPath is where the login handler is mounted. Default "/login".
+	LoginPath string
+	// HomePath is where a login without a next parameter lands and where
+	// logout redirects. Default "/".
+	HomePath string
+	// SessionsPath is where the sessions handler is mounted; its POST
+	// actions redirect back to it. Default "/sessions".
+	SessionsPath string
+	// LoginTemplate renders the login form with a *LoginPage. Default: a
+	// minimal built-in form (DefaultLoginTemplate).
+	LoginTemplate *template.Template
+	// Unavailable renders the 503 page shown when the IdP or the store is
+	// unreachable. Default: a short built-in page.
+	Unavailable http.Handler
+	// ClearSiteData is the Clear-Site-Data header sent at logout. Default
+	// `"cache", "storage"`: "cookies" is left out because browsers apply it
+	// to the whole registrable domain, which would log the user out of the
+	// other apps too (APP-OUT-2); the kit's own cookies are expired
+	// explicitly. Set "-" to send none.
+	ClearSiteData string
+	// DisableSecurityHeaders stops the kit from setting nosniff,
+	// Referrer-Policy, CSP frame-ancestors and HSTS on its responses
+	// (for apps that set their own).
+	DisableSecurityHeaders bool
+
+	// TrustedProxies are the peers whose X-Forwarded-For is believed when
+	// finding the browser's IP (APP-HDR-3). Default none.
+	TrustedProxies []netip.Prefix
+	// CrossOrigin is the CSRF protection wrapped around every
+	// state-changing request. Default http.NewCrossOriginProtection().
+	CrossOrigin *http.CrossOriginProtection
+
+	// Logger receives structured events, never tokens or passwords.
+	// Default slog.Default().
+	Logger *slog.Logger
+	// Now is the clock (tests). Default time.Now.
+	Now func() time.Time
+}
+
+// Kit is the session layer of one app. Create it with New; it is safe for
+// concurrent use.
+type Kit struct {
+	cfg   Config
+	idp   *idpclient.Client
+	store sessionstore.Store
+	log   *slog.Logger
+	now   func() time.Time
+	cop   *http.CrossOriginProtection
+
+	sidName, rtName string
+	cookieAEAD      []cipher.AEAD // [0] seals; all open
+
+	claimTTL    time.Duration // lifetime of a refresh claim in the store
+	waitMax     time.Duration // how long a request waits for another's refresh
+	unavailTTL  time.Duration // how long an "IdP unavailable" outcome is shared
+	sf          singleflight.Group
+	heldMu      sync.Mutex
+	heldClaims  map[string]time.Time // claims this process holds, until
+	loginTmpl   *template.Template
+	unavailable http.Handler
+
+	hdrNosniff, hdrReferrer, hdrCSP, hdrHSTS, hdrNoStore []string
+}
+
+// New validates cfg, applies the defaults and returns a Kit.
+func New(cfg Config) (*Kit, error) {
+	if cfg.IdP == nil {
+		return nil, errors.New("appkit: Config.IdP is required")
+	}
+	if cfg.Store == nil {
+		return nil, errors.New("appkit: Config.Store is required")
+	}
+	if len(cfg.SealKey) < MinSealKeyLen {
+		return nil, fmt.Errorf("appkit: Config.SealKey must be at least %d bytes", MinSealKeyLen)
+	}
+	if cfg.CookieName != "" && !validCookieName(cfg.CookieName) {
+		return nil, fmt.Errorf("appkit: CookieName %q: use letters, digits, '-' and '_'", cfg.CookieName)
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&cfg.IdleTimeout, DefaultIdleTimeout)
+	def(&cfg.AbsoluteLifetime, DefaultAbsoluteLifetime)
+	def(&cfg.ReauthAfter, DefaultReauthAfter)
+	def(&cfg.TouchInterval, min(cfg.IdleTimeout/10, time.Minute))
+	def(&cfg.RefreshCookieMaxAge, DefaultRefreshCookieMaxAge)
+	def(&cfg.RefreshResultTTL, DefaultRefreshResultTTL)
+	if cfg.RefreshCookieSameSite == 0 || cfg.RefreshCookieSameSite == http.SameSiteDefaultMode {
+		cfg.RefreshCookieSameSite = http.SameSiteStrictMode
+	}
+	if cfg.RefreshCookieSameSite == http.SameSiteNoneMode {
+		return nil, errors.New("appkit: RefreshCookieSameSite must not be None (APP-CK-3)")
+	}
+	str := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	str(&cfg.LoginPath, DefaultLoginPath)
+	str(&cfg.HomePath, DefaultHomePath)
+	str(&cfg.SessionsPath, DefaultSessionsPath)
+	str(&cfg.ClearSiteData, `"cache", "storage"`)
+	for _, p := range []string{cfg.LoginPath, cfg.HomePath, cfg.SessionsPath} {
+		if !isSafePath(p) {
+			return nil, fmt.Errorf("appkit: path %q must be a same-origin absolute path", p)
+		}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.CrossOrigin == nil {
+		cfg.CrossOrigin = http.NewCrossOriginProtection()
+	}
+	k := &Kit{
+		cfg:        cfg,
+		idp:        cfg.IdP,
+		store:      cfg.Store,
+		log:        cfg.Logger,
+		now:        cfg.Now,
+		cop:        cfg.CrossOrigin,
+		heldClaims: make(map[string]time.Time),
+		loginTmpl:  cfg.LoginTemplate,
+		hdrNosniff: []string{"nosniff"},
+		// Full URLs never leave the app in Referer (session-bearing query
+		// strings, next parameters).
+		hdrReferrer: []string{"strict-origin-when-cross-origin"},
+		hdrCSP:      []string{"frame-ancestors 'none'; object-src 'none'; base-uri 'none'"},
+		hdrHSTS:     []string{"max-age=31536000; includeSubDomains"},
+		hdrNoStore:  []string{"no-store"},
+	}
+	prefix := "__Host-"
+	if cfg.DevMode {
+		prefix = ""
+	}
+	base := ""
+	if cfg.CookieName != "" {
+		base = cfg.CookieName + "-"
+	}
+	k.sidName, k.rtName = prefix+base+"sid", prefix+base+"rt"
+	for _, key := range append([][]byte{cfg.SealKey}, cfg.OldSealKeys...) {
+		a, err := newAEAD(key, infoRefreshCookie)
+		if err != nil {
+			return nil, fmt.Errorf("appkit: seal key: %w", err)
+		}
+		k.cookieAEAD = append(k.cookieAEAD, a)
+	}
+	// A claim must outlive one IdP call.
+	k.claimTTL = cfg.IdP.Timeout() + 5*time.Second
+	k.waitMax = k.claimTTL + 2*time.Second
+	k.unavailTTL = 2 * time.Second
+	if k.loginTmpl == nil {
+		k.loginTmpl = DefaultLoginTemplate()
+	}
+	k.unavailable = cfg.Unavailable
+	if k.unavailable == nil {
+		k.unavailable = http.HandlerFunc(defaultUnavailable)
+	}
+	return k, nil
+}
+
+// SessionCookieName and RefreshCookieName return the cookie names in use.
+func (k *Kit) SessionCookieName() string { return k.sidName }
+
+// RefreshCookieName returns the refresh cookie's name.
+func (k *Kit) RefreshCookieName() string { return k.rtName }
+
+func validCookieName(s string) bool {
+	return strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
+	}) < 0
+}

@@ -1,0 +1,192 @@
+package appkit
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"html/template"
+	"net/http"
+	"strings"
+
+	"github.com/gatehouse-auth/gatehouse/idpclient"
+)
+
+// Messages shown on the login form. They are deliberately generic: an
+// unknown account and a wrong password read the same (APP-LOGIN-4), and
+// the IdP's error_description is never shown.
+const (
+	MsgInvalidCredentials = "Invalid email or password."
+	MsgLocked             = "This account is locked. Try again later or reset your password."
+	MsgThrottled          = "Too many attempts. Wait a moment and try again."
+	MsgUnavailable        = "Sign-in is temporarily unavailable. Please try again in a moment."
+)
+
+// Input bounds: a larger form is refused without calling the IdP.
+const (
+	maxLoginForm   = 16 << 10
+	maxEmailLen    = 320
+	maxPasswordLen = 1024 // IDP-HASH-5
+)
+
+// LoginPage is the data the login template is executed with.
+type LoginPage struct {
+	// Action is the URL the form posts to (Config.LoginPath).
+	Action string
+	// Email is the address typed before a failed attempt, for convenience.
+	Email string
+	// Next is the safe page to go to after login (hidden field "next").
+	Next string
+	// Error is the message to show, empty on a fresh form.
+	Error string
+	// Locked is true when Error says the account is locked.
+	Locked bool
+}
+
+// DefaultLoginTemplate returns the built-in login form. Apps normally
+// supply their own with an error slot ({{.Error}}), fields email, password
+// and next, and no autocomplete=off (APP-LOGIN-3).
+func DefaultLoginTemplate() *template.Template {
+	return template.Must(template.New("login").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Sign in</title></head>
+<body><main>
+<h1>Sign in</h1>
+{{if .Error}}<p role="alert">{{.Error}}</p>{{end}}
+<form method="post" action="{{.Action}}">
+<label>Email <input type="email" name="email" value="{{.Email}}" autocomplete="username" required autofocus></label>
+<label>Password <input type="password" name="password" autocomplete="current-password" required></label>
+<input type="hidden" name="next" value="{{.Next}}">
+<button type="submit">Sign in</button>
+</form>
+</main></body></html>
+`))
+}
+
+// LoginHandler serves the login form (GET) and logs in (POST, scenarios
+// S1 and S2):
+//   - POST is cross-origin checked (login CSRF, APP-LOGIN-1), reads email,
+//     password and next from the form body only, and calls the IdP's
+//     password grant with the app's client credentials, offline_access and
+//     the browser's IP;
+//   - on success the JWT is verified, any earlier session of this browser
+//     is destroyed (APP-SID-2), a new session is created, the session and
+//     sealed refresh cookies are set, and the answer is 303 to the safe
+//     next or HomePath (APP-RED-1, APP-RED-2);
+//   - wrong credentials re-render the form (401) with one generic message,
+//     a locked account (403) says so, throttling 429, an unreachable IdP
+//     503.
+//
+// The password is passed to the IdP and dropped: never logged, stored or
+// rendered back (APP-LOGIN-2).
+func (k *Kit) LoginHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !k.guard(w, r) {
+			return
+		}
+		k.noStore(w.Header())
+		switch r.Method {
+		case http.MethodGet, http.MethodHead:
+			k.renderLogin(w, http.StatusOK, LoginPage{Next: SafeNext(r.URL.Query().Get("next"), "")})
+		case http.MethodPost:
+			k.login(w, r)
+		default:
+			w.Header().Set("Allow", "GET, HEAD, POST")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		}
+	})
+}
+
+func (k *Kit) login(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxLoginForm)
+	if err := r.ParseForm(); err != nil {
+		k.renderLogin(w, http.StatusBadRequest, LoginPage{Error: MsgInvalidCredentials})
+		return
+	}
+	// Only the body counts: a password in the URL would end up in logs.
+	email := strings.TrimSpace(r.PostForm.Get("email"))
+	password := r.PostForm.Get("password")
+	page := LoginPage{Email: email, Next: SafeNext(r.PostForm.Get("next"), "")}
+	if email == "" || password == "" || len(email) > maxEmailLen || len(password) > maxPasswordLen {
+		page.Error = MsgInvalidCredentials
+		if len(email) > maxEmailLen {
+			page.Email = ""
+		}
+		k.renderLogin(w, http.StatusBadRequest, page)
+		return
+	}
+	ip := k.clientIP(r)
+	tok, err := k.idp.PasswordLogin(r.Context(), email, password, ip)
+	if err != nil {
+		status := http.StatusServiceUnavailable
+		page.Error = MsgUnavailable
+		switch {
+		case errors.Is(err, idpclient.ErrInvalidCredentials):
+			status, page.Error = http.StatusUnauthorized, MsgInvalidCredentials
+			k.log.Info("appkit: login failed", "ip", ip, "err", err)
+		case errors.Is(err, idpclient.ErrLocked):
+			status, page.Error, page.Locked = http.StatusForbidden, MsgLocked, true
+			k.log.Info("appkit: login refused, account locked", "ip", ip, "err", err)
+		case errors.Is(err, idpclient.ErrThrottled):
+			status, page.Error = http.StatusTooManyRequests, MsgThrottled
+			k.log.Warn("appkit: login throttled by the identity server", "ip", ip, "err", err)
+		default:
+			k.log.Error("appkit: login failed; identity server unavailable or misconfigured", "ip", ip, "err", err)
+		}
+		k.renderLogin(w, status, page)
+		return
+	}
+	// APP-SID-2: whatever this browser had before dies now.
+	if key, ok := keyForCookie(cookieValue(r, k.sidName)); ok {
+		_ = k.store.Delete(r.Context(), key)
+	}
+	if old, err := k.openRefresh(cookieValue(r, k.rtName)); err == nil && old.token != tok.RefreshToken {
+		k.revokeBestEffort(r.Context(), old.token)
+	}
+	authTime := tok.Claims.AuthTime
+	if authTime.IsZero() {
+		authTime = k.now()
+	}
+	id, sess, err := k.createSession(r.Context(), r, tok, authTime)
+	if err != nil {
+		k.log.Error("appkit: create session", "err", err)
+		k.revokeBestEffort(context.WithoutCancel(r.Context()), tok.RefreshToken)
+		k.renderLogin(w, http.StatusServiceUnavailable, LoginPage{Email: email, Next: page.Next, Error: MsgUnavailable})
+		return
+	}
+	k.setSessionCookie(w, id)
+	if tok.RefreshToken != "" {
+		sealed, err := k.sealRefresh(refreshCookie{token: tok.RefreshToken, authTime: authTime, issued: k.now()})
+		if err != nil {
+			k.log.Error("appkit: seal refresh cookie", "err", err)
+		} else {
+			k.setRefreshCookie(w, sealed)
+		}
+	} else {
+		k.clearCookie(w, k.rtName, k.cfg.RefreshCookieSameSite)
+	}
+	k.log.Info("appkit: login", "user", sess.UserID, "ip", ip)
+	http.Redirect(w, r, SafeNext(page.Next, k.cfg.HomePath), http.StatusSeeOther)
+}
+
+// renderLogin executes the login template into a buffer first, so a
+// template error is a clean 500 rather than half a page.
+func (k *Kit) renderLogin(w http.ResponseWriter, status int, p LoginPage) {
+	p.Action = k.cfg.LoginPath
+	var buf bytes.Buffer
+	if err := k.loginTmpl.Execute(&buf, &p); err != nil {
+		k.log.Error("appkit: login template", "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// defaultUnavailable is the built-in 503 page.
+func defaultUnavailable(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Retry-After", "5")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	_, _ = w.Write([]byte(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Temporarily unavailable</title></head>` +
+		`<body><h1>Temporarily unavailable</h1><p>Sign-in is temporarily unavailable. You are still signed in; please try again in a moment.</p></body></html>`))
+}

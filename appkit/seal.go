@@ -1,0 +1,134 @@
+package appkit
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// HKDF labels: one derived key per purpose, so a key never serves two.
+const (
+	infoRefreshCookie = "gatehouse appkit v1 refresh cookie"
+	infoRefreshResult = "gatehouse appkit v1 refresh result"
+	claimPrefix       = "gatehouse appkit v1 refresh claim\x00"
+	sealVersion       = 1
+	// maxRefreshToken bounds what is sealed into the cookie, which must stay
+	// under 4096 bytes (APP-CK-2).
+	maxRefreshToken = 2048
+)
+
+var errSealed = errors.New("sealed value invalid")
+
+// newAEAD derives an AES-256-GCM key from secret for purpose info.
+func newAEAD(secret []byte, info string) (cipher.AEAD, error) {
+	key, err := hkdf.Key(sha256.New, secret, nil, info, 32)
+	if err != nil {
+		return nil, fmt.Errorf("derive key: %w", err)
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("aes: %w", err)
+	}
+	return cipher.NewGCM(block)
+}
+
+// seal encrypts and authenticates plaintext, bound to aad, and returns
+// base64url(version | nonce | ciphertext).
+func seal(a cipher.AEAD, plaintext, aad []byte) (string, error) {
+	buf := make([]byte, 1+a.NonceSize(), 1+a.NonceSize()+len(plaintext)+a.Overhead())
+	buf[0] = sealVersion
+	if _, err := rand.Read(buf[1:]); err != nil {
+		return "", fmt.Errorf("nonce: %w", err)
+	}
+	buf = a.Seal(buf, buf[1:1+a.NonceSize()], plaintext, aad)
+	return base64.RawURLEncoding.EncodeToString(buf), nil
+}
+
+// open reverses seal.
+func open(a cipher.AEAD, s string, aad []byte) ([]byte, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(raw) < 1+a.NonceSize()+a.Overhead() || raw[0] != sealVersion {
+		return nil, errSealed
+	}
+	n := a.NonceSize()
+	pt, err := a.Open(nil, raw[1:1+n], raw[1+n:], aad)
+	if err != nil {
+		return nil, errSealed
+	}
+	return pt, nil
+}
+
+// refreshCookie is what the browser's refresh cookie carries, sealed with
+// the app's key (C-2): the IdP refresh token plus the times the app needs
+// to decide before presenting it.
+type refreshCookie struct {
+	token    string
+	authTime time.Time // the password login this grant descends from
+	issued   time.Time // when this cookie value was made (APP-CK-4)
+}
+
+// sealRefresh seals rc for the cookie named name (the name is bound in, so
+// one app's value does not open as another cookie).
+func (k *Kit) sealRefresh(rc refreshCookie) (string, error) {
+	if len(rc.token) > maxRefreshToken {
+		return "", fmt.Errorf("refresh token of %d bytes is too long for a cookie", len(rc.token))
+	}
+	pt := make([]byte, 16, 16+len(rc.token))
+	binary.BigEndian.PutUint64(pt[0:8], uint64(rc.authTime.Unix()))
+	binary.BigEndian.PutUint64(pt[8:16], uint64(rc.issued.Unix()))
+	pt = append(pt, rc.token...)
+	return seal(k.cookieAEAD[0], pt, []byte(k.rtName))
+}
+
+// openRefresh opens a refresh cookie with the current or an old key and
+// rejects it once older than RefreshCookieMaxAge: the server enforces the
+// lifetime, not the browser (APP-CK-4).
+func (k *Kit) openRefresh(v string) (refreshCookie, error) {
+	if v == "" || len(v) > 4096 {
+		return refreshCookie{}, errSealed
+	}
+	for _, a := range k.cookieAEAD {
+		pt, err := open(a, v, []byte(k.rtName))
+		if err != nil {
+			continue
+		}
+		if len(pt) <= 16 {
+			return refreshCookie{}, errSealed
+		}
+		rc := refreshCookie{
+			authTime: time.Unix(int64(binary.BigEndian.Uint64(pt[0:8])), 0),
+			issued:   time.Unix(int64(binary.BigEndian.Uint64(pt[8:16])), 0),
+			token:    string(pt[16:]),
+		}
+		if k.now().Sub(rc.issued) > k.cfg.RefreshCookieMaxAge {
+			return refreshCookie{}, errors.New("refresh cookie too old")
+		}
+		return rc, nil
+	}
+	return refreshCookie{}, errSealed
+}
+
+// claimKey is the store key of a refresh token's coordination record. It
+// is a labelled hash, so it differs from the IdP's own SHA-256(RT) lookup
+// hash and reveals nothing usable.
+func claimKey(rt string) string {
+	h := sha256.New()
+	h.Write([]byte(claimPrefix))
+	h.Write([]byte(rt))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// resultAEAD derives the key that seals a refresh result from the refresh
+// token itself: only a holder of that token (who could redeem it anyway)
+// can read the result, so a store dump leaks nothing.
+func resultAEAD(rt string) (cipher.AEAD, error) {
+	return newAEAD([]byte(rt), infoRefreshResult)
+}
