@@ -117,7 +117,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c, err := s.verifyAccessToken(r.Context(), tok)
-	if err != nil || len(c.Audience) != 1 || c.Audience[0] != app.ID {
+	if err != nil || c.Audience != app.ID {
 		writeJSON(w, http.StatusOK, inactive)
 		return
 	}

@@ -16,9 +16,28 @@ import (
 	"github.com/gatehouse-auth/gatehouse/idp/store"
 )
 
+// baseClaims are the registered claims. aud is a single string, as
+// FusionAuth writes it (golang-jwt's RegisteredClaims would write an array).
+type baseClaims struct {
+	Issuer    string           `json:"iss"`
+	Subject   string           `json:"sub"`
+	Audience  string           `json:"aud"`
+	ExpiresAt *jwt.NumericDate `json:"exp"`
+	IssuedAt  *jwt.NumericDate `json:"iat"`
+	ID        string           `json:"jti"`
+}
+
+// The jwt.Claims interface, for signing and validation.
+func (c baseClaims) GetExpirationTime() (*jwt.NumericDate, error) { return c.ExpiresAt, nil }
+func (c baseClaims) GetIssuedAt() (*jwt.NumericDate, error)       { return c.IssuedAt, nil }
+func (c baseClaims) GetNotBefore() (*jwt.NumericDate, error)      { return nil, nil }
+func (c baseClaims) GetIssuer() (string, error)                   { return c.Issuer, nil }
+func (c baseClaims) GetSubject() (string, error)                  { return c.Subject, nil }
+func (c baseClaims) GetAudience() (jwt.ClaimStrings, error)       { return jwt.ClaimStrings{c.Audience}, nil }
+
 // AccessClaims are the claims of a Gatehouse access token (spec §11).
 type AccessClaims struct {
-	jwt.RegisteredClaims
+	baseClaims
 	ApplicationID      string   `json:"applicationId,omitempty"`
 	AuthenticationType string   `json:"authenticationType,omitempty"`
 	AuthTime           int64    `json:"auth_time,omitempty"`
@@ -54,10 +73,10 @@ func (s *Server) signAccessToken(ctx context.Context, p tokenParams) (string, ti
 	now := s.now()
 	exp := now.Add(p.ttl).Truncate(time.Second)
 	c := AccessClaims{
-		RegisteredClaims: jwt.RegisteredClaims{
+		baseClaims: baseClaims{
 			Issuer:    s.cfg.Issuer,
 			Subject:   p.user.ID,
-			Audience:  jwt.ClaimStrings{p.app.ID},
+			Audience:  p.app.ID,
 			ExpiresAt: jwt.NewNumericDate(exp),
 			IssuedAt:  jwt.NewNumericDate(now),
 			ID:        uuid.NewString(),
@@ -89,7 +108,7 @@ func (s *Server) signAccessToken(ctx context.Context, p tokenParams) (string, ti
 
 // idClaims are the claims of an OpenID Connect id_token.
 type idClaims struct {
-	jwt.RegisteredClaims
+	baseClaims
 	AuthTime          int64  `json:"auth_time,omitempty"`
 	Email             string `json:"email,omitempty"`
 	EmailVerified     bool   `json:"email_verified"`
@@ -107,8 +126,8 @@ func (s *Server) signIDToken(p tokenParams, exp time.Time) (string, error) {
 	}
 	now := s.now()
 	c := idClaims{
-		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer: s.cfg.Issuer, Subject: p.user.ID, Audience: jwt.ClaimStrings{p.app.ID},
+		baseClaims: baseClaims{
+			Issuer: s.cfg.Issuer, Subject: p.user.ID, Audience: p.app.ID,
 			ExpiresAt: jwt.NewNumericDate(exp), IssuedAt: jwt.NewNumericDate(now), ID: uuid.NewString(),
 		},
 		AuthTime: p.authTime.Unix(), Email: p.user.Email, EmailVerified: p.user.Verified,
