@@ -83,7 +83,10 @@ func TestJWTRefreshEndpoint(t *testing.T) {
 		app, _ := f.idp.Store.GetApplication(context.Background(), f.clientID)
 		app.Config.AllowTokenRefresh = false
 		_ = f.idp.Store.UpdateApplication(context.Background(), app)
-		defer func() { app.Config.AllowTokenRefresh = true; _ = f.idp.Store.UpdateApplication(context.Background(), app) }()
+		defer func() {
+			app.Config.AllowTokenRefresh = true
+			_ = f.idp.Store.UpdateApplication(context.Background(), app)
+		}()
 		_, rt := f.mustLogin()
 		r := f.jwtRefresh(`{"refreshToken":"`+rt+`"}`, "")
 		if r.status != 400 || !strings.Contains(string(r.body), "[disabled]refreshToken") {

@@ -138,7 +138,7 @@ func TestSlidingWindowWithMaximumLifetime(t *testing.T) {
 	f.clock.Advance(8 * time.Minute)
 	_, rt = f.mustRefresh(rt)
 	f.clock.Advance(8 * time.Minute)
-	_, rt = f.mustRefresh(rt) // 16 min: still inside the maximum
+	_, rt = f.mustRefresh(rt)        // 16 min: still inside the maximum
 	f.clock.Advance(5 * time.Minute) // 21 min: sliding window alive, maximum passed
 	wantOAuthError(t, f.refresh(rt), 400, "invalid_grant", "refresh_token_not_found")
 }
