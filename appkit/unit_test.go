@@ -1,0 +1,267 @@
+package appkit
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore/memstore"
+	"github.com/gatehouse-auth/gatehouse/idpclient"
+)
+
+// unitKit is a Kit whose IdP is never contacted.
+func unitKit(t *testing.T, mod func(*Config)) *Kit {
+	t.Helper()
+	c, err := idpclient.New(idpclient.Config{BaseURL: "http://127.0.0.1:1", ClientID: "app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := memstore.New()
+	t.Cleanup(func() { _ = st.Close() })
+	cfg := Config{IdP: c, Store: st, SealKey: bytes.Repeat([]byte{7}, 32), CookieName: "store"}
+	if mod != nil {
+		mod(&cfg)
+	}
+	k, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// APP-SID-1: 10^5 ids are unique, 43 base64url characters, 32 bytes; the
+// store key is the hex SHA-256 of those bytes (APP-SID-4).
+func TestSessionIDs_APP_SID_1(t *testing.T) {
+	seen := make(map[string]bool, 100000)
+	for range 100000 {
+		id, key, err := newSessionID()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[id] {
+			t.Fatalf("duplicate id %q", id)
+		}
+		seen[id] = true
+		raw, err := base64.RawURLEncoding.Strict().DecodeString(id)
+		if err != nil || len(raw) != 32 {
+			t.Fatalf("id %q decodes to %d bytes, %v", id, len(raw), err)
+		}
+		sum := sha256.Sum256(raw)
+		if key != hex.EncodeToString(sum[:]) {
+			t.Fatalf("key %q is not hex SHA-256 of the id", key)
+		}
+		if k2, ok := keyForCookie(id); !ok || k2 != key {
+			t.Fatalf("keyForCookie(%q) = %q, %v", id, k2, ok)
+		}
+	}
+}
+
+// APP-SID-3: malformed ids are rejected before any lookup.
+func TestKeyForCookieRejectsMalformed_APP_SID_3(t *testing.T) {
+	id, _, _ := newSessionID()
+	bad := []string{
+		"", "x", id[:42], id + "A", id[:42] + "=", strings.Repeat("A", 44),
+		id[:42] + "B", // non-canonical: low bits of the last character set
+		strings.Replace(id, id[:1], "+", 1), strings.Replace(id, id[:1], "/", 1),
+		strings.Repeat("é", 21) + "A", "attacker-chosen-session-id",
+	}
+	for _, b := range bad {
+		if _, ok := keyForCookie(b); ok {
+			t.Errorf("keyForCookie(%q) accepted", b)
+		}
+	}
+	// The decoder agrees with the standard library on random input.
+	for range 2000 {
+		var b [32]byte
+		_, _ = rand.Read(b[:])
+		s := base64.RawURLEncoding.EncodeToString(b[:])
+		got, ok := decodeSID(s)
+		if !ok || got != b {
+			t.Fatalf("decodeSID(%q) = %x, %v", s, got, ok)
+		}
+	}
+}
+
+func TestHotPathAllocations(t *testing.T) {
+	id, _, _ := newSessionID()
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("Cookie", "a=b; __Host-store-sid="+id+"; other=1")
+	if n := testing.AllocsPerRun(100, func() { _ = cookieValue(r, "__Host-store-sid") }); n != 0 {
+		t.Errorf("cookieValue allocates %v times", n)
+	}
+	if n := testing.AllocsPerRun(100, func() { _, _ = keyForCookie(id) }); n > 1 {
+		t.Errorf("keyForCookie allocates %v times, want 1 (the key)", n)
+	}
+}
+
+func TestCookieValue(t *testing.T) {
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Add("Cookie", "x=1;  sid=abc ; rt=")
+	r.Header.Add("Cookie", "sid=second; y=2")
+	for name, want := range map[string]string{"sid": "abc", "x": "1", "y": "2", "rt": "", "nope": ""} {
+		if got := cookieValue(r, name); got != want {
+			t.Errorf("cookieValue(%q) = %q, want %q", name, got, want)
+		}
+	}
+}
+
+// C-2, APP-CK-4: the refresh cookie opens only with the app's key, under
+// its own name, unmodified, and not after RefreshCookieMaxAge.
+func TestSealedRefreshCookie(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	k := unitKit(t, func(c *Config) { c.Now = func() time.Time { return now } })
+	rc := refreshCookie{token: "the-refresh-token", authTime: now.Add(-time.Hour), issued: now}
+	v, err := k.sealRefresh(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(v, rc.token) || len(v) > 4096 {
+		t.Fatalf("cookie value leaks the token or is too long: %q", v)
+	}
+	got, err := k.openRefresh(v)
+	if err != nil || got.token != rc.token || !got.authTime.Equal(rc.authTime) || !got.issued.Equal(now) {
+		t.Fatalf("round trip: %+v %v", got, err)
+	}
+	v2, _ := k.sealRefresh(rc)
+	if v2 == v {
+		t.Error("two seals of the same token are equal (nonce reuse?)")
+	}
+	// Tampering: flip each byte position's low bit in turn.
+	raw, _ := base64.RawURLEncoding.DecodeString(v)
+	for i := range raw {
+		m := bytes.Clone(raw)
+		m[i] ^= 1
+		if _, err := k.openRefresh(base64.RawURLEncoding.EncodeToString(m)); err == nil {
+			t.Fatalf("tampered byte %d accepted", i)
+		}
+	}
+	// Another app's key, or the same key under another cookie name.
+	other := unitKit(t, func(c *Config) { c.SealKey = bytes.Repeat([]byte{8}, 32) })
+	if _, err := other.openRefresh(v); err == nil {
+		t.Error("opened with another key")
+	}
+	forum := unitKit(t, func(c *Config) { c.CookieName = "forum"; c.Now = func() time.Time { return now } })
+	if _, err := forum.openRefresh(v); err == nil {
+		t.Error("opened under another cookie name")
+	}
+	// Key rotation: an old key still opens.
+	rotated := unitKit(t, func(c *Config) {
+		c.SealKey = bytes.Repeat([]byte{9}, 32)
+		c.OldSealKeys = [][]byte{bytes.Repeat([]byte{7}, 32)}
+		c.Now = func() time.Time { return now }
+	})
+	if _, err := rotated.openRefresh(v); err != nil {
+		t.Errorf("old key does not open: %v", err)
+	}
+	// Server-side max age.
+	now = now.Add(DefaultRefreshCookieMaxAge + time.Second)
+	if _, err := k.openRefresh(v); err == nil {
+		t.Error("cookie older than RefreshCookieMaxAge accepted")
+	}
+}
+
+// APP-RED-1.
+func TestSafeNext_APP_RED_1(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"/shopping-cart", "/shopping-cart"},
+		{"/shopping-cart?x=1&y=%20z", "/shopping-cart?x=1&y=%20z"},
+		{"/", "/"},
+		{"//evil.com", "/"},
+		{"///evil.com", "/"},
+		{"/\\evil.com", "/"},
+		{"\\\\evil.com", "/"},
+		{"https://evil.com", "/"},
+		{"http:evil.com", "/"},
+		{"javascript:alert(1)", "/"},
+		{"%2F%2Fevil.com", "/"},
+		{"/%2F/evil.com", "/"},
+		{"/%5Cevil.com", "/"},
+		{"/%2f%2fevil.com", "/"},
+		{"/\t/evil.com", "/"},
+		{"/\n/evil.com", "/"},
+		{"/a\\b", "/"},
+		{"evil.com", "/"},
+		{"", "/"},
+		{" /x", "/"},
+		{"/" + strings.Repeat("a", 3000), "/"},
+	} {
+		if got := SafeNext(tt.in, "/"); got != tt.want {
+			t.Errorf("SafeNext(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// APP-HDR-3: X-Forwarded-For counts only from configured proxies.
+func TestClientIP_APP_HDR_3(t *testing.T) {
+	k := unitKit(t, func(c *Config) { c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")} })
+	for _, tt := range []struct{ remote, xff, want string }{
+		{"203.0.113.5:1234", "", "203.0.113.5"},
+		{"203.0.113.5:1234", "1.2.3.4", "203.0.113.5"}, // forged by a non-proxy
+		{"10.0.0.2:1234", "198.51.100.7", "198.51.100.7"},
+		{"10.0.0.2:1234", "6.6.6.6, 198.51.100.7, 10.0.0.9", "198.51.100.7"},
+		{"10.0.0.2:1234", "garbage", "10.0.0.2"},
+		{"[::ffff:203.0.113.5]:1", "", "203.0.113.5"},
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = tt.remote
+		if tt.xff != "" {
+			r.Header.Set("X-Forwarded-For", tt.xff)
+		}
+		if got := k.clientIP(r); got != tt.want {
+			t.Errorf("clientIP(%s, %q) = %q, want %q", tt.remote, tt.xff, got, tt.want)
+		}
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	c, _ := idpclient.New(idpclient.Config{BaseURL: "http://127.0.0.1:1", ClientID: "app"})
+	st := memstore.New()
+	defer st.Close()
+	key := bytes.Repeat([]byte{1}, 32)
+	for name, cfg := range map[string]Config{
+		"no idp":        {Store: st, SealKey: key},
+		"no store":      {IdP: c, SealKey: key},
+		"short key":     {IdP: c, Store: st, SealKey: key[:16]},
+		"bad name":      {IdP: c, Store: st, SealKey: key, CookieName: "a;b"},
+		"samesite none": {IdP: c, Store: st, SealKey: key, RefreshCookieSameSite: http.SameSiteNoneMode},
+		"unsafe path":   {IdP: c, Store: st, SealKey: key, LoginPath: "//evil/login"},
+	} {
+		if _, err := New(cfg); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	k, err := New(Config{IdP: c, Store: st, SealKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.SessionCookieName() != "__Host-sid" || k.RefreshCookieName() != "__Host-rt" {
+		t.Errorf("default names %q %q", k.SessionCookieName(), k.RefreshCookieName())
+	}
+	d, _ := New(Config{IdP: c, Store: st, SealKey: key, DevMode: true, CookieName: "store"})
+	if d.SessionCookieName() != "store-sid" || d.RefreshCookieName() != "store-rt" {
+		t.Errorf("dev names %q %q", d.SessionCookieName(), d.RefreshCookieName())
+	}
+}
+
+// Development mode serves loopback peers only.
+func TestDevModeLoopbackOnly(t *testing.T) {
+	k := unitKit(t, func(c *Config) { c.DevMode = true })
+	h := k.OptionalLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	for remote, want := range map[string]int{"127.0.0.1:5000": 200, "[::1]:5000": 200, "192.0.2.1:5000": 403} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = remote
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != want {
+			t.Errorf("%s: %d, want %d", remote, w.Code, want)
+		}
+	}
+}
