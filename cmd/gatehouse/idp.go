@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/idp"
+	"github.com/gatehouse-auth/gatehouse/idp/store"
+	"github.com/gatehouse-auth/gatehouse/idp/store/postgres"
+	"github.com/gatehouse-auth/gatehouse/idp/store/sqlite"
+)
+
+// storeFlags select the IdP database.
+type storeFlags struct {
+	db       string
+	postgres string
+}
+
+func (s *storeFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&s.db, "db", defaultDBPath(), "SQLite database file of the IdP")
+	fs.StringVar(&s.postgres, "postgres", "", "PostgreSQL URL for the IdP store (instead of --db)")
+}
+
+func defaultDBPath() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	return filepath.Join(dir, "gatehouse", "idp.db")
+}
+
+func (s *storeFlags) open(ctx context.Context, log *slog.Logger) (store.Store, error) {
+	if s.postgres != "" {
+		return postgres.Open(ctx, s.postgres, log)
+	}
+	if err := os.MkdirAll(filepath.Dir(s.db), 0o700); err != nil {
+		return nil, fmt.Errorf("create database directory: %w", err)
+	}
+	return sqlite.Open(ctx, s.db, log)
+}
+
+// idpFlags are the server flags shared by `idp` and `demo`.
+type idpFlags struct {
+	accessTTL, refreshTTL, grace time.Duration
+	alg                          string
+}
+
+func (f *idpFlags) register(fs *flag.FlagSet) {
+	fs.DurationVar(&f.accessTTL, "access-ttl", 15*time.Minute, "access-token lifetime (applications may override)")
+	fs.DurationVar(&f.refreshTTL, "refresh-ttl", 30*24*time.Hour, "refresh-token lifetime (applications may override)")
+	fs.DurationVar(&f.grace, "grace", 10*time.Second, "one-time-use refresh-token grace period for honest retries")
+	fs.StringVar(&f.alg, "alg", idp.AlgES256, "signing algorithm for new keys: ES256, RS256 or EdDSA")
+}
+
+func (f *idpFlags) config(st store.Store, issuer string, log *slog.Logger) idp.Config {
+	grace := f.grace
+	if grace == 0 {
+		grace = -1 // idp.Config: negative means none
+	}
+	return idp.Config{Store: st, Issuer: issuer, Logger: log, SigningAlgorithm: f.alg,
+		AccessTokenTTL: f.accessTTL, RefreshTokenTTL: f.refreshTTL, GracePeriod: grace}
+}
+
+func runIDP(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlagSet(env, "idp")
+	var sf storeFlags
+	var ifl idpFlags
+	sf.register(fs)
+	ifl.register(fs)
+	addr := fs.String("addr", "127.0.0.1:9011", "listen address")
+	issuer := fs.String("issuer", "", "issuer URL (default: http(s)://ADDR)")
+	cert := fs.String("tls-cert", "", "TLS certificate file (serve HTTPS)")
+	key := fs.String("tls-key", "", "TLS key file")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	logLevel := fs.String("log-level", "info", "log level")
+	if err := parse(env, fs, args); err != nil {
+		return err
+	}
+	log := newLogger(env.stderr, *logFormat, *logLevel)
+	st, err := sf.open(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	scheme := "http"
+	if *cert != "" {
+		scheme = "https"
+	}
+	if *issuer == "" {
+		*issuer = scheme + "://" + *addr
+	}
+	srv, err := idp.New(ctx, ifl.config(st, *issuer, log))
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	log.Info("identity server listening", "url", scheme+"://"+ln.Addr().String(), "issuer", *issuer)
+	return serve(ctx, log, ln, srv.Handler(), *cert, *key, func(ctx context.Context) { srv.Run(ctx, time.Minute) })
+}
+
+// serve runs h on ln until ctx ends, then shuts down gracefully. background
+// runs alongside (garbage collection).
+func serve(ctx context.Context, log *slog.Logger, ln net.Listener, h http.Handler, cert, key string, background func(context.Context)) error {
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	bgCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if background != nil {
+		go background(bgCtx)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if cert != "" {
+			errc <- hs.ServeTLS(ln, cert, key)
+		} else {
+			errc <- hs.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
+	defer done()
+	if err := hs.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
