@@ -239,4 +239,3 @@ func runKey(ctx context.Context, env *cliEnv, args []string) error {
 		return printJSON(env.stdout, map[string]string{"kid": kid})
 	})
 }
-
