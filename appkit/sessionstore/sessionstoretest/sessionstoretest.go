@@ -207,7 +207,10 @@ func mustGet(t *testing.T, s sessionstore.Store, want *sessionstore.Session) {
 func mustBeGone(t *testing.T, s sessionstore.Store, key string) {
 	t.Helper()
 	got, err := s.Get(t.Context(), key)
-	if !errors.Is(err, sessionstore.ErrNotFound) {
+	switch {
+	case err == nil && got != nil:
+		t.Errorf("Get(%q) = session of %q expiring %v; want ErrNotFound", key, got.UserID, got.ExpiresAt)
+	case !errors.Is(err, sessionstore.ErrNotFound):
 		t.Errorf("Get(%q) = %v, %v; want ErrNotFound", key, got, err)
 	}
 }
