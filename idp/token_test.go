@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/oauth2"
 
+	"github.com/gatehouse-auth/gatehouse/idp"
 	"github.com/gatehouse-auth/gatehouse/idp/idptest"
 )
 
@@ -214,20 +216,36 @@ func TestTokenEndpointErrors(t *testing.T) {
 // APP-LOGIN-4 / IDP-BF-4: unknown account and wrong password answer the
 // same bytes; both run one password verification (the unknown one against
 // a dummy hash), so their cost is the same by construction.
+// The medians are logged for the curious, never asserted (timings decide
+// no test here).
 func TestUnknownAndWrongPasswordLookAlike(t *testing.T) {
-	f := newFixture(t, idptest.AppOptions{})
+	f := newFixture(t, idptest.AppOptions{}, idptest.WithConfig(func(c *idp.Config) {
+		c.Lockout.Disabled = true
+		c.Throttle.Disabled = true
+	}))
 	var bodies []string
+	var medians []time.Duration
 	for _, user := range []string{f.email, "nobody@example.com"} {
-		r := f.form("/oauth2/token", url.Values{"grant_type": {"password"}, "username": {user}, "password": {"definitely not it!!"},
-			"client_id": {f.clientID}, "client_secret": {f.secret}})
-		if r.status != 400 {
-			t.Fatalf("status %d", r.status)
+		var took []time.Duration
+		for range 15 {
+			start := time.Now()
+			r := f.form("/oauth2/token", url.Values{"grant_type": {"password"}, "username": {user}, "password": {"definitely not it!!"},
+				"client_id": {f.clientID}, "client_secret": {f.secret}})
+			took = append(took, time.Since(start))
+			if r.status != 400 {
+				t.Fatalf("status %d", r.status)
+			}
+			bodies = append(bodies, string(r.body)+" "+r.header.Get("Content-Type"))
 		}
-		bodies = append(bodies, string(r.body))
+		slices.Sort(took)
+		medians = append(medians, took[len(took)/2])
 	}
-	if bodies[0] != bodies[1] {
-		t.Fatalf("IDP-BF-4: bodies differ:\n%s\n%s", bodies[0], bodies[1])
+	for _, b := range bodies[1:] {
+		if b != bodies[0] {
+			t.Fatalf("IDP-BF-4: answers differ:\n%s\n%s", bodies[0], b)
+		}
 	}
+	t.Logf("median latency: known account %v, unknown account %v", medians[0], medians[1])
 }
 
 // S12 / IDP-BF-1, IDP-BF-2: lockout after 5 failures, even the right
