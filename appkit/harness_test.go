@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -163,13 +164,17 @@ func newApp(t *testing.T, w *world, o appOpt) *app {
 	mux.Handle("GET /shopping-cart", kit.RequireLogin(http.HandlerFunc(a.cart)))
 	mux.Handle("POST /shopping-cart/items", kit.RequireLogin(http.HandlerFunc(a.addItem)))
 	mux.Handle("GET /{$}", kit.OptionalLogin(http.HandlerFunc(a.home)))
+	a.srv = httptest.NewUnstartedServer(mux)
+	// Connections cut by the test's end are not errors worth printing.
+	a.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	if o.devMode {
-		a.srv = httptest.NewServer(mux)
+		a.srv.Start()
 	} else {
-		a.srv = httptest.NewTLSServer(mux)
+		a.srv.StartTLS()
 	}
 	t.Cleanup(a.srv.Close)
 	a.hc = a.srv.Client()
+	a.hc.Transport.(*http.Transport).MaxIdleConnsPerHost = 200
 	a.hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	a.hc.Timeout = 30 * time.Second
 	return a

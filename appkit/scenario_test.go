@@ -9,11 +9,13 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore"
+	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore/sqlitestore"
 	"github.com/gatehouse-auth/gatehouse/idp/idptest"
 	"github.com/gatehouse-auth/gatehouse/idpclient"
 )
@@ -93,15 +95,26 @@ func near(a, b time.Time) bool { d := a.Sub(b); return d < 2*time.Second && d > 
 // against the real IdP, for both refresh methods, asserting status,
 // cookies and their attributes, and the session store at each step.
 func TestScenarios_S1_S5_S9(t *testing.T) {
-	for _, m := range methods {
-		t.Run(string(m), func(t *testing.T) { testScenarios(t, m) })
+	for _, storeName := range []string{"sqlite", "memory"} {
+		for _, m := range methods {
+			t.Run(storeName+"/"+string(m), func(t *testing.T) { testScenarios(t, storeName, m) })
+		}
 	}
 }
 
-func testScenarios(t *testing.T, method idpclient.RefreshMethod) {
+func testScenarios(t *testing.T, storeName string, method idpclient.RefreshMethod) {
 	w := newWorld(t, idptest.AppOptions{Name: "store"})
 	clk := newClock()
-	a := newApp(t, w, appOpt{method: method, clock: clk})
+	o := appOpt{method: method, clock: clk}
+	if storeName == "sqlite" {
+		st, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "sessions.db"), sqlitestore.WithClock(clk.Now))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = st.Close() })
+		o.store = st
+	}
+	a := newApp(t, w, o)
 	b := a.browser()
 	sidName, rtName := a.kit.SessionCookieName(), a.kit.RefreshCookieName()
 	var firstAuthTime time.Time
