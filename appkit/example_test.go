@@ -1,0 +1,155 @@
+package appkit_test
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/gatehouse-auth/gatehouse/appkit"
+	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore/memstore"
+	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore/sqlitestore"
+	"github.com/gatehouse-auth/gatehouse/idp"
+	"github.com/gatehouse-auth/gatehouse/idp/store"
+	"github.com/gatehouse-auth/gatehouse/idp/store/sqlite"
+	"github.com/gatehouse-auth/gatehouse/idpclient"
+	"github.com/gatehouse-auth/gatehouse/password"
+)
+
+// A complete app: login form, a page behind login, logout and a sessions
+// page, against an IdP at https://idp.example.com. Secrets come from the
+// environment; the seal key is 32 random bytes, hex encoded.
+func Example() {
+	ctx := context.Background()
+	client, err := idpclient.New(idpclient.Config{
+		BaseURL:       "https://idp.example.com",
+		ClientID:      os.Getenv("STORE_CLIENT_ID"),
+		ClientSecret:  os.Getenv("STORE_CLIENT_SECRET"),
+		RefreshMethod: idpclient.RefreshOAuth2, // or idpclient.RefreshJWT
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	sessions, err := sqlitestore.Open(ctx, "store-sessions.db")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer sessions.Close()
+	sealKey, _ := hex.DecodeString(os.Getenv("STORE_SEAL_KEY"))
+	kit, err := appkit.New(appkit.Config{
+		IdP: client, Store: sessions, SealKey: sealKey,
+		CookieName: "store", HomePath: "/shopping-cart",
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("/login", kit.LoginHandler())
+	mux.Handle("/logout", kit.LogoutHandler())
+	mux.Handle("/sessions", kit.SessionsHandler(nil))
+	mux.Handle("GET /shopping-cart", kit.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "cart of %s", appkit.User(r.Context()).Email)
+	})))
+	mux.Handle("POST /shopping-cart/items", kit.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// ... add r.PostFormValue("productId") to the user's cart ...
+		http.Redirect(w, r, "/shopping-cart", http.StatusSeeOther)
+	})))
+	mux.Handle("GET /{$}", kit.OptionalLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u := appkit.User(r.Context()); u != nil {
+			fmt.Fprintf(w, "hello %s", u.Email)
+			return
+		}
+		fmt.Fprint(w, `<a href="/login">sign in</a>`)
+	})))
+	log.Fatal(http.ListenAndServeTLS(":8443", "cert.pem", "key.pem", mux))
+}
+
+// The same kind of app, run end to end: a real Gatehouse IdP on loopback,
+// an app in development mode (plain http on loopback), and a browser-like
+// client with a cookie jar.
+func Example_endToEnd() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "appkit-example")
+	defer os.RemoveAll(dir)
+
+	// The identity server, with one app and one user.
+	idpStore, _ := sqlite.Open(ctx, filepath.Join(dir, "idp.db"), slog.New(slog.DiscardHandler))
+	defer idpStore.Close()
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	idpURL := "http://" + ln.Addr().String()
+	server, err := idp.New(ctx, idp.Config{Store: idpStore, Issuer: idpURL, Logger: slog.New(slog.DiscardHandler),
+		Hasher: password.NewHasher(password.Params{Memory: 64, Time: 1})})
+	if err != nil {
+		log.Fatal(err)
+	}
+	idpSrv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: server.Handler()}}
+	idpSrv.Start()
+	defer idpSrv.Close()
+	app, secret, _ := server.Admin().CreateApplication(ctx, idp.ApplicationSpec{Name: "store", Config: store.ApplicationConfig{
+		EnabledGrants: []string{"password", "refresh_token"}, GenerateRefreshTokens: true, AllowTokenRefresh: true}})
+	user, _ := server.Admin().CreateUser(ctx, idp.UserSpec{Email: "ann@example.com", Password: "a long enough passphrase", Verified: true})
+	_, _ = server.Admin().Register(ctx, user.ID, app.ID, nil)
+
+	// The app.
+	client, _ := idpclient.New(idpclient.Config{BaseURL: idpURL, ClientID: app.ID, ClientSecret: secret})
+	sessions := memstore.New()
+	defer sessions.Close()
+	kit, err := appkit.New(appkit.Config{IdP: client, Store: sessions, SealKey: []byte("0123456789abcdef0123456789abcdef"),
+		CookieName: "store", DevMode: true, HomePath: "/shopping-cart", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		log.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/login", kit.LoginHandler())
+	mux.Handle("/logout", kit.LogoutHandler())
+	mux.Handle("GET /shopping-cart", kit.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "cart of %s", appkit.User(r.Context()).Email)
+	})))
+	appSrv := httptest.NewServer(mux)
+	defer appSrv.Close()
+
+	// A browser.
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	show := func(resp *http.Response, err error) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		line := fmt.Sprint(resp.StatusCode)
+		if loc := resp.Header.Get("Location"); loc != "" {
+			line += " -> " + loc
+		}
+		if _, alert, ok := strings.Cut(string(body), `<p role="alert">`); ok { // the login form's error slot
+			line += ": " + alert[:strings.Index(alert, "<")]
+		} else if len(body) > 0 && !strings.HasPrefix(string(body), "<") {
+			line += ": " + string(body)
+		}
+		fmt.Println(line)
+	}
+	show(browser.Get(appSrv.URL + "/shopping-cart"))
+	show(browser.PostForm(appSrv.URL+"/login", url.Values{"email": {"ann@example.com"}, "password": {"wrong password, sorry"}}))
+	show(browser.PostForm(appSrv.URL+"/login", url.Values{"email": {"ann@example.com"}, "password": {"a long enough passphrase"}, "next": {"/shopping-cart"}}))
+	show(browser.Get(appSrv.URL + "/shopping-cart"))
+	show(browser.PostForm(appSrv.URL+"/logout", nil))
+	show(browser.Get(appSrv.URL + "/shopping-cart"))
+	// Output:
+	// 303 -> /login?next=%2Fshopping-cart
+	// 401: Invalid email or password.
+	// 303 -> /shopping-cart
+	// 200: cart of ann@example.com
+	// 303 -> /shopping-cart
+	// 303 -> /login?next=%2Fshopping-cart
+}
