@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -265,3 +266,13 @@ func TestDevModeLoopbackOnly(t *testing.T) {
 		}
 	}
 }
+
+func benchIdP(tb testing.TB) *idpclient.Client {
+	c, err := idpclient.New(idpclient.Config{BaseURL: "http://127.0.0.1:1", ClientID: "app"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
