@@ -1,0 +1,187 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Receiver defaults.
+const (
+	DefaultTolerance    = 5 * time.Minute
+	DefaultMaxBodyBytes = 64 << 10
+	// DefaultMaxRemembered bounds the replay cache.
+	DefaultMaxRemembered = 100_000
+	// MinSecretLen is the least accepted secret length in bytes.
+	MinSecretLen = 16
+)
+
+// HandlerFunc is what a Receiver calls for each authentic, fresh, first
+// delivery of an event. An error makes the Receiver answer 500 so the
+// sender retries.
+type HandlerFunc func(ctx context.Context, e Event) error
+
+// ReceiverConfig configures a Receiver. Secret and Handle are required.
+type ReceiverConfig struct {
+	// Secret is the application's webhook secret (the HMAC key).
+	Secret []byte
+	// Handle acts on an event (typically: end the user's sessions).
+	Handle HandlerFunc
+	// Tolerance is how far a delivery's timestamp may be from now.
+	// Default 5 min.
+	Tolerance time.Duration
+	// MaxBodyBytes bounds the body; larger gets 413. Default 64 KiB.
+	MaxBodyBytes int64
+	// MaxRemembered bounds how many handled event ids are kept to refuse
+	// replays. Default 100,000.
+	MaxRemembered int
+	// Logger receives one line per delivery (never the secret or the
+	// signature). Default slog.Default().
+	Logger *slog.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// Receiver is the http.Handler an app mounts (for example at POST
+// /webhooks/gatehouse). Answers:
+//
+//	200  handled, or a repeat of an event already handled (not handled again)
+//	400  not a signed delivery: missing/malformed headers, bad JSON, no event id
+//	401  signature mismatch or timestamp outside the window
+//	405  not POST
+//	413  body too large
+//	500  the handler failed; the sender retries
+type Receiver struct {
+	cfg ReceiverConfig
+	log *slog.Logger
+
+	mu    sync.Mutex
+	seen  map[string]time.Time // event id -> forget after
+	order []seenEntry          // insertion order, for eviction
+}
+
+type seenEntry struct {
+	id    string
+	until time.Time
+}
+
+// NewReceiver validates cfg and returns a Receiver.
+func NewReceiver(cfg ReceiverConfig) (*Receiver, error) {
+	if len(cfg.Secret) < MinSecretLen {
+		return nil, errors.New("webhook: ReceiverConfig.Secret must be at least 16 bytes")
+	}
+	if cfg.Handle == nil {
+		return nil, errors.New("webhook: ReceiverConfig.Handle is required")
+	}
+	if cfg.Tolerance <= 0 {
+		cfg.Tolerance = DefaultTolerance
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.MaxRemembered <= 0 {
+		cfg.MaxRemembered = DefaultMaxRemembered
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Receiver{cfg: cfg, log: cfg.Logger, seen: map[string]time.Time{}}, nil
+}
+
+// ServeHTTP verifies and handles one delivery.
+func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		reply(w, http.StatusMethodNotAllowed, "method not allowed")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, rc.cfg.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			reply(w, http.StatusRequestEntityTooLarge, "body too large")
+			return
+		}
+		reply(w, http.StatusBadRequest, "unreadable body")
+		return
+	}
+	now := rc.cfg.Now()
+	err = Verify(rc.cfg.Secret, r.Header.Get(HeaderTimestamp), r.Header.Get(HeaderSignature), body, now, rc.cfg.Tolerance)
+	switch {
+	case errors.Is(err, ErrMalformed):
+		rc.log.Warn("webhook: delivery without a valid signature header", "remote", r.RemoteAddr)
+		reply(w, http.StatusBadRequest, "missing or malformed signature")
+		return
+	case err != nil:
+		rc.log.Warn("webhook: delivery refused", "remote", r.RemoteAddr, "err", err)
+		reply(w, http.StatusUnauthorized, "signature refused")
+		return
+	}
+	var p Payload
+	if err := json.Unmarshal(body, &p); err != nil || p.Event.ID == "" || p.Event.Type == "" || len(p.Event.ID) > 128 {
+		reply(w, http.StatusBadRequest, "malformed event")
+		return
+	}
+	e := p.Event
+	if e.UserID == "" && e.User != nil {
+		e.UserID = e.User.ID
+	}
+	if !rc.remember(e.ID, now) {
+		rc.log.Info("webhook: repeated event ignored", "type", e.Type, "eventId", e.ID)
+		reply(w, http.StatusOK, "already handled")
+		return
+	}
+	if err := rc.cfg.Handle(r.Context(), e); err != nil {
+		rc.forget(e.ID)
+		rc.log.Error("webhook: handler failed", "type", e.Type, "eventId", e.ID, "userId", e.UserID, "err", err)
+		reply(w, http.StatusInternalServerError, "handler failed")
+		return
+	}
+	rc.log.Info("webhook: event handled", "type", e.Type, "eventId", e.ID, "userId", e.UserID, "reason", e.Reason)
+	reply(w, http.StatusOK, "ok")
+}
+
+// remember records id as handled and reports whether it was new. Ids are
+// kept for twice the tolerance: a replay of an older delivery fails the
+// timestamp check anyway.
+func (rc *Receiver) remember(id string, now time.Time) bool {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	for len(rc.order) > 0 && (!now.Before(rc.order[0].until) || len(rc.order) >= rc.cfg.MaxRemembered) {
+		old := rc.order[0]
+		rc.order = rc.order[1:]
+		if until, ok := rc.seen[old.id]; ok && until.Equal(old.until) {
+			delete(rc.seen, old.id)
+		}
+	}
+	if until, ok := rc.seen[id]; ok && now.Before(until) {
+		return false
+	}
+	until := now.Add(2 * rc.cfg.Tolerance)
+	rc.seen[id] = until
+	rc.order = append(rc.order, seenEntry{id: id, until: until})
+	return true
+}
+
+// forget undoes remember after a failed handler, so the retry runs it.
+func (rc *Receiver) forget(id string) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	delete(rc.seen, id)
+}
+
+func reply(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	b, _ := json.Marshal(map[string]string{"status": msg})
+	_, _ = w.Write(b)
+}
