@@ -212,4 +212,3 @@ func TestCorruptValueIsAnError(t *testing.T) {
 		t.Errorf("Get(corrupt) = %v, want a decode error", err)
 	}
 }
-
