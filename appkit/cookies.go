@@ -26,10 +26,14 @@ func cookieValue(r *http.Request, name string) string {
 	return ""
 }
 
+// Every cookie setter also marks the response Cache-Control: no-store
+// (APP-CK-5), so no code path can set a cookie on a cacheable response.
+
 // setSessionCookie sets the session-id cookie: HttpOnly, host-only,
 // Path=/, SameSite=Lax, Secure unless in development mode, and
 // non-persistent (APP-CK-1..4): the server enforces the timeouts.
 func (k *Kit) setSessionCookie(w http.ResponseWriter, id string) {
+	k.noStore(w.Header())
 	http.SetCookie(w, &http.Cookie{
 		Name: k.sidName, Value: id, Path: "/",
 		HttpOnly: true, Secure: !k.cfg.DevMode, SameSite: http.SameSiteLaxMode,
@@ -40,6 +44,7 @@ func (k *Kit) setSessionCookie(w http.ResponseWriter, id string) {
 // but SameSite per config (Strict by default) and persistent for
 // RefreshCookieMaxAge.
 func (k *Kit) setRefreshCookie(w http.ResponseWriter, sealed string) {
+	k.noStore(w.Header())
 	http.SetCookie(w, &http.Cookie{
 		Name: k.rtName, Value: sealed, Path: "/",
 		MaxAge:   int(k.cfg.RefreshCookieMaxAge / time.Second),
@@ -55,6 +60,7 @@ func (k *Kit) clearCookies(w http.ResponseWriter) {
 }
 
 func (k *Kit) clearCookie(w http.ResponseWriter, name string, ss http.SameSite) {
+	k.noStore(w.Header())
 	http.SetCookie(w, &http.Cookie{
 		Name: name, Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, Secure: !k.cfg.DevMode, SameSite: ss,

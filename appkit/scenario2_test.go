@@ -581,6 +581,35 @@ func TestOptionalLoginRefreshes(t *testing.T) {
 		t.Fatalf("home with dead refresh: %d %q", r.status, r.body)
 	}
 	checkCleared(t, r, a.kit.RefreshCookieName(), http.SameSiteStrictMode)
+	checkNoStore(t, r)
+}
+
+// TestSecurityHeaders_APP_HDR_2 asserts the headers on every kit route,
+// including redirects, errors and the 503 page.
+func TestSecurityHeaders_APP_HDR_2(t *testing.T) {
+	w := newWorld(t, idptest.AppOptions{Name: "store"})
+	clk := newClock()
+	a := newApp(t, w, appOpt{clock: clk})
+	anon := a.browser()
+	for _, r := range []*response{
+		anon.get("/"), anon.get("/login"), anon.get("/shopping-cart"), anon.get("/sessions"), anon.get("/logout"),
+		anon.post("/login", url.Values{"email": {"x@example.com"}, "password": {"wrong-password-wrong"}}),
+		anon.do(http.MethodPost, "/logout", nil, http.Header{"Sec-Fetch-Site": {"cross-site"}}),
+	} {
+		checkSecurityHeaders(t, r)
+	}
+	b := a.browser()
+	b.login("/")
+	checkSecurityHeaders(t, b.get("/shopping-cart"))
+	checkSecurityHeaders(t, b.get("/sessions"))
+	clk.Advance(31 * time.Minute)
+	w.idp.Stop()
+	r := b.get("/shopping-cart")
+	if r.status != http.StatusServiceUnavailable {
+		t.Fatalf("status %d", r.status)
+	}
+	checkSecurityHeaders(t, r)
+	checkSecurityHeaders(t, b.post("/logout", nil))
 }
 
 // TestTwoAppsNoSSO_S6: a second app (another client, other cookie names,
