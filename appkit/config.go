@@ -248,7 +248,7 @@ func New(cfg Config) (*Kit, error) {
 	return k, nil
 }
 
-// SessionCookieName and RefreshCookieName return the cookie names in use.
+// SessionCookieName returns the session cookie's name.
 func (k *Kit) SessionCookieName() string { return k.sidName }
 
 // RefreshCookieName returns the refresh cookie's name.

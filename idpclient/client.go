@@ -70,6 +70,10 @@ type Config struct {
 	// endpoints: oauth2.AuthStyleInParams (the default when zero, as the
 	// FusionAuth client libraries do) or oauth2.AuthStyleInHeader (HTTP
 	// Basic). Auto-detection is never used: it would send a password twice.
+	// With InHeader the id and secret are URL-encoded before Base64 (as
+	// golang.org/x/oauth2 does) and FusionAuth does not URL-decode them, so
+	// use InParams with secrets containing characters other than
+	// [A-Za-z0-9-._~].
 	AuthStyle oauth2.AuthStyle
 	// Scopes requested by the password grant. Default: ["offline_access"],
 	// which asks for a refresh token.
