@@ -170,6 +170,18 @@ func (s *Store) DeleteRefreshTokensByApplication(ctx context.Context, applicatio
 	return s.deleteFamilies(ctx, "delete refresh tokens by application", `application_id = $1`, applicationID)
 }
 
+// selectExpiredSQL picks one batch ($2 rows) of families expired at $1,
+// walking refresh_tokens_expires; rows another process has locked (a
+// rotation in flight, or a concurrent collector) are skipped, not waited for.
+const selectExpiredSQL = `SELECT id FROM refresh_tokens WHERE expires_at <= $1
+	ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED`
+
+// selectPendingSuccessorsSQL picks one batch of rotations older than $1
+// that still hold a sealed successor, walking rotations_successor_pending.
+const selectPendingSuccessorsSQL = `SELECT token_hash FROM rotations
+	WHERE successor IS NOT NULL AND rotated_at < $1
+	ORDER BY rotated_at LIMIT $2 FOR UPDATE SKIP LOCKED`
+
 // DeleteExpiredRefreshTokens removes families with ExpiresAt <= now and
 // clears the sealed successor of rotations older than successorCutoff.
 // Both walk an index (refresh_tokens_expires, rotations_successor_pending)
@@ -178,9 +190,7 @@ func (s *Store) DeleteRefreshTokensByApplication(ctx context.Context, applicatio
 func (s *Store) DeleteExpiredRefreshTokens(ctx context.Context, now, successorCutoff time.Time) (int, error) {
 	total := 0
 	for {
-		ids, err := s.deleteFamilies(ctx, "delete expired refresh tokens", `id IN (
-			SELECT id FROM refresh_tokens WHERE expires_at <= $1
-			ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)`, now, collectBatch)
+		ids, err := s.deleteFamilies(ctx, "delete expired refresh tokens", `id IN (`+selectExpiredSQL+`)`, now, collectBatch)
 		if err != nil {
 			return total, err
 		}
@@ -190,9 +200,8 @@ func (s *Store) DeleteExpiredRefreshTokens(ctx context.Context, now, successorCu
 		}
 	}
 	for {
-		tag, err := s.pool.Exec(ctx, `UPDATE rotations SET successor = NULL WHERE token_hash IN (
-				SELECT token_hash FROM rotations WHERE successor IS NOT NULL AND rotated_at < $1
-				ORDER BY rotated_at LIMIT $2 FOR UPDATE SKIP LOCKED)`, successorCutoff, collectBatch)
+		tag, err := s.pool.Exec(ctx, `UPDATE rotations SET successor = NULL WHERE token_hash IN (`+
+			selectPendingSuccessorsSQL+`)`, successorCutoff, collectBatch)
 		if err != nil {
 			return total, wrap("clear rotation successors", err)
 		}
