@@ -450,6 +450,16 @@ func (s *Store) CountAll(ctx context.Context) (int, error) {
 	return n, nil
 }
 
+// selectExpiredSessionsSQL picks one batch ($2 rows) of sessions expired
+// at $1 through gatehouse_sessions_expires; rows locked by another
+// collector or writer are skipped, not waited for.
+const selectExpiredSessionsSQL = `SELECT key FROM gatehouse_sessions WHERE expires_at <= $1
+	ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED`
+
+// selectExpiredRefreshSQL does the same for refresh records.
+const selectExpiredRefreshSQL = `SELECT key FROM gatehouse_refresh WHERE expires_at <= $1
+	ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED`
+
 // DeleteExpired deletes sessions with ExpiresAt <= now and refresh records
 // whose lifetime ended by now, in batches walking the expires_at indexes
 // (rows another process is deleting are skipped, not waited for). It
@@ -457,9 +467,7 @@ func (s *Store) CountAll(ctx context.Context) (int, error) {
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 	total := 0
 	for {
-		tag, err := s.pool.Exec(ctx, `DELETE FROM gatehouse_sessions WHERE key IN (
-				SELECT key FROM gatehouse_sessions WHERE expires_at <= $1
-				ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)`, now, collectBatch)
+		tag, err := s.pool.Exec(ctx, `DELETE FROM gatehouse_sessions WHERE key IN (`+selectExpiredSessionsSQL+`)`, now, collectBatch)
 		if err != nil {
 			return total, fmt.Errorf("pgstore: delete expired sessions: %w", err)
 		}
@@ -469,9 +477,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 		}
 	}
 	for {
-		tag, err := s.pool.Exec(ctx, `DELETE FROM gatehouse_refresh WHERE key IN (
-				SELECT key FROM gatehouse_refresh WHERE expires_at <= $1
-				ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)`, now, collectBatch)
+		tag, err := s.pool.Exec(ctx, `DELETE FROM gatehouse_refresh WHERE key IN (`+selectExpiredRefreshSQL+`)`, now, collectBatch)
 		if err != nil {
 			return total, fmt.Errorf("pgstore: delete expired refresh records: %w", err)
 		}

@@ -1,0 +1,146 @@
+package pgstore
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore"
+	"github.com/gatehouse-auth/gatehouse/idp/store/postgres/pgtest"
+)
+
+func openT(t *testing.T, url string, opts ...Option) *Store {
+	t.Helper()
+	s, err := Open(t.Context(), url, opts...)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// TestCollectorRuns (APP-LIFE-2): the background collector deletes expired
+// sessions and refresh records by itself, and leaves live ones.
+func TestCollectorRuns(t *testing.T) {
+	s := openT(t, pgtest.NewSchema(t), WithCollectInterval(20*time.Millisecond))
+	ctx := t.Context()
+	now := time.Now()
+	for i, exp := range []time.Duration{-time.Hour, -time.Second, 150 * time.Millisecond, time.Hour} {
+		x := &sessionstore.Session{Key: "k" + string(rune('0'+i)), UserID: "u", ExpiresAt: now.Add(exp)}
+		if err := s.Put(ctx, x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.ClaimRefresh(ctx, "claim", 100*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, err := s.CountAll(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var refresh int
+		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM gatehouse_refresh`).Scan(&refresh); err != nil {
+			t.Fatal(err)
+		}
+		if n == 1 && refresh == 0 {
+			break
+		}
+		if n < 1 {
+			t.Fatalf("collector deleted a live session (%d left)", n)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10s: %d sessions and %d refresh records stored, want 1 and 0", n, refresh)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := s.Get(ctx, "k3"); err != nil {
+		t.Errorf("live session after collection: %v", err)
+	}
+}
+
+// TestConcurrentOpen: several app processes starting at once on an empty
+// database all come up (the advisory lock serialises the migration).
+func TestConcurrentOpen(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	var wg sync.WaitGroup
+	errs := make([]error, 5)
+	start := make(chan struct{})
+	for i := range errs {
+		wg.Go(func() {
+			<-start
+			s, err := Open(context.Background(), url, WithCollectInterval(0))
+			if err == nil {
+				err = s.Put(context.Background(), &sessionstore.Session{Key: "k", UserID: "u", ExpiresAt: time.Now().Add(time.Hour)})
+				s.Close()
+			}
+			errs[i] = err
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("Open #%d: %v", i, err)
+		}
+	}
+}
+
+// TestQueriesUseIndexes: with 50,000 sessions of 5,000 users, 1% expired,
+// the collector, ListByUser and Get walk indexes, never the table.
+func TestQueriesUseIndexes(t *testing.T) {
+	s := openT(t, pgtest.NewSchema(t), WithCollectInterval(0))
+	ctx := t.Context()
+	base := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, q := range []string{
+		`INSERT INTO gatehouse_sessions (key, user_id, access_token, expires_at)
+			SELECT md5(i::text), 'user-' || (i % 5000), repeat('x', 600), $1::timestamptz + i * interval '1 second'
+			FROM generate_series(1, 50000) i`,
+		`INSERT INTO gatehouse_refresh (key, expires_at)
+			SELECT md5(i::text), $1::timestamptz + i * interval '1 second' FROM generate_series(1, 50000) i`,
+		`ANALYZE gatehouse_sessions`,
+		`ANALYZE gatehouse_refresh`,
+	} {
+		var args []any
+		if strings.Contains(q, "$1") {
+			args = append(args, base)
+		}
+		if _, err := s.pool.Exec(ctx, q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	cutoff := base.Add(500 * time.Second)
+	for _, c := range []struct {
+		name, query, index string
+		args               []any
+	}{
+		{"collect sessions", selectExpiredSessionsSQL, "gatehouse_sessions_expires", []any{cutoff, collectBatch}},
+		{"collect refresh records", selectExpiredRefreshSQL, "gatehouse_refresh_expires", []any{cutoff, collectBatch}},
+		{"list by user", `SELECT ` + sessionColumns + ` FROM gatehouse_sessions WHERE user_id = $1 AND expires_at > $2
+			ORDER BY last_seen DESC NULLS LAST, key`, "gatehouse_sessions_user", []any{"user-7", base}},
+		{"get", `SELECT ` + sessionColumns + ` FROM gatehouse_sessions WHERE key = $1 AND expires_at > $2`,
+			"gatehouse_sessions_pkey", []any{"abc", base}},
+	} {
+		rows, err := s.pool.Query(ctx, "EXPLAIN "+c.query, c.args...)
+		if err != nil {
+			t.Fatalf("EXPLAIN %s: %v", c.name, err)
+		}
+		lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := strings.Join(lines, "\n")
+		if strings.Contains(p, "Seq Scan") || !strings.Contains(p, c.index) {
+			t.Errorf("%s: plan does not walk %s:\n%s", c.name, c.index, p)
+		}
+	}
+	n, err := s.DeleteExpired(ctx, cutoff)
+	if err != nil || n != 500 {
+		t.Errorf("DeleteExpired = %d, %v; want 500", n, err)
+	}
+}
