@@ -179,7 +179,23 @@ func decode(key string, b []byte) (*sessionstore.Session, error) {
 	if flags&flagCompactJWT != 0 {
 		h, p, sig := field(), field(), field()
 		enc := base64.RawURLEncoding
-		s.AccessToken = enc.EncodeToString(h) + "." + enc.EncodeToString(p) + "." + enc.EncodeToString(sig)
+		var tok strings.Builder
+		tok.Grow(enc.EncodedLen(len(h)) + enc.EncodedLen(len(p)) + enc.EncodedLen(len(sig)) + 2)
+		var buf [1024]byte
+		for i, seg := range [][]byte{h, p, sig} {
+			if i > 0 {
+				tok.WriteByte('.')
+			}
+			// Encode in stack-sized chunks (multiples of 3 bytes keep the
+			// output identical to encoding the whole segment at once).
+			for len(seg) > 0 {
+				n := min(len(seg), len(buf)/4*3)
+				enc.Encode(buf[:], seg[:n])
+				tok.Write(buf[:enc.EncodedLen(n)])
+				seg = seg[n:]
+			}
+		}
+		s.AccessToken = tok.String()
 		if flags&flagClaimsArePayload != 0 {
 			s.Claims = json.RawMessage(bytes.Clone(p))
 		}
