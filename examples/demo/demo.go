@@ -1,0 +1,420 @@
+// Package demo runs the whole Gatehouse architecture on loopback: the
+// identity server (SQLite) and the Store and Forums example apps, each on
+// its own address with its own database, wired together with revocation
+// webhooks. On first start in a directory it creates the two applications
+// (OAuth clients with webhook URLs and secrets), an admin API key and demo
+// users, and writes DIR/demo.json (DESIGN.md §6); later starts reuse
+// everything, so users, carts, posts, sessions and refresh cookies survive
+// restarts.
+//
+// It is what `gatehouse demo` runs, and what the e2e tests start in
+// process. It owns the demo's wiring and its files; the parts themselves
+// are packages idp, webhook, examples/store and examples/forums.
+package demo
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/gatehouse-auth/gatehouse/examples/forums"
+	"github.com/gatehouse-auth/gatehouse/examples/site"
+	storeapp "github.com/gatehouse-auth/gatehouse/examples/store"
+	"github.com/gatehouse-auth/gatehouse/idp"
+	idpstore "github.com/gatehouse-auth/gatehouse/idp/store"
+	"github.com/gatehouse-auth/gatehouse/idp/store/sqlite"
+	"github.com/gatehouse-auth/gatehouse/idpclient"
+	"github.com/gatehouse-auth/gatehouse/password"
+	"github.com/gatehouse-auth/gatehouse/webhook"
+)
+
+// Default listen addresses (DESIGN.md §6).
+const (
+	DefaultIdPAddr    = "127.0.0.1:9011"
+	DefaultStoreAddr  = "127.0.0.1:8081"
+	DefaultForumsAddr = "127.0.0.1:8082"
+)
+
+// Options configure a demo. Dir is required; zero values take the
+// defaults of the parts.
+type Options struct {
+	// Dir holds every file of the demo (databases, demo.json,
+	// secrets.json). Created 0700.
+	Dir string
+	// Listen addresses; loopback only (development mode serves plain
+	// http). Port 0 picks a free port; demo.json records the real one.
+	IdPAddr, StoreAddr, ForumsAddr string
+
+	// SessionIdle and SessionAbsolute are the apps' session timeouts.
+	SessionIdle, SessionAbsolute time.Duration
+	// AccessTTL, RefreshTTL and Grace are the IdP's token lifetimes and
+	// one-time-use grace period (Grace < 0: none).
+	AccessTTL, RefreshTTL, Grace time.Duration
+	// RefreshCookieMaxAge defaults to RefreshTTL (APP-CK-4).
+	RefreshCookieMaxAge time.Duration
+	// RefreshResultTTL is the apps' refresh-coordination window (S11).
+	RefreshResultTTL time.Duration
+	// RefreshMethod the apps use: oauth2 (default) or jwt-refresh.
+	RefreshMethod idpclient.RefreshMethod
+	// SigningAlgorithm for new IdP keys (default ES256).
+	SigningAlgorithm string
+
+	// Hasher hashes passwords (default: OWASP argon2id). Tests pass a
+	// cheap one.
+	Hasher *password.Hasher
+	// Lockout and Throttle are the IdP's brute-force policies.
+	Lockout  idp.LockoutPolicy
+	Throttle idp.ThrottlePolicy
+	// TrustedProxies: peers whose X-Forwarded-For the apps believe.
+	TrustedProxies []netip.Prefix
+	// WrapIdP wraps the IdP's handler (tests record its traffic).
+	WrapIdP func(http.Handler) http.Handler
+	// Webhook tunes the event sender (tests shorten backoff).
+	Webhook func(*webhook.SenderConfig)
+
+	// Logger default slog.Default(); Now default time.Now, shared by
+	// every part so tests can move time.
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// Demo is a running demo.
+type Demo struct {
+	// Info is what demo.json holds.
+	Info Info
+	// Dir is the data directory.
+	Dir string
+	// IdP is the identity server, IdPStore its storage.
+	IdP      *idp.Server
+	IdPStore idpstore.Store
+	// Webhooks delivers the IdP's revocation events to the apps.
+	Webhooks *webhook.Sender
+	// Store and Forums are the apps.
+	Store  *storeapp.App
+	Forums *forums.App
+	// StoreConfig and ForumsConfig are the app configurations in use, for
+	// starting more processes of an app (S11) or a single app elsewhere.
+	StoreConfig, ForumsConfig site.Config
+
+	log       *slog.Logger
+	servers   []*http.Server
+	idpServer *http.Server
+	cancelGC  context.CancelFunc
+	errc      chan error
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start starts the demo: it listens on the three addresses, prepares the
+// IdP (first run: applications, API keys, users), writes demo.json and
+// serves until Close.
+func Start(ctx context.Context, o Options) (d *Demo, err error) {
+	if o.Dir == "" {
+		return nil, errors.New("demo: Options.Dir is required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&o.IdPAddr, DefaultIdPAddr)
+	def(&o.StoreAddr, DefaultStoreAddr)
+	def(&o.ForumsAddr, DefaultForumsAddr)
+	if o.RefreshCookieMaxAge <= 0 && o.RefreshTTL > 0 {
+		o.RefreshCookieMaxAge = o.RefreshTTL
+	}
+	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("demo: create %s: %w", o.Dir, err)
+	}
+
+	d = &Demo{Dir: o.Dir, log: o.Logger, errc: make(chan error, 3)}
+	var cleanup []func()
+	defer func() {
+		if err != nil {
+			for i := len(cleanup) - 1; i >= 0; i-- {
+				cleanup[i]()
+			}
+		}
+	}()
+
+	// Listen first: a busy port should fail before anything is written.
+	var lns [3]net.Listener
+	for i, a := range []string{o.IdPAddr, o.StoreAddr, o.ForumsAddr} {
+		ln, err := listenLoopback(a)
+		if err != nil {
+			return nil, err
+		}
+		cleanup = append(cleanup, func() { ln.Close() })
+		lns[i] = ln
+	}
+	idpURL, storeURL, forumsURL := "http://"+lns[0].Addr().String(), "http://"+lns[1].Addr().String(), "http://"+lns[2].Addr().String()
+
+	var info Info
+	var sec secrets
+	if _, err := readJSON(filepath.Join(o.Dir, InfoFile), &info); err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	if _, err := readJSON(filepath.Join(o.Dir, secretsFile), &sec); err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	info.IdP, info.Store, info.Forums = idpURL, storeURL, forumsURL
+	for _, s := range []*appSecrets{&sec.Store, &sec.Forums} {
+		if s.SealKey == "" {
+			s.SealKey = randomKey(32)
+		}
+		if s.WebhookSecret == "" {
+			s.WebhookSecret = randomKey(32)
+		}
+	}
+
+	st, err := sqlite.Open(ctx, filepath.Join(o.Dir, "idp.db"), o.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("demo: open IdP database: %w", err)
+	}
+	cleanup = append(cleanup, func() { st.Close() })
+	d.IdPStore = st
+
+	wcfg := webhook.SenderConfig{Applications: st, Logger: o.Logger, Now: o.Now}
+	if o.Webhook != nil {
+		o.Webhook(&wcfg)
+	}
+	sender, err := webhook.NewSender(wcfg)
+	if err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	cleanup = append(cleanup, func() {
+		c, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = sender.Close(c)
+	})
+	d.Webhooks = sender
+
+	grace := o.Grace
+	srv, err := idp.New(ctx, idp.Config{
+		Store: st, Issuer: idpURL, Hasher: o.Hasher, Logger: o.Logger, Now: o.Now,
+		SigningAlgorithm: o.SigningAlgorithm, AccessTokenTTL: o.AccessTTL, RefreshTokenTTL: o.RefreshTTL,
+		GracePeriod: grace, Lockout: o.Lockout, Throttle: o.Throttle, Events: sender,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("demo: identity server: %w", err)
+	}
+	d.IdP = srv
+
+	if err := ensure(ctx, srv, st, &info, &sec, storeURL, forumsURL); err != nil {
+		return nil, fmt.Errorf("demo: prepare identity server: %w", err)
+	}
+	if err := writeJSON(filepath.Join(o.Dir, secretsFile), &sec); err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	if err := writeJSON(filepath.Join(o.Dir, InfoFile), &info); err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	d.Info = info
+
+	appCfg := func(c Credentials, s appSecrets, db string) (site.Config, error) {
+		key, err := base64.RawURLEncoding.DecodeString(s.SealKey)
+		if err != nil || len(key) < 32 {
+			return site.Config{}, fmt.Errorf("%s: sealKey must be base64url of 32 bytes", secretsFile)
+		}
+		return site.Config{
+			IdPURL: idpURL, ClientID: c.ID, ClientSecret: c.Secret, APIKey: s.APIKey, RefreshMethod: o.RefreshMethod,
+			DBPath: filepath.Join(o.Dir, db), SealKey: key, WebhookSecret: s.WebhookSecret, DevMode: true,
+			TrustedProxies: o.TrustedProxies, IdleTimeout: o.SessionIdle, AbsoluteLifetime: o.SessionAbsolute,
+			RefreshCookieMaxAge: o.RefreshCookieMaxAge, RefreshResultTTL: o.RefreshResultTTL,
+			Logger: o.Logger, Now: o.Now,
+		}, nil
+	}
+	if d.StoreConfig, err = appCfg(info.Applications.Store, sec.Store, "store.db"); err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	if d.ForumsConfig, err = appCfg(info.Applications.Forums, sec.Forums, "forums.db"); err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	if d.Store, err = storeapp.New(ctx, d.StoreConfig); err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	cleanup = append(cleanup, func() { d.Store.Close() })
+	if d.Forums, err = forums.New(ctx, d.ForumsConfig); err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	cleanup = append(cleanup, func() { d.Forums.Close() })
+
+	var idpHandler http.Handler = srv.Handler()
+	if o.WrapIdP != nil {
+		idpHandler = o.WrapIdP(idpHandler)
+	}
+	gcCtx, cancel := context.WithCancel(context.Background())
+	d.cancelGC = cancel
+	go srv.Run(gcCtx, time.Minute)
+	d.idpServer = d.serve(lns[0], idpHandler, "identity server")
+	d.servers = []*http.Server{d.serve(lns[1], d.Store, "store"), d.serve(lns[2], d.Forums, "forums")}
+	d.log.Info("demo started", "idp", idpURL, "store", storeURL, "forums", forumsURL, "dir", o.Dir)
+	return d, nil
+}
+
+// listenLoopback listens on addr, which must name a loopback host.
+func listenLoopback(addr string) (net.Listener, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("demo: address %q: %w", addr, err)
+	}
+	if !idpclient.IsLoopbackHost(host) {
+		return nil, fmt.Errorf("demo: address %q: the demo serves plain http and listens on loopback only", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("demo: listen: %w", err)
+	}
+	return ln, nil
+}
+
+func (d *Demo) serve(ln net.Listener, h http.Handler, name string) *http.Server {
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)}
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.errc <- fmt.Errorf("demo: %s: %w", name, err)
+		}
+	}()
+	return hs
+}
+
+// Err delivers the error of a server that stopped by itself.
+func (d *Demo) Err() <-chan error { return d.errc }
+
+// Close shuts the demo down gracefully within ctx: the IdP stops first
+// (no new events), queued webhooks are delivered to the still-running
+// apps, then the apps stop and the databases close.
+func (d *Demo) Close(ctx context.Context) error {
+	d.closeOnce.Do(func() {
+		var errs []error
+		if err := d.idpServer.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("identity server: %w", err))
+		}
+		d.cancelGC()
+		if err := d.Webhooks.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		for _, s := range d.servers {
+			if err := s.Shutdown(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		errs = append(errs, d.Store.Close(), d.Forums.Close(), d.IdPStore.Close())
+		d.closeErr = errors.Join(errs...)
+	})
+	return d.closeErr
+}
+
+// ensure makes the IdP hold what info and sec describe, creating what is
+// missing: applications (with the current webhook URLs), API keys, users
+// and their registrations. It fills in info and sec on first run.
+func ensure(ctx context.Context, srv *idp.Server, st idpstore.Store, info *Info, sec *secrets, storeURL, forumsURL string) error {
+	adm := srv.Admin()
+	apps := []struct {
+		name string
+		cred *Credentials
+		sec  *appSecrets
+		url  string
+	}{
+		{"Store", &info.Applications.Store, &sec.Store, storeURL},
+		{"Forums", &info.Applications.Forums, &sec.Forums, forumsURL},
+	}
+	for _, a := range apps {
+		hooks := []string{a.url + site.WebhookPath}
+		if a.cred.ID != "" {
+			app, err := st.GetApplication(ctx, a.cred.ID)
+			if err == nil {
+				if !slices.Equal(app.Config.WebhookURLs, hooks) || app.Config.WebhookSecret != a.sec.WebhookSecret {
+					app.Config.WebhookURLs, app.Config.WebhookSecret = hooks, a.sec.WebhookSecret
+					if err := st.UpdateApplication(ctx, app); err != nil {
+						return fmt.Errorf("update application %s: %w", a.name, err)
+					}
+				}
+				continue
+			}
+			if !errors.Is(err, idpstore.ErrNotFound) {
+				return fmt.Errorf("read application %s: %w", a.name, err)
+			}
+		} else {
+			a.cred.ID = uuid.NewString()
+		}
+		cfg := idpstore.ApplicationConfig{
+			EnabledGrants: []string{"password", "refresh_token"}, GenerateRefreshTokens: true, AllowTokenRefresh: true,
+			WebhookURLs: hooks, WebhookSecret: a.sec.WebhookSecret,
+		}
+		_, secret, err := adm.CreateApplication(ctx, idp.ApplicationSpec{ID: a.cred.ID, Name: a.name, Secret: a.cred.Secret, Config: cfg})
+		if err != nil {
+			return fmt.Errorf("create application %s: %w", a.name, err)
+		}
+		a.cred.Secret = secret
+	}
+
+	keys := []struct {
+		key  *string
+		desc string
+	}{{&info.APIKey, "demo admin"}, {&sec.Store.APIKey, "store app"}, {&sec.Forums.APIKey, "forums app"}}
+	for _, k := range keys {
+		if *k.key != "" {
+			_, err := st.GetAPIKeyByHash(ctx, sha(*k.key))
+			if err == nil {
+				continue
+			}
+			if !errors.Is(err, idpstore.ErrNotFound) {
+				return fmt.Errorf("read API key: %w", err)
+			}
+			if err := st.CreateAPIKey(ctx, &idpstore.APIKey{ID: uuid.NewString(), KeyHash: sha(*k.key), Description: k.desc, CreatedAt: time.Now()}); err != nil {
+				return fmt.Errorf("restore API key: %w", err)
+			}
+			continue
+		}
+		key, _, err := adm.CreateAPIKey(ctx, k.desc)
+		if err != nil {
+			return err
+		}
+		*k.key = key
+	}
+
+	if len(info.Users) == 0 {
+		info.Users = []User{{Email: "alice@example.com", Password: passphrase()}, {Email: "bob@example.com", Password: passphrase()}}
+	}
+	for _, u := range info.Users {
+		rec, err := st.GetUserByLogin(ctx, u.Email)
+		if errors.Is(err, idpstore.ErrNotFound) {
+			rec, err = adm.CreateUser(ctx, idp.UserSpec{Email: u.Email, Password: u.Password, Verified: true})
+		}
+		if err != nil {
+			return fmt.Errorf("user %s: %w", u.Email, err)
+		}
+		for _, a := range apps {
+			if _, err := st.GetRegistration(ctx, rec.ID, a.cred.ID); err == nil {
+				continue
+			} else if !errors.Is(err, idpstore.ErrNotFound) {
+				return fmt.Errorf("registration of %s: %w", u.Email, err)
+			}
+			if _, err := adm.Register(ctx, rec.ID, a.cred.ID, nil); err != nil {
+				return fmt.Errorf("register %s for %s: %w", u.Email, a.name, err)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,488 @@
+// Package site is the frame the two Gatehouse example apps (Store and
+// Forums) share: configuration, the app kit wired to the IdP and a
+// session store, the page layout and stylesheet, the login, "my sessions"
+// and error pages, the revocation webhook receiver (S10) and the health
+// endpoints. Each app adds its own data, routes and page templates.
+//
+// It owns how an example app is assembled; it does not own the login
+// architecture itself (package appkit), the IdP protocol (idpclient), the
+// webhook format (webhook) or any app's data (examples/store,
+// examples/forums).
+package site
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/appkit"
+	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore"
+	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore/sqlitestore"
+	"github.com/gatehouse-auth/gatehouse/idpclient"
+	"github.com/gatehouse-auth/gatehouse/webhook"
+)
+
+//go:embed templates/*.html static/*.css
+var assets embed.FS
+
+// WebhookPath is where the revocation webhook receiver is mounted.
+const WebhookPath = "/webhooks/gatehouse"
+
+// Config is what an operator gives an example app: where the IdP is, the
+// app's client credentials, its files and secrets, and its lifetimes.
+type Config struct {
+	// IdPURL is the identity server's base URL (https, or http on
+	// loopback). Required.
+	IdPURL string
+	// ClientID and ClientSecret are the app's OAuth client credentials.
+	// Required.
+	ClientID     string
+	ClientSecret string
+	// APIKey is optional: with it, "sign out everywhere" revokes all the
+	// user's refresh tokens at the IdP and ending another session revokes
+	// that session's token.
+	APIKey string
+	// RefreshMethod: idpclient.RefreshOAuth2 (default) or RefreshJWT
+	// (FusionAuth's /api/jwt/refresh).
+	RefreshMethod idpclient.RefreshMethod
+	// RevokeMethod: idpclient.RevokeOAuth2 (default) or RevokeLogout (for a
+	// real FusionAuth).
+	RevokeMethod idpclient.RevokeMethod
+
+	// DBPath is the app's own SQLite database file. Required.
+	DBPath string
+	// SessionDBPath is the SQLite session store file; default: DBPath
+	// with "-sessions" before the extension.
+	SessionDBPath string
+	// Sessions, when set, is used instead of opening SessionDBPath (Redis,
+	// PostgreSQL, memory); the app does not close it.
+	Sessions sessionstore.Store
+
+	// SealKey (≥ 32 random bytes) seals the refresh cookie. It must stay
+	// the same across restarts and processes, or users are signed out at
+	// their next refresh. Required.
+	SealKey     []byte
+	OldSealKeys [][]byte
+	// WebhookSecret is the HMAC key the IdP signs revocation events with
+	// (the application's webhookSecret). Empty: no receiver is mounted.
+	WebhookSecret string
+
+	// DevMode serves plain http to loopback clients only (no Secure
+	// cookies, no __Host- prefix). Never in production.
+	DevMode bool
+	// TrustedProxies are peers whose X-Forwarded-For names the browser.
+	TrustedProxies []netip.Prefix
+
+	// IdleTimeout, AbsoluteLifetime, RefreshCookieMaxAge and
+	// RefreshResultTTL are passed to the app kit (zero = its default).
+	IdleTimeout         time.Duration
+	AbsoluteLifetime    time.Duration
+	RefreshCookieMaxAge time.Duration
+	RefreshResultTTL    time.Duration
+
+	// HTTPClient is the base client for IdP calls (proxy, TLS roots).
+	HTTPClient *http.Client
+	// Logger default slog.Default(); Now default time.Now (tests share a
+	// fake clock between IdP, kit and store).
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// Link is a navigation entry.
+type Link struct {
+	Path, Label string
+}
+
+// Spec is what an app fixes about itself.
+type Spec struct {
+	// Name is shown in the header, titles and login page.
+	Name string
+	// CookieName prefixes the app's cookies ("store" → store-sid,
+	// store-rt), so two apps on one host never collide.
+	CookieName string
+	// HomePath is where a login without next lands.
+	HomePath string
+	// Accent and AccentSoft are the app's CSS colours.
+	Accent, AccentSoft string
+	// Nav is the header navigation.
+	Nav []Link
+	// Pages holds the app's page templates, "*.html" at its root, each
+	// defining "title" and "content"; a page is rendered by file name
+	// without extension.
+	Pages fs.FS
+	// Funcs are extra template functions for the app's pages.
+	Funcs template.FuncMap
+	// Ready reports whether the app's own data can be served (/readyz).
+	Ready func(context.Context) error
+}
+
+// Info is the site-wide data templates see through the "site" function.
+type Info struct {
+	Name string
+	Nav  []Link
+}
+
+// Page is the data an app page is rendered with.
+type Page struct {
+	// Path is the request path (for navigation highlighting).
+	Path string
+	// User is the signed-in user, or nil.
+	User *appkit.UserInfo
+	// Notice is an optional status line.
+	Notice string
+	// Data is the page's own data.
+	Data any
+}
+
+// chrome is what the layout needs from any page, kit-rendered or not.
+type chrome struct {
+	Site *Info
+	User *appkit.UserInfo
+	Path string
+}
+
+// Site is one assembled example app. Apps register their routes on Mux.
+type Site struct {
+	// Kit is the app's session layer.
+	Kit *appkit.Kit
+	// Sessions is the session store.
+	Sessions sessionstore.Store
+	// Mux is the app's router; Site has registered /healthz, /readyz,
+	// /static/, /login, /logout, /sessions, the webhook and a 404 page.
+	Mux *http.ServeMux
+	// Log is the app's logger.
+	Log *slog.Logger
+
+	spec          Spec
+	info          *Info
+	clientID      string
+	pages         map[string]*template.Template
+	css, icon     []byte
+	ownSessions   bool
+	webhookSecret bool
+}
+
+// New checks cfg, opens the session store and builds the site.
+func New(ctx context.Context, cfg Config, spec Spec) (*Site, error) {
+	if cfg.DBPath == "" {
+		return nil, errors.New("site: Config.DBPath is required")
+	}
+	if cfg.ClientSecret == "" {
+		return nil, errors.New("site: Config.ClientSecret is required (the password grant needs a confidential client)")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	log := cfg.Logger.With("app", spec.CookieName)
+	ic, err := idpclient.New(idpclient.Config{
+		BaseURL: cfg.IdPURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, APIKey: cfg.APIKey,
+		RefreshMethod: cfg.RefreshMethod, RevokeMethod: cfg.RevokeMethod, HTTPClient: cfg.HTTPClient,
+		Logger: log, Now: cfg.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("site: %w", err)
+	}
+	s := &Site{Mux: http.NewServeMux(), Log: log, spec: spec, clientID: cfg.ClientID,
+		info: &Info{Name: spec.Name, Nav: spec.Nav}}
+	if err := s.parseTemplates(); err != nil {
+		return nil, err
+	}
+	s.Sessions = cfg.Sessions
+	if s.Sessions == nil {
+		p := cfg.SessionDBPath
+		if p == "" {
+			p = strings.TrimSuffix(cfg.DBPath, path.Ext(cfg.DBPath)) + "-sessions.db"
+		}
+		st, err := sqlitestore.Open(ctx, p, sqlitestore.WithClock(cfg.Now), sqlitestore.WithLogger(log))
+		if err != nil {
+			return nil, fmt.Errorf("site: session store: %w", err)
+		}
+		s.Sessions, s.ownSessions = st, true
+	}
+	kit, err := appkit.New(appkit.Config{
+		IdP: ic, Store: s.Sessions, SealKey: cfg.SealKey, OldSealKeys: cfg.OldSealKeys,
+		CookieName: spec.CookieName, DevMode: cfg.DevMode,
+		IdleTimeout: cfg.IdleTimeout, AbsoluteLifetime: cfg.AbsoluteLifetime,
+		RefreshCookieMaxAge: cfg.RefreshCookieMaxAge, RefreshResultTTL: cfg.RefreshResultTTL,
+		LoginPath: "/login", HomePath: spec.HomePath, SessionsPath: "/sessions",
+		LoginTemplate: s.pages["login"], Unavailable: http.HandlerFunc(s.unavailable),
+		TrustedProxies: cfg.TrustedProxies, Logger: log, Now: cfg.Now,
+	})
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("site: %w", err)
+	}
+	s.Kit = kit
+	if err := s.routes(cfg); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Site) parseTemplates() error {
+	funcs := template.FuncMap{
+		"site":   func() *Info { return s.info },
+		"chrome": s.chromeOf,
+		"when":   when,
+	}
+	for k, v := range s.spec.Funcs {
+		funcs[k] = v
+	}
+	base, err := template.New("layout.html").Funcs(funcs).ParseFS(assets, "templates/layout.html")
+	if err != nil {
+		return fmt.Errorf("site: layout: %w", err)
+	}
+	s.pages = map[string]*template.Template{}
+	add := func(fsys fs.FS, file string) error {
+		t, err := base.Clone()
+		if err != nil {
+			return err
+		}
+		if _, err := t.ParseFS(fsys, file); err != nil {
+			return fmt.Errorf("site: template %s: %w", file, err)
+		}
+		s.pages[strings.TrimSuffix(path.Base(file), ".html")] = t
+		return nil
+	}
+	for _, f := range []string{"templates/login.html", "templates/sessions.html", "templates/error.html"} {
+		if err := add(assets, f); err != nil {
+			return err
+		}
+	}
+	if s.spec.Pages != nil {
+		files, err := fs.Glob(s.spec.Pages, "*.html")
+		if err != nil {
+			return fmt.Errorf("site: pages: %w", err)
+		}
+		for _, f := range files {
+			if err := add(s.spec.Pages, f); err != nil {
+				return err
+			}
+		}
+	}
+	css, err := assets.ReadFile("static/base.css")
+	if err != nil {
+		return fmt.Errorf("site: stylesheet: %w", err)
+	}
+	s.css = append([]byte(fmt.Sprintf(":root { --accent: %s; --accent-soft: %s; }\n", s.spec.Accent, s.spec.AccentSoft)), css...)
+	s.icon = []byte(fmt.Sprintf(`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><circle cx="8" cy="8" r="7" fill="%s"/></svg>`, s.spec.Accent))
+	return nil
+}
+
+// chromeOf extracts the layout's data from any page type.
+func (s *Site) chromeOf(v any) chrome {
+	c := chrome{Site: s.info}
+	switch p := v.(type) {
+	case *Page:
+		c.User, c.Path = p.User, p.Path
+	case *appkit.SessionsPage:
+		c.User, c.Path = p.User, "/sessions"
+	case *appkit.LoginPage:
+		c.Path = "/login"
+	}
+	return c
+}
+
+func (s *Site) routes(cfg Config) error {
+	m := s.Mux
+	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	m.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if s.spec.Ready != nil {
+			if err := s.spec.Ready(ctx); err != nil {
+				s.Log.Warn("not ready", "err", err)
+				http.Error(w, "not ready", http.StatusServiceUnavailable)
+				return
+			}
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	m.HandleFunc("GET /static/style.css", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/css; charset=utf-8")
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		_, _ = w.Write(s.css)
+	})
+	m.HandleFunc("GET /static/icon.svg", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "image/svg+xml")
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		_, _ = w.Write(s.icon)
+	})
+	m.Handle("/login", s.Kit.LoginHandler())
+	m.Handle("/logout", s.logoutHandler())
+	m.Handle("/sessions", s.Kit.SessionsHandler(s.pages["sessions"]))
+	if cfg.WebhookSecret != "" {
+		rc, err := webhook.NewReceiver(webhook.ReceiverConfig{
+			Secret: []byte(cfg.WebhookSecret), Handle: s.handleEvent, Logger: s.Log, Now: cfg.Now,
+		})
+		if err != nil {
+			return fmt.Errorf("site: webhook receiver: %w", err)
+		}
+		// Authenticated by its signature, not by cookies: no CSRF check
+		// applies (and the IdP sends no Origin).
+		m.Handle(WebhookPath, rc)
+	}
+	m.Handle("/", s.Kit.OptionalLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.Error(w, r, http.StatusNotFound, "There is no page at this address.")
+	})))
+	return nil
+}
+
+// logoutHandler is the kit's logout, landing on the start page "/" rather
+// than HomePath (which, for the Store, is the cart behind a login).
+func (s *Site) logoutHandler() http.Handler {
+	h := s.Kit.LogoutHandler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(&landingWriter{ResponseWriter: w, from: s.spec.HomePath}, r)
+	})
+}
+
+// landingWriter rewrites a 303 to from into a 303 to "/".
+type landingWriter struct {
+	http.ResponseWriter
+	from string
+}
+
+func (l *landingWriter) WriteHeader(code int) {
+	if code == http.StatusSeeOther && l.Header().Get("Location") == l.from {
+		l.Header().Set("Location", "/")
+	}
+	l.ResponseWriter.WriteHeader(code)
+}
+
+// handleEvent ends the sessions a revocation event concerns (S10).
+// A revoked refresh-token family ends the sessions created from it; an
+// account event (deactivation, deletion, password change) or a revocation
+// without family ids ends all the user's sessions in this app.
+func (s *Site) handleEvent(ctx context.Context, e webhook.Event) error {
+	if e.ApplicationID != "" && e.ApplicationID != s.clientID {
+		s.Log.Warn("webhook: event for another application ignored", "type", e.Type, "applicationId", e.ApplicationID)
+		return nil
+	}
+	if e.UserID == "" {
+		// An application-wide revocation names no user: sessions live on
+		// until their refresh fails.
+		s.Log.Info("webhook: event without a user; nothing to end", "type", e.Type, "reason", e.Reason)
+		return nil
+	}
+	switch e.Type {
+	case webhook.EventRefreshTokenRevoke:
+		if len(e.RefreshTokenIDs) > 0 {
+			return s.endFamilies(ctx, e.UserID, e.RefreshTokenIDs)
+		}
+	case webhook.EventUserDeactivate, webhook.EventUserDelete, webhook.EventUserPasswordUpdate:
+	default:
+		return nil
+	}
+	_, err := s.Kit.EndUserSessions(ctx, e.UserID)
+	return err
+}
+
+// endFamilies deletes the user's sessions whose refresh-token family is
+// one of ids: a logout on one device leaves the user's other devices
+// signed in, a reuse or "sign out everywhere" ends every session of those
+// families.
+func (s *Site) endFamilies(ctx context.Context, userID string, ids []string) error {
+	list, err := s.Sessions.ListByUser(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("list sessions: %w", err)
+	}
+	want := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	n := 0
+	for _, sess := range list {
+		if sess.RefreshTokenID == "" || want[sess.RefreshTokenID] {
+			if err := s.Sessions.Delete(ctx, sess.Key); err != nil {
+				return fmt.Errorf("delete session: %w", err)
+			}
+			n++
+		}
+	}
+	s.Log.Info("webhook: sessions ended", "user", userID, "count", n)
+	return nil
+}
+
+// Render executes the page template name with p (filling in Path and
+// User from r) and writes it with status. Templates run into a buffer
+// first, so a template error is a clean 500.
+func (s *Site) Render(w http.ResponseWriter, r *http.Request, status int, name string, p *Page) {
+	t, ok := s.pages[name]
+	if !ok {
+		s.Log.Error("unknown page template", "name", name)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	if p == nil {
+		p = &Page{}
+	}
+	p.Path = r.URL.Path
+	if p.User == nil {
+		p.User = appkit.User(r.Context())
+	}
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, p); err != nil {
+		s.Log.Error("render page", "name", name, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// ErrorData is what the error page shows.
+type ErrorData struct {
+	Title, Message string
+}
+
+// Error renders the error page with status and a message for the user.
+func (s *Site) Error(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	s.Render(w, r, status, "error", &Page{Data: ErrorData{Title: http.StatusText(status), Message: msg}})
+}
+
+// unavailable is the kit's 503 page (IdP or store unreachable).
+func (s *Site) unavailable(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Retry-After", "5")
+	s.Render(w, r, http.StatusServiceUnavailable, "error", &Page{Data: ErrorData{
+		Title:   "Temporarily unavailable",
+		Message: "Sign-in is temporarily unavailable. You are still signed in; please try again in a moment.",
+	}})
+}
+
+// ServeHTTP serves the app.
+func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.Mux.ServeHTTP(w, r) }
+
+// Close closes the session store when the site opened it.
+func (s *Site) Close() error {
+	if s.ownSessions && s.Sessions != nil {
+		return s.Sessions.Close()
+	}
+	return nil
+}
+
+// when formats a time for pages: "2006-01-02 15:04" in UTC, or "—".
+func when(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return t.UTC().Format("2006-01-02 15:04 UTC")
+}
