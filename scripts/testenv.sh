@@ -7,7 +7,9 @@
 # - Starts each server on 127.0.0.1 on a free port, with its data in a
 #   temporary directory (PostgreSQL also listens on a unix socket there).
 # - Exports GATEHOUSE_TEST_POSTGRES (superuser URL of the `postgres` database;
-#   tests create and drop their own databases) and GATEHOUSE_TEST_REDIS.
+#   tests create and drop their own databases or schemas) and
+#   GATEHOUSE_TEST_REDIS. When either is already set, that server is used
+#   and none is started for it.
 # - Installs an EXIT trap (chained after any trap already set) that stops
 #   both servers and removes their directories, whether the tests pass or fail.
 
@@ -142,7 +144,6 @@ gatehouse_testenv_stop() {
 		rm -rf "$GATEHOUSE_TESTENV_REDISDIR"
 		GATEHOUSE_TESTENV_REDISDIR=
 	fi
-	unset GATEHOUSE_TEST_POSTGRES GATEHOUSE_TEST_REDIS
 }
 
 gatehouse_testenv_start() {
@@ -155,8 +156,17 @@ gatehouse_testenv_start() {
 	trap "gatehouse_testenv_stop${prev:+; $prev}" EXIT
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
-	gatehouse_testenv_start_postgres
-	gatehouse_testenv_start_redis
+	# A server the caller already named is used as it is.
+	if [ -n "${GATEHOUSE_TEST_POSTGRES:-}" ]; then
+		gatehouse_testenv_log "using PostgreSQL from GATEHOUSE_TEST_POSTGRES"
+	else
+		gatehouse_testenv_start_postgres
+	fi
+	if [ -n "${GATEHOUSE_TEST_REDIS:-}" ]; then
+		gatehouse_testenv_log "using Redis from GATEHOUSE_TEST_REDIS"
+	else
+		gatehouse_testenv_start_redis
+	fi
 }
 
 gatehouse_testenv_start
