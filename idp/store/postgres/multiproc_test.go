@@ -57,6 +57,9 @@ type raceResult struct {
 
 func runChild(role string) error {
 	ctx := context.Background()
+	if role == "idp" {
+		return idpChild(ctx)
+	}
 	s, err := postgres.Open(ctx, os.Getenv("GATEHOUSE_CHILD_URL"), nil)
 	if err != nil {
 		return err
