@@ -45,12 +45,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
@@ -131,10 +131,12 @@ func main() {
 	}
 	loads = append(loads, loadAvg())
 
-	report(os.Stdout, reportInput{
-		modes: modes, res: res, loads: loads,
-		cmd: fmt.Sprintf("wrk -t%d -c%d -d%s --latency -H 'Cookie: …' URL", *threads, *conns, *dur),
-	})
+	if *rounds > 0 {
+		report(os.Stdout, reportInput{
+			modes: modes, res: res, loads: loads,
+			cmd: fmt.Sprintf("wrk -t%d -c%d -d%s --latency -H 'Cookie: …' URL", *threads, *conns, *dur),
+		})
+	}
 
 	if *profDir != "" {
 		if err := os.MkdirAll(*profDir, 0o755); err != nil {
@@ -232,12 +234,14 @@ func setup(ctx context.Context, dir string, modes []string) (*env, error) {
 
 	for _, m := range modes {
 		served := new(atomic.Int64)
-		var h http.Handler
 		var cookie string
 		var afterStart func(base string) (string, error)
+		// Every mode routes through a ServeMux, as an app would; the kit
+		// modes also mount the login handler on it.
+		mux := http.NewServeMux()
 		switch m {
 		case "plain":
-			h = pageHandler(served, func(*http.Request) string { return userEmail })
+			mux.Handle("GET /{$}", pageHandler(served, func(*http.Request) string { return userEmail }))
 		case "scs":
 			sm := scs.New()
 			sm.Store = scsmem.New()
@@ -252,10 +256,10 @@ func setup(ctx context.Context, dir string, modes []string) (*env, error) {
 				return nil, fmt.Errorf("scs commit: %w", err)
 			}
 			cookie = sm.Cookie.Name + "=" + tok
-			h = sm.LoadAndSave(pageHandler(served, func(r *http.Request) string { return sm.GetString(r.Context(), "email") }))
-		case "kit-mem", "kit-sqlite":
+			mux.Handle("GET /{$}", sm.LoadAndSave(pageHandler(served, func(r *http.Request) string { return sm.GetString(r.Context(), "email") })))
+		case "kit-mem", "kit-sqlite", "kit-mem-nouser":
 			var st sessionstore.Store
-			if m == "kit-mem" {
+			if m != "kit-sqlite" {
 				st = memstore.New()
 			} else {
 				var err error
@@ -270,17 +274,23 @@ func setup(ctx context.Context, dir string, modes []string) (*env, error) {
 			if err != nil {
 				return nil, fmt.Errorf("appkit: %w", err)
 			}
-			mux := http.NewServeMux()
+			name := func(r *http.Request) string { return appkit.User(r.Context()).Email }
+			if m == "kit-mem-nouser" {
+				// Diagnostic: the page does not decode the user's claims.
+				name = func(r *http.Request) string {
+					if appkit.Session(r.Context()) == nil {
+						return ""
+					}
+					return userEmail
+				}
+			}
 			mux.Handle("/login", kit.LoginHandler())
-			mux.Handle("GET /{$}", kit.RequireLogin(pageHandler(served, func(r *http.Request) string {
-				return appkit.User(r.Context()).Email
-			})))
-			h = mux
+			mux.Handle("GET /{$}", kit.RequireLogin(pageHandler(served, name)))
 			afterStart = func(base string) (string, error) { return login(base) }
 		default:
-			return nil, fmt.Errorf("unknown mode %q (plain, scs, kit-mem, kit-sqlite)", m)
+			return nil, fmt.Errorf("unknown mode %q (plain, scs, kit-mem, kit-sqlite, kit-mem-nouser)", m)
 		}
-		base, err := e.serve(h)
+		base, err := e.serve(mux)
 		if err != nil {
 			return nil, err
 		}
@@ -435,13 +445,21 @@ func (e *env) profile(wrk, m string, threads, conns int, d time.Duration, path s
 		return fmt.Errorf("create profile: %w", err)
 	}
 	defer f.Close()
-	runtime.GC()
+	var ru0, ru1 syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 	if err := pprof.StartCPUProfile(f); err != nil {
 		return fmt.Errorf("start profile: %w", err)
 	}
-	_, err = e.run(wrk, m, threads, conns, d)
+	wr, err := e.run(wrk, m, threads, conns, d)
 	pprof.StopCPUProfile()
-	return err
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	if err != nil {
+		return err
+	}
+	cpu := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
+	fmt.Fprintf(os.Stderr, "profile %-10s %8.0f rps  server CPU %.1f µs/request (%.2f s user+sys for %d requests)\n",
+		m, wr.rps, float64(cpu.Microseconds())/float64(wr.requests), cpu.Seconds(), wr.requests)
+	return nil
 }
 
 func wrkDuration(d time.Duration) string {
@@ -546,10 +564,11 @@ type reportInput struct {
 
 // describe names each mode in the report.
 var describe = map[string]string{
-	"plain":      "plain net/http",
-	"scs":        "scs v2.9.0 LoadAndSave + memstore, read one value",
-	"kit-mem":    "appkit.RequireLogin, live session, memstore",
-	"kit-sqlite": "appkit.RequireLogin, live session, sqlitestore",
+	"plain":          "plain net/http",
+	"scs":            "scs v2.9.0 LoadAndSave + memstore, read one value",
+	"kit-mem":        "appkit.RequireLogin, live session, memstore",
+	"kit-sqlite":     "appkit.RequireLogin, live session, sqlitestore",
+	"kit-mem-nouser": "appkit.RequireLogin, memstore, page does not call appkit.User (diagnostic)",
 }
 
 // ratios returns a/b per round.
