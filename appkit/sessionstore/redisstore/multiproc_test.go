@@ -40,6 +40,8 @@ type claimResult struct {
 
 func runChild(role string) error {
 	switch role {
+	case "storeapp":
+		return storeAppChild()
 	case "claim":
 		s, err := redisstore.Open(os.Getenv("GATEHOUSE_CHILD_URL"), redisstore.WithPrefix(os.Getenv("GATEHOUSE_CHILD_PREFIX")))
 		if err != nil {
