@@ -37,6 +37,9 @@ type claimResult struct {
 }
 
 func runChild(role string) error {
+	if role == "storeapp" {
+		return storeAppChild()
+	}
 	if role != "claim" {
 		return fmt.Errorf("unknown role %q", role)
 	}
