@@ -92,8 +92,8 @@ func WithCollectInterval(d time.Duration) Option {
 }
 
 // Open connects to the database at url (a postgres:// URL or DSN accepted
-// by pgx), applies pending migrations and starts the collector. Close
-// closes the pool.
+// by pgx; pool settings such as ?pool_max_conns=16 ride on it), applies
+// pending migrations and starts the collector. Close closes the pool.
 func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {

@@ -54,8 +54,9 @@ type Store struct {
 var _ store.Store = (*Store)(nil)
 
 // Open connects to the database at url (a postgres:// URL or key=value
-// DSN accepted by pgx, pool settings included), applies pending migrations
-// and returns the store. A nil logger discards logs.
+// DSN accepted by pgx), applies pending migrations and returns the store.
+// Pool settings ride on the URL, e.g. ?pool_max_conns=16 (pgx's default is
+// max(4, CPUs) connections per process). A nil logger discards logs.
 func Open(ctx context.Context, url string, logger *slog.Logger) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
