@@ -257,15 +257,18 @@ func setup(ctx context.Context, dir string, modes []string) (*env, error) {
 			}
 			cookie = sm.Cookie.Name + "=" + tok
 			mux.Handle("GET /{$}", sm.LoadAndSave(pageHandler(served, func(r *http.Request) string { return sm.GetString(r.Context(), "email") })))
-		case "kit-mem", "kit-sqlite", "kit-mem-nouser":
+		case "kit-mem", "kit-sqlite", "kit-mem-nouser", "kit-sqlite-cache":
 			var st sessionstore.Store
-			if m != "kit-sqlite" {
+			if !strings.HasPrefix(m, "kit-sqlite") {
 				st = memstore.New()
 			} else {
 				var err error
-				st, err = sqlitestore.Open(ctx, filepath.Join(dir, "sessions.db"), sqlitestore.WithLogger(quiet))
+				st, err = sqlitestore.Open(ctx, filepath.Join(dir, m+".db"), sqlitestore.WithLogger(quiet))
 				if err != nil {
 					return nil, fmt.Errorf("sqlite session store: %w", err)
+				}
+				if m == "kit-sqlite-cache" {
+					st = newCachedStore(st, time.Second)
 				}
 			}
 			e.closers = append(e.closers, func() { _ = st.Close() })
@@ -288,7 +291,7 @@ func setup(ctx context.Context, dir string, modes []string) (*env, error) {
 			mux.Handle("GET /{$}", kit.RequireLogin(pageHandler(served, name)))
 			afterStart = func(base string) (string, error) { return login(base) }
 		default:
-			return nil, fmt.Errorf("unknown mode %q (plain, scs, kit-mem, kit-sqlite, kit-mem-nouser)", m)
+			return nil, fmt.Errorf("unknown mode %q (plain, scs, kit-mem, kit-sqlite; diagnostics: kit-mem-nouser, kit-sqlite-cache)", m)
 		}
 		base, err := e.serve(mux)
 		if err != nil {
@@ -564,11 +567,12 @@ type reportInput struct {
 
 // describe names each mode in the report.
 var describe = map[string]string{
-	"plain":          "plain net/http",
-	"scs":            "scs v2.9.0 LoadAndSave + memstore, read one value",
-	"kit-mem":        "appkit.RequireLogin, live session, memstore",
-	"kit-sqlite":     "appkit.RequireLogin, live session, sqlitestore",
-	"kit-mem-nouser": "appkit.RequireLogin, memstore, page does not call appkit.User (diagnostic)",
+	"plain":            "plain net/http",
+	"scs":              "scs v2.9.0 LoadAndSave + memstore, read one value",
+	"kit-mem":          "appkit.RequireLogin, live session, memstore",
+	"kit-sqlite":       "appkit.RequireLogin, live session, sqlitestore",
+	"kit-mem-nouser":   "appkit.RequireLogin, memstore, page does not call appkit.User (diagnostic)",
+	"kit-sqlite-cache": "appkit.RequireLogin, sqlitestore behind a 1 s per-process Get cache (diagnostic)",
 }
 
 // ratios returns a/b per round.
