@@ -315,3 +315,36 @@ func TestPerIPThrottle(t *testing.T) {
 		t.Fatalf("login: %d", r.status)
 	}
 }
+
+// The remaining Login-API outcomes of spec §1: password change required,
+// expired user, deactivated user (423 → user_locked, even with a wrong
+// password).
+func TestPasswordGrantAccountStates(t *testing.T) {
+	f := newFixture(t, idptest.AppOptions{})
+	ctx := context.Background()
+	try := func(email, pw string) *response {
+		return f.form("/oauth2/token", url.Values{"grant_type": {"password"}, "username": {email}, "password": {pw},
+			"client_id": {f.clientID}, "client_secret": {f.secret}})
+	}
+	if _, err := f.idp.Server.Admin().CreateUser(ctx, idp.UserSpec{Email: "change@example.com", Password: testPassword, PasswordChangeRequired: true}); err != nil {
+		t.Fatal(err)
+	}
+	wantOAuthError(t, try("change@example.com", testPassword), 400, "change_password_required", "change_password_administrative")
+
+	u, err := f.idp.Store.GetUser(ctx, f.userID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Expiry = f.clock.Now().Add(-time.Second)
+	if err := f.idp.Store.UpdateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	wantOAuthError(t, try(f.email, testPassword), 400, "invalid_grant", "user_expired")
+
+	u.Expiry, u.Active = time.Time{}, false
+	if err := f.idp.Store.UpdateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	wantOAuthError(t, try(f.email, testPassword), 400, "invalid_grant", "user_locked")
+	wantOAuthError(t, try(f.email, "a wrong password here"), 400, "invalid_grant", "user_locked")
+}
