@@ -11,6 +11,7 @@ import (
 	"net/http/cookiejar"
 	"net/netip"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -192,7 +193,7 @@ func newEnv(t *testing.T, mods ...func(*demo.Options)) *env {
 				t.Errorf("a user's password appears in the logs")
 			}
 		}
-		if t.Failed() {
+		if t.Failed() || os.Getenv("E2E_LOGS") != "" {
 			lines := strings.Split(strings.TrimSpace(logs), "\n")
 			if len(lines) > 60 {
 				lines = lines[len(lines)-60:]
