@@ -25,7 +25,10 @@
 // Every operation that touches a session and its index is one Lua script,
 // so concurrent processes never see them disagree. Because a script touches
 // the session key and the index of the user found inside it, both must live
-// on one node: Redis Cluster is not supported.
+// on one node: Redis Cluster is not supported. Requires Redis 6.2 or later
+// (SET … PXAT). With replication, a claim or session written just before a
+// failover can be lost like any unreplicated write; the IdP's grace period
+// absorbs the duplicate refresh that may follow.
 package redisstore
 
 import (
