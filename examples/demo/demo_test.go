@@ -1,0 +1,89 @@
+package demo
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/password"
+)
+
+func startTest(t *testing.T, dir string) *Demo {
+	t.Helper()
+	d, err := Start(context.Background(), Options{Dir: dir, IdPAddr: "127.0.0.1:0", StoreAddr: "127.0.0.1:0", ForumsAddr: "127.0.0.1:0",
+		Hasher: password.NewHasher(password.Params{Memory: 64, Time: 1}), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func stop(t *testing.T, d *Demo) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := d.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// If the IdP database is lost but demo.json remains, the next start
+// recreates the applications, API keys and users with the recorded ids,
+// secrets and passwords, so scripts that read demo.json keep working.
+func TestLostIdPDatabaseIsRebuiltFromDemoJSON(t *testing.T) {
+	dir := t.TempDir()
+	d := startTest(t, dir)
+	info := d.Info
+	stop(t, d)
+	for _, f := range []string{"idp.db", "idp.db-wal", "idp.db-shm"} {
+		os.Remove(filepath.Join(dir, f))
+	}
+	d = startTest(t, dir)
+	defer stop(t, d)
+	if d.Info.APIKey != info.APIKey || d.Info.Applications != info.Applications || d.Info.Users[1] != info.Users[1] {
+		t.Fatal("credentials changed")
+	}
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	u := info.Users[1]
+	resp, err := c.PostForm(d.Info.Forums+"/login", url.Values{"email": {u.Email}, "password": {u.Password}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 303 {
+		t.Fatalf("login with the recorded password: %d", resp.StatusCode)
+	}
+	req, _ := http.NewRequest("GET", d.Info.IdP+"/api/user?email="+url.QueryEscape(u.Email), nil)
+	req.Header.Set("Authorization", info.APIKey)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("recorded API key: %d", resp.StatusCode)
+	}
+}
+
+func TestRefusesNonLoopbackAndBadFiles(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Start(context.Background(), Options{Dir: dir, IdPAddr: "0.0.0.0:0", Logger: slog.New(slog.DiscardHandler)}); err == nil || !strings.Contains(err.Error(), "loopback") {
+		t.Fatalf("non-loopback address: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, InfoFile), []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Start(context.Background(), Options{Dir: dir, IdPAddr: "127.0.0.1:0", StoreAddr: "127.0.0.1:0", ForumsAddr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
+	if err == nil || !strings.Contains(err.Error(), "not valid JSON") {
+		t.Fatalf("malformed demo.json: %v", err)
+	}
+	if p := passphrase(); len(p) < 15 || strings.Count(p, "-") != 4 {
+		t.Fatalf("passphrase %q", p)
+	}
+}

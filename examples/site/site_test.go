@@ -1,0 +1,175 @@
+package site
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore"
+	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore/memstore"
+	"github.com/gatehouse-auth/gatehouse/webhook"
+)
+
+const (
+	clientID   = "11111111-1111-1111-1111-111111111111"
+	hookSecret = "site-test-webhook-secret-0123456789"
+)
+
+// newSite builds a site on a memory session store. Nothing here calls
+// the IdP (the client does not connect until a login or refresh).
+func newSite(t *testing.T) (*Site, *memstore.Store) {
+	t.Helper()
+	ms := memstore.New()
+	t.Cleanup(func() { ms.Close() })
+	s, err := New(context.Background(), Config{
+		IdPURL: "http://127.0.0.1:1", ClientID: clientID, ClientSecret: "secret",
+		DBPath: filepath.Join(t.TempDir(), "app.db"), Sessions: ms, SealKey: bytes.Repeat([]byte("k"), 32),
+		WebhookSecret: hookSecret, DevMode: true, Logger: slog.New(slog.DiscardHandler),
+	}, Spec{Name: "Test App", CookieName: "test", HomePath: "/home", Accent: "#123456", AccentSoft: "#abcdef",
+		Nav: []Link{{"/", "Home"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, ms
+}
+
+func put(t *testing.T, ms sessionstore.Store, key, user, family string) {
+	t.Helper()
+	now := time.Now()
+	if err := ms.Put(context.Background(), &sessionstore.Session{Key: key, UserID: user, RefreshTokenID: family,
+		CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(time.Hour), AbsoluteExpiry: now.Add(2 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func keys(t *testing.T, ms sessionstore.Store, user string) []string {
+	t.Helper()
+	l, err := ms.ListByUser(context.Background(), user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, s := range l {
+		out = append(out, s.Key)
+	}
+	return out
+}
+
+// Which sessions each event ends (S10): a revoked family ends its own
+// sessions only; account events end all of the user's; events for other
+// applications, without a user, or of unknown types end nothing.
+func TestHandleEvent(t *testing.T) {
+	s, ms := newSite(t)
+	ctx := context.Background()
+	put(t, ms, "k1", "u1", "f1")
+	put(t, ms, "k2", "u1", "f2")
+	put(t, ms, "k3", "u2", "f3")
+
+	steps := []struct {
+		e        webhook.Event
+		u1, u2   int
+		scenario string
+	}{
+		{webhook.Event{Type: webhook.EventRefreshTokenRevoke, UserID: "u1", ApplicationID: "22222222-2222-2222-2222-222222222222", RefreshTokenIDs: []string{"f1"}}, 2, 1, "another application's event"},
+		{webhook.Event{Type: "user.registration.create", UserID: "u1"}, 2, 1, "unknown event type"},
+		{webhook.Event{Type: webhook.EventRefreshTokenRevoke, ApplicationID: clientID, RefreshTokenIDs: []string{"f1"}}, 2, 1, "no user"},
+		{webhook.Event{Type: webhook.EventRefreshTokenRevoke, UserID: "u1", ApplicationID: clientID, RefreshTokenIDs: []string{"f1"}}, 1, 1, "one family (logout on one device)"},
+		{webhook.Event{Type: webhook.EventUserPasswordUpdate, UserID: "u1"}, 0, 1, "password change"},
+		{webhook.Event{Type: webhook.EventRefreshTokenRevoke, UserID: "u2"}, 0, 0, "revocation without family ids"},
+	}
+	for _, st := range steps {
+		if err := s.handleEvent(ctx, st.e); err != nil {
+			t.Fatalf("%s: %v", st.scenario, err)
+		}
+		if a, b := len(keys(t, ms, "u1")), len(keys(t, ms, "u2")); a != st.u1 || b != st.u2 {
+			t.Fatalf("after %s: u1 has %d sessions (want %d), u2 %d (want %d)", st.scenario, a, st.u1, b, st.u2)
+		}
+	}
+	if k := keys(t, ms, "u1"); len(k) != 0 {
+		t.Fatalf("left: %v", k)
+	}
+}
+
+func get(t *testing.T, h http.Handler, method, path string, body io.Reader, hdr map[string]string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(method, path, body)
+	req.RemoteAddr = "127.0.0.1:5555"
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+// The frame's own routes: health, stylesheet with the accent, login
+// form, 404 page, and the webhook receiver wired to the sessions.
+func TestRoutes(t *testing.T) {
+	s, ms := newSite(t)
+	if r := get(t, s, "GET", "/healthz", nil, nil); r.Code != 200 {
+		t.Fatalf("healthz %d", r.Code)
+	}
+	if r := get(t, s, "GET", "/readyz", nil, nil); r.Code != 200 {
+		t.Fatalf("readyz %d", r.Code)
+	}
+	if r := get(t, s, "GET", "/static/style.css", nil, nil); r.Code != 200 || !strings.Contains(r.Body.String(), "--accent: #123456") {
+		t.Fatalf("stylesheet %d", r.Code)
+	}
+	r := get(t, s, "GET", "/login?next=%2Fhome", nil, nil)
+	body := r.Body.String()
+	if r.Code != 200 || !strings.Contains(body, "<title>Sign in · Test App</title>") || !strings.Contains(body, `name="next" value="/home"`) ||
+		strings.Contains(body, `autocomplete="off"`) || !strings.Contains(body, `<label for="password">`) {
+		t.Fatalf("login page %d\n%s", r.Code, body)
+	}
+	if r := get(t, s, "GET", "/no/such/page", nil, nil); r.Code != 404 || !strings.Contains(r.Body.String(), "There is no page at this address.") {
+		t.Fatalf("404 page %d", r.Code)
+	}
+	if r := get(t, s, "GET", "/sessions", nil, nil); r.Code != 303 {
+		t.Fatalf("sessions without login %d", r.Code)
+	}
+
+	put(t, ms, "k1", "u1", "f1")
+	ev, _ := webhook.Marshal(webhook.Event{ID: "e1", Type: webhook.EventUserDeactivate, UserID: "u1"})
+	ts, sig := webhook.Sign([]byte("wrong-secret-wrong-secret"), time.Now(), ev)
+	if r := get(t, s, "POST", WebhookPath, bytes.NewReader(ev), map[string]string{webhook.HeaderTimestamp: ts, webhook.HeaderSignature: sig}); r.Code != 401 || len(keys(t, ms, "u1")) != 1 {
+		t.Fatalf("forged webhook: %d", r.Code)
+	}
+	ts, sig = webhook.Sign([]byte(hookSecret), time.Now(), ev)
+	if r := get(t, s, "POST", WebhookPath, bytes.NewReader(ev), map[string]string{webhook.HeaderTimestamp: ts, webhook.HeaderSignature: sig}); r.Code != 200 || len(keys(t, ms, "u1")) != 0 {
+		t.Fatalf("signed webhook: %d", r.Code)
+	}
+}
+
+func TestOpenDBMigrations(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "x.db")
+	ctx := context.Background()
+	m := []string{"CREATE TABLE a (x INTEGER)", "CREATE TABLE b (y INTEGER)"}
+	db, err := OpenDB(ctx, path, m[:1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db, err = OpenDB(ctx, path, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	if err := db.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != 2 {
+		t.Fatalf("version %d %v", v, err)
+	}
+	db.Close()
+	if _, err := OpenDB(ctx, path, m[:1]); err == nil {
+		t.Fatal("opened a database newer than the program")
+	}
+	if _, err := OpenDB(ctx, "file:x.db?mode=memory", m); err == nil {
+		t.Fatal("accepted a URI")
+	}
+}
