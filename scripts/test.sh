@@ -14,5 +14,14 @@ echo "== test servers (PostgreSQL, Redis)"
 # Throwaway servers; its EXIT trap stops them and removes their data even when tests fail.
 source scripts/testenv.sh
 
+echo "== Chromium (browser suite, e2e/browser)"
+# Debian's chromium; the browser tests fail instead of skipping under GATEHOUSE_CI=1.
+if ! command -v chromium >/dev/null 2>&1; then
+	sudo=(); if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
+	"${sudo[@]}" apt-get update -q
+	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q chromium
+fi
+export GATEHOUSE_CHROMIUM="${GATEHOUSE_CHROMIUM:-$(command -v chromium)}"
+
 echo "== go test"
 go test -count=1 -timeout 30m ./...
