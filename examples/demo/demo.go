@@ -303,7 +303,8 @@ func (d *Demo) Err() <-chan error { return d.errc }
 
 // Close shuts the demo down gracefully within ctx: the IdP stops first
 // (no new events), queued webhooks are delivered to the still-running
-// apps, then the apps stop and the databases close.
+// apps (for at most two seconds), then the apps stop and the databases
+// close.
 func (d *Demo) Close(ctx context.Context) error {
 	d.closeOnce.Do(func() {
 		var errs []error
@@ -311,9 +312,14 @@ func (d *Demo) Close(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("identity server: %w", err))
 		}
 		d.cancelGC()
-		if err := d.Webhooks.Close(ctx); err != nil {
-			errs = append(errs, err)
+		// Deliveries still failing at shutdown (an app that is gone) are
+		// given two seconds, then dropped with a warning: not an error of
+		// the shutdown.
+		wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		if err := d.Webhooks.Close(wctx); err != nil {
+			d.log.Warn("demo: undelivered webhooks dropped at shutdown", "err", err)
 		}
+		cancel()
 		for _, s := range d.servers {
 			if err := s.Shutdown(ctx); err != nil {
 				errs = append(errs, err)
@@ -394,13 +400,19 @@ func ensure(ctx context.Context, srv *idp.Server, st idpstore.Store, info *Info,
 		*k.key = key
 	}
 
-	if len(info.Users) == 0 {
+	generated := len(info.Users) == 0
+	if generated {
 		info.Users = []User{{Email: "alice@example.com", Password: passphrase()}, {Email: "bob@example.com", Password: passphrase()}}
 	}
 	for _, u := range info.Users {
 		rec, err := st.GetUserByLogin(ctx, u.Email)
-		if errors.Is(err, idpstore.ErrNotFound) {
+		switch {
+		case errors.Is(err, idpstore.ErrNotFound):
 			rec, err = adm.CreateUser(ctx, idp.UserSpec{Email: u.Email, Password: u.Password, Verified: true})
+		case err == nil && generated:
+			// demo.json was lost but the account exists: its password is
+			// unknown, so give it the one demo.json will show.
+			err = adm.SetPassword(ctx, rec.ID, u.Password)
 		}
 		if err != nil {
 			return fmt.Errorf("user %s: %w", u.Email, err)

@@ -87,3 +87,27 @@ func TestRefusesNonLoopbackAndBadFiles(t *testing.T) {
 		t.Fatalf("passphrase %q", p)
 	}
 }
+
+// If demo.json is lost but the databases remain, the next start writes a
+// new demo.json whose passwords work (the existing accounts get them).
+func TestLostDemoJSONGivesWorkingPasswords(t *testing.T) {
+	dir := t.TempDir()
+	d := startTest(t, dir)
+	stop(t, d)
+	if err := os.Remove(filepath.Join(dir, InfoFile)); err != nil {
+		t.Fatal(err)
+	}
+	d = startTest(t, dir)
+	defer stop(t, d)
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, u := range d.Info.Users {
+		resp, err := c.PostForm(d.Info.Store+"/login", url.Values{"email": {u.Email}, "password": {u.Password}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 303 {
+			t.Fatalf("%s with the new demo.json password: %d", u.Email, resp.StatusCode)
+		}
+	}
+}
