@@ -24,7 +24,7 @@ const (
 	DefaultAbsoluteLifetime    = 12 * time.Hour      // issue 3 (APP-LIFE-2 suggests 4-8 h)
 	DefaultReauthAfter         = 30 * 24 * time.Hour // APP-LIFE-3
 	DefaultRefreshCookieMaxAge = 30 * 24 * time.Hour // the IdP's default refresh-token lifetime
-	DefaultRefreshResultTTL    = 2 * time.Minute
+	DefaultRefreshResultTTL    = 10 * time.Second
 	DefaultLoginPath           = "/login"
 	DefaultHomePath            = "/"
 	DefaultSessionsPath        = "/sessions"
@@ -80,7 +80,10 @@ type Config struct {
 	RefreshCookieSameSite http.SameSite
 	// RefreshResultTTL is how long the outcome of a refresh is kept for
 	// other requests and processes still presenting the old refresh cookie
-	// (S11). Default 2 min.
+	// (S11). Default 10 s, the IdP's default grace period: anyone holding
+	// the old cookie inside this window gets the new session without
+	// reaching the IdP, so a longer window widens what a stolen, already
+	// rotated cookie is worth (ATK-1).
 	RefreshResultTTL time.Duration
 
 	// LoginPath is where the login handler is mounted. Default "/login".

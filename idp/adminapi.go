@@ -66,6 +66,9 @@ type registrationJSON struct {
 }
 
 func toRegistrationJSON(r *store.Registration) registrationJSON {
+	if r.Roles == nil {
+		r.Roles = []string{} // FusionAuth answers [] for a registration without roles
+	}
 	return registrationJSON{ID: r.ID, ApplicationID: r.ApplicationID, Roles: r.Roles, Verified: r.Verified, InsertInstant: r.CreatedAt.UnixMilli()}
 }
 

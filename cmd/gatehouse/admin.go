@@ -22,7 +22,14 @@ func withAdmin(ctx context.Context, env *cliEnv, sf *storeFlags, f func(*idp.Ser
 		return err
 	}
 	defer st.Close()
-	srv, err := idp.New(ctx, idp.Config{Store: st, Issuer: "gatehouse-cli", Logger: log})
+	// Revocations made here (password change, deactivation) reach the apps
+	// like those made by a running IdP.
+	events, err := newEventSender(st, log)
+	if err != nil {
+		return err
+	}
+	defer closeEvents(events)
+	srv, err := idp.New(ctx, idp.Config{Store: st, Issuer: "gatehouse-cli", Logger: log, Events: events})
 	if err != nil {
 		return err
 	}

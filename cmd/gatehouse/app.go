@@ -52,6 +52,7 @@ func runApp(ctx context.Context, env *cliEnv, args []string) error {
 	revoke := fs.String("revoke-method", string(idpclient.RevokeOAuth2), "revoke at logout with oauth2 (/oauth2/revoke) or logout (/api/logout, for FusionAuth)")
 	db := fs.String("db", filepath.Join(cache, "gatehouse", name+".db"), "the app's SQLite database")
 	sessionDB := fs.String("session-db", "", "SQLite session store (default: next to --db)")
+	sessionsURL := fs.String("sessions", "", "session store URL instead of SQLite: redis://… or postgres://… (many app processes may share it)")
 	sealKey := fs.String("seal-key", "", "refresh-cookie sealing key, ≥32 bytes as base64url or hex (default: read or create --seal-key-file)")
 	sealKeyFile := fs.String("seal-key-file", "", "file holding the sealing key (default: next to --db; created 0600 if missing)")
 	webhookSecret := fs.String("webhook-secret", "", "HMAC secret of the IdP's revocation webhook (empty: no receiver)")
@@ -107,8 +108,16 @@ func runApp(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	log := newLogger(env.stderr, *logFormat, *logLevel)
+	sessions, err := openSessions(ctx, *sessionsURL, name, log)
+	if err != nil {
+		return err
+	}
+	if sessions != nil {
+		defer sessions.Close()
+	}
 	cfg := site.Config{
-		IdPURL: *idpURL, ClientID: *clientID, ClientSecret: *clientSecret, APIKey: *apiKey,
+		Sessions: sessions,
+		IdPURL:   *idpURL, ClientID: *clientID, ClientSecret: *clientSecret, APIKey: *apiKey,
 		RefreshMethod: idpclient.RefreshMethod(*method), RevokeMethod: idpclient.RevokeMethod(*revoke),
 		DBPath: *db, SessionDBPath: *sessionDB, SealKey: seal, WebhookSecret: *webhookSecret,
 		DevMode: dev, TrustedProxies: trusted, IdleTimeout: *idle, AbsoluteLifetime: *absolute,

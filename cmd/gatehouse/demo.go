@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore"
 	"github.com/gatehouse-auth/gatehouse/examples/demo"
 	"github.com/gatehouse-auth/gatehouse/idpclient"
 )
@@ -36,6 +38,8 @@ func runDemo(ctx context.Context, env *cliEnv, args []string) error {
 	idle := fs.Duration("session-idle", 30*time.Minute, "apps' session idle timeout")
 	absolute := fs.Duration("session-absolute", 12*time.Hour, "apps' absolute session lifetime")
 	method := fs.String("refresh-method", string(idpclient.RefreshOAuth2), "how the apps refresh: oauth2 or jwt-refresh")
+	pgURL := fs.String("postgres", "", "PostgreSQL URL for the IdP store instead of DIR/idp.db")
+	sessionsURL := fs.String("sessions", "", "Redis URL (redis://…) for both apps' sessions instead of SQLite files in DIR")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level")
 	if err := parse(env, fs, args); err != nil {
@@ -43,6 +47,11 @@ func runDemo(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("demo: unexpected argument %q", fs.Arg(0))
+	}
+	if *sessionsURL != "" && !strings.HasPrefix(*sessionsURL, "redis") {
+		// Two apps in one PostgreSQL sessions table would see each other's
+		// sessions; give each app its own database with `gatehouse app`.
+		return errors.New("demo: --sessions takes a redis:// URL")
 	}
 	if err := checkRefreshMethod(*method); err != nil {
 		return err
@@ -57,12 +66,32 @@ func runDemo(ctx context.Context, env *cliEnv, args []string) error {
 		grace = -1 // demo.Options: negative means none
 	}
 	log := newLogger(env.stderr, *logFormat, *logLevel)
-	d, err := demo.Start(ctx, demo.Options{
+	opts := demo.Options{
 		Dir: *dir, IdPAddr: *idpAddr, StoreAddr: *storeAddr, ForumsAddr: *forumsAddr,
 		SessionIdle: *idle, SessionAbsolute: *absolute,
 		AccessTTL: ifl.accessTTL, RefreshTTL: ifl.refreshTTL, Grace: grace, SigningAlgorithm: ifl.alg,
 		RefreshMethod: idpclient.RefreshMethod(*method), Logger: log,
-	})
+	}
+	if *pgURL != "" {
+		sf := storeFlags{postgres: *pgURL}
+		st, err := sf.open(ctx, log)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		opts.IdPStore = st
+	}
+	for app, dst := range map[string]*sessionstore.Store{"store": &opts.StoreSessions, "forums": &opts.ForumsSessions} {
+		st, err := openSessions(ctx, *sessionsURL, app, log)
+		if err != nil {
+			return err
+		}
+		if st != nil {
+			defer st.Close()
+			*dst = st
+		}
+	}
+	d, err := demo.Start(ctx, opts)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/idp/store"
 	"github.com/gatehouse-auth/gatehouse/idp/store/postgres"
 	"github.com/gatehouse-auth/gatehouse/idp/store/sqlite"
+	"github.com/gatehouse-auth/gatehouse/webhook"
 )
 
 // storeFlags select the IdP database.
@@ -97,7 +98,14 @@ func runIDP(ctx context.Context, env *cliEnv, args []string) error {
 	if *issuer == "" {
 		*issuer = scheme + "://" + *addr
 	}
-	srv, err := idp.New(ctx, ifl.config(st, *issuer, log))
+	events, err := newEventSender(st, log)
+	if err != nil {
+		return err
+	}
+	defer closeEvents(events)
+	cfg := ifl.config(st, *issuer, log)
+	cfg.Events = events
+	srv, err := idp.New(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -107,6 +115,23 @@ func runIDP(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	log.Info("identity server listening", "url", scheme+"://"+ln.Addr().String(), "issuer", *issuer)
 	return serve(ctx, log, ln, srv.Handler(), *cert, *key, func(ctx context.Context) { srv.Run(ctx, time.Minute) })
+}
+
+// newEventSender delivers the IdP's revocation events to the webhook URLs
+// of the applications (S10).
+func newEventSender(st store.Store, log *slog.Logger) (*webhook.Sender, error) {
+	s, err := webhook.NewSender(webhook.SenderConfig{Applications: st, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("webhook sender: %w", err)
+	}
+	return s, nil
+}
+
+// closeEvents drains queued deliveries for up to 10 s.
+func closeEvents(s *webhook.Sender) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = s.Close(ctx)
 }
 
 // serve runs h on ln until ctx ends, then shuts down gracefully. background

@@ -29,6 +29,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore"
 	"github.com/gatehouse-auth/gatehouse/examples/forums"
 	"github.com/gatehouse-auth/gatehouse/examples/site"
 	storeapp "github.com/gatehouse-auth/gatehouse/examples/store"
@@ -84,6 +85,13 @@ type Options struct {
 	// Webhook tunes the event sender (tests shorten backoff).
 	Webhook func(*webhook.SenderConfig)
 
+	// IdPStore, when set, is the IdP's storage (e.g. PostgreSQL) instead
+	// of Dir/idp.db. The caller closes it.
+	IdPStore idpstore.Store
+	// StoreSessions and ForumsSessions, when set, replace the apps' SQLite
+	// session stores (e.g. Redis). The caller closes them.
+	StoreSessions, ForumsSessions sessionstore.Store
+
 	// Logger default slog.Default(); Now default time.Now, shared by
 	// every part so tests can move time.
 	Logger *slog.Logger
@@ -112,9 +120,11 @@ type Demo struct {
 	servers   []*http.Server
 	idpServer *http.Server
 	cancelGC  context.CancelFunc
-	errc      chan error
-	closeOnce sync.Once
-	closeErr  error
+	// ownIdPStore: the demo opened IdPStore and closes it.
+	ownIdPStore bool
+	errc        chan error
+	closeOnce   sync.Once
+	closeErr    error
 }
 
 // Start starts the demo: it listens on the three addresses, prepares the
@@ -185,11 +195,15 @@ func Start(ctx context.Context, o Options) (d *Demo, err error) {
 		}
 	}
 
-	st, err := sqlite.Open(ctx, filepath.Join(o.Dir, "idp.db"), o.Logger)
-	if err != nil {
-		return nil, fmt.Errorf("demo: open IdP database: %w", err)
+	st := o.IdPStore
+	if st == nil {
+		sq, err := sqlite.Open(ctx, filepath.Join(o.Dir, "idp.db"), o.Logger)
+		if err != nil {
+			return nil, fmt.Errorf("demo: open IdP database: %w", err)
+		}
+		cleanup = append(cleanup, func() { sq.Close() })
+		st, d.ownIdPStore = sq, true
 	}
-	cleanup = append(cleanup, func() { st.Close() })
 	d.IdPStore = st
 
 	wcfg := webhook.SenderConfig{Applications: st, Logger: o.Logger, Now: o.Now}
@@ -229,7 +243,7 @@ func Start(ctx context.Context, o Options) (d *Demo, err error) {
 	}
 	d.Info = info
 
-	appCfg := func(c Credentials, s appSecrets, db string) (site.Config, error) {
+	appCfg := func(c Credentials, s appSecrets, db string, sessions sessionstore.Store) (site.Config, error) {
 		key, err := base64.RawURLEncoding.DecodeString(s.SealKey)
 		if err != nil || len(key) < 32 {
 			return site.Config{}, fmt.Errorf("%s: sealKey must be base64url of 32 bytes", secretsFile)
@@ -239,13 +253,13 @@ func Start(ctx context.Context, o Options) (d *Demo, err error) {
 			DBPath: filepath.Join(o.Dir, db), SealKey: key, WebhookSecret: s.WebhookSecret, DevMode: true,
 			TrustedProxies: o.TrustedProxies, IdleTimeout: o.SessionIdle, AbsoluteLifetime: o.SessionAbsolute,
 			RefreshCookieMaxAge: o.RefreshCookieMaxAge, RefreshResultTTL: o.RefreshResultTTL,
-			Logger: o.Logger, Now: o.Now,
+			Sessions: sessions, Logger: o.Logger, Now: o.Now,
 		}, nil
 	}
-	if d.StoreConfig, err = appCfg(info.Applications.Store, sec.Store, "store.db"); err != nil {
+	if d.StoreConfig, err = appCfg(info.Applications.Store, sec.Store, "store.db", o.StoreSessions); err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}
-	if d.ForumsConfig, err = appCfg(info.Applications.Forums, sec.Forums, "forums.db"); err != nil {
+	if d.ForumsConfig, err = appCfg(info.Applications.Forums, sec.Forums, "forums.db", o.ForumsSessions); err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}
 	if d.Store, err = storeapp.New(ctx, d.StoreConfig); err != nil {
@@ -325,7 +339,10 @@ func (d *Demo) Close(ctx context.Context) error {
 				errs = append(errs, err)
 			}
 		}
-		errs = append(errs, d.Store.Close(), d.Forums.Close(), d.IdPStore.Close())
+		errs = append(errs, d.Store.Close(), d.Forums.Close())
+		if d.ownIdPStore {
+			errs = append(errs, d.IdPStore.Close())
+		}
 		d.closeErr = errors.Join(errs...)
 	})
 	return d.closeErr
