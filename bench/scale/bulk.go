@@ -214,12 +214,16 @@ type bulkSpec struct {
 	// template rows written by the IdP itself
 	user, reg, family, rotation *templateRow
 	progress                    func(done int)
+	// deadline, when not zero, ends the load at the first transaction
+	// boundary after it: the database then holds fewer families.
+	deadline time.Time
 }
 
 // bulkLoad inserts spec.families refresh-token families (and their users,
 // registrations and rotation records) as copies of the template rows with
-// fresh random ids, hashes and times.
-func bulkLoad(ctx context.Context, db *sql.DB, d dialect, spec bulkSpec) error {
+// fresh random ids, hashes and times, and returns how many families it
+// inserted (fewer when spec.deadline passed).
+func bulkLoad(ctx context.Context, db *sql.DB, d dialect, spec bulkSpec) (loaded int, err error) {
 	users := (spec.families + spec.perUser - 1) / spec.perUser
 	type tab struct {
 		name string
@@ -241,7 +245,7 @@ func bulkLoad(ctx context.Context, db *sql.DB, d dialect, spec bulkSpec) error {
 		byName[tb.name] = tb
 		in, err := newInserter(ctx, db, d, tb.name, tb.t.cols, spec.perStmt)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		defer in.close()
 		tb.in = in
@@ -292,12 +296,11 @@ func bulkLoad(ctx context.Context, db *sql.DB, d dialect, spec bulkSpec) error {
 		}
 		return nil
 	}
-	put := func(name string, base time.Time, set map[int]any) error {
+	put := func(name string, base time.Time, set map[int]any) {
 		tb := byName[name]
 		vals = tb.t.row(d, vals[:0], base, set)
 		rowsInTx++
 		tb.in.add(vals)
-		return nil
 	}
 	// groupDone ends one user (with registration) or one family (with
 	// rotation): the tables of a group fill up together, so a flush here
@@ -311,7 +314,7 @@ func bulkLoad(ctx context.Context, db *sql.DB, d dialect, spec bulkSpec) error {
 		return nil
 	}
 	if err := begin(); err != nil {
-		return err
+		return 0, err
 	}
 	// Users (and their registrations) first, so every family's foreign
 	// keys hold; then the families in random user order.
@@ -319,49 +322,48 @@ func bulkLoad(ctx context.Context, db *sql.DB, d dialect, spec bulkSpec) error {
 		id := uuid.NewString()
 		userIDs = append(userIDs, id)
 		base := now.Add(-time.Duration(rng.Int64N(int64(365 * 24 * time.Hour))))
-		if err := put("users", base, map[int]any{uid: id, uemail: fmt.Sprintf("bulk%09d@example.com", i)}); err != nil {
-			return err
-		}
-		if err := put("registrations", base, map[int]any{rid: uuid.NewString(), ruser: id}); err != nil {
-			return err
-		}
+		put("users", base, map[int]any{uid: id, uemail: fmt.Sprintf("bulk%09d@example.com", i)})
+		put("registrations", base, map[int]any{rid: uuid.NewString(), ruser: id})
 		if err := groupDone(); err != nil {
-			return err
+			return loaded, err
 		}
 		if rowsInTx >= spec.txRows {
 			if err := commit(); err != nil {
-				return err
+				return loaded, err
 			}
 			if err := begin(); err != nil {
-				return err
+				return loaded, err
 			}
 		}
 	}
 	for i := range spec.families {
 		id := uuid.NewString()
 		base := now.Add(-time.Duration(rng.Int64N(int64(spec.spread))))
-		if err := put("refresh_tokens", base, map[int]any{fid: id, fuser: userIDs[rng.IntN(users)], fhash: randHash()}); err != nil {
-			return err
-		}
+		put("refresh_tokens", base, map[int]any{fid: id, fuser: userIDs[rng.IntN(users)], fhash: randHash()})
 		if spec.rotations {
-			if err := put(rotTable, base, map[int]any{oid: randHash(), ofam: id, osucc: nil}); err != nil {
-				return err
-			}
+			put(rotTable, base, map[int]any{oid: randHash(), ofam: id, osucc: nil})
 		}
 		if err := groupDone(); err != nil {
-			return err
+			return loaded, err
 		}
 		if rowsInTx >= spec.txRows {
 			if err := commit(); err != nil {
-				return err
+				return loaded, err
 			}
+			loaded = i + 1
 			if spec.progress != nil {
-				spec.progress(i + 1)
+				spec.progress(loaded)
+			}
+			if !spec.deadline.IsZero() && time.Now().After(spec.deadline) {
+				return loaded, nil
 			}
 			if err := begin(); err != nil {
-				return err
+				return loaded, err
 			}
 		}
 	}
-	return commit()
+	if err := commit(); err != nil {
+		return loaded, err
+	}
+	return spec.families, nil
 }
