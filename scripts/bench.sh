@@ -68,7 +68,7 @@ for s in "${sections[@]}"; do
 		wait_for_quiet | tee "$out/kit.load"
 		prof=()
 		[ "${BENCH_PROFILE:-0}" = 1 ] && prof=(-profile "$out/profiles")
-		"$bin/kitbench" -rounds 5 -d 10s -c 32 -t 1 "${prof[@]}" | tee "$out/kit.md"
+		"$bin/kitbench" -rounds 5 -d 10s -c 32 -t 1 "${prof[@]}" 2> >(tee "$out/kit.log" >&2) | tee "$out/kit.md"
 		;;
 	idp)
 		{
@@ -79,7 +79,8 @@ for s in "${sections[@]}"; do
 			set -- $run
 			echo "== idpbench: go run ./bench/idpbench -mode $1 -alg $2 -c 16 -d 10s -rounds 3"
 			wait_for_quiet | tee -a "$out/idp.load"
-			"$bin/idpbench" -mode "$1" -alg "$2" -c 16 -d 10s -rounds 3 | tee -a "$out/idp.md"
+			# stderr has the per-round figures and the error counts (must be 0).
+			"$bin/idpbench" -mode "$1" -alg "$2" -c 16 -d 10s -rounds 3 2> >(tee -a "$out/idp.log" >&2) | tee -a "$out/idp.md"
 		done
 		;;
 	stores)

@@ -126,7 +126,7 @@ func main() {
 				log.Fatalf("kitbench: round %d, %s: %v", r+1, m, err)
 			}
 			res[m] = append(res[m], wr)
-			fmt.Fprintf(os.Stderr, "round %d %-10s %8.0f rps  p50 %.2f ms  p99 %.2f ms\n", r+1, m, wr.rps, wr.p50, wr.p99)
+			fmt.Fprintf(os.Stderr, "round %d %-10s %8.0f rps  p50 %.2f ms  p99 %.2f ms  server CPU %.1f µs/request\n", r+1, m, wr.rps, wr.p50, wr.p99, wr.cpuUS)
 		}
 	}
 	loads = append(loads, loadAvg())
@@ -421,6 +421,7 @@ func (e *env) check(m string) error {
 func (e *env) run(wrk, m string, threads, conns int, d time.Duration) (wrkResult, error) {
 	t := e.targets[m]
 	before := t.served.Load()
+	cpu0 := processCPU()
 	args := []string{"-t" + strconv.Itoa(threads), "-c" + strconv.Itoa(conns), "-d" + wrkDuration(d), "--latency"}
 	if t.cookie != "" {
 		args = append(args, "-H", "Cookie: "+t.cookie)
@@ -429,9 +430,13 @@ func (e *env) run(wrk, m string, threads, conns int, d time.Duration) (wrkResult
 	if err != nil {
 		return wrkResult{}, fmt.Errorf("wrk: %w: %s", err, out)
 	}
+	cpu := processCPU() - cpu0
 	wr, err := parseWrk(out)
 	if err != nil {
 		return wrkResult{}, fmt.Errorf("wrk output: %w\n%s", err, out)
+	}
+	if wr.requests > 0 {
+		wr.cpuUS = float64(cpu.Nanoseconds()) / 1e3 / float64(wr.requests)
 	}
 	served := t.served.Load() - before
 	// wrk stops mid-request on some connections: allow that many extra.
@@ -448,21 +453,27 @@ func (e *env) profile(wrk, m string, threads, conns int, d time.Duration, path s
 		return fmt.Errorf("create profile: %w", err)
 	}
 	defer f.Close()
-	var ru0, ru1 syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 	if err := pprof.StartCPUProfile(f); err != nil {
 		return fmt.Errorf("start profile: %w", err)
 	}
 	wr, err := e.run(wrk, m, threads, conns, d)
 	pprof.StopCPUProfile()
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
 	if err != nil {
 		return err
 	}
-	cpu := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
-	fmt.Fprintf(os.Stderr, "profile %-10s %8.0f rps  server CPU %.1f µs/request (%.2f s user+sys for %d requests)\n",
-		m, wr.rps, float64(cpu.Microseconds())/float64(wr.requests), cpu.Seconds(), wr.requests)
+	fmt.Fprintf(os.Stderr, "profile %-10s %8.0f rps  server CPU %.1f µs/request (with the profiler on)\n", m, wr.rps, wr.cpuUS)
 	return nil
+}
+
+// processCPU is this process's user+system CPU time so far. Only one
+// mode is loaded at a time, so its difference over a run is that mode's
+// server cost (plus the idle background goroutines of the others).
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func wrkDuration(d time.Duration) string {
@@ -488,6 +499,7 @@ type wrkResult struct {
 	p50, p99 float64 // ms
 	requests int64
 	non2xx   int64
+	cpuUS    float64 // server CPU per request, µs (from getrusage)
 }
 
 var (
@@ -584,21 +596,31 @@ func ratios(a, b []wrkResult) []float64 {
 	return out
 }
 
+// cpuRatios returns a's server CPU per request over b's, per round: the
+// throughput ratio b/a would reach if the server had the cores to itself.
+func cpuRatios(a, b []wrkResult) []float64 {
+	out := make([]float64, min(len(a), len(b)))
+	for i := range out {
+		out[i] = a[i].cpuUS / b[i].cpuUS
+	}
+	return out
+}
+
 func report(w io.Writer, in reportInput) {
 	fmt.Fprintf(w, "Command per mode: `%s`, %d rounds, modes in the order %s within each round.\n",
 		in.cmd, len(in.res["plain"]), strings.Join(in.modes, ", "))
 	fmt.Fprintf(w, "Load average (1/5/15 min) before each round and at the end: %s.\n\n", strings.Join(in.loads, "; "))
-	fmt.Fprintln(w, "| mode | rps | p50 ms | p99 ms | rps / plain (same round) |")
-	fmt.Fprintln(w, "|---|---|---|---|---|")
+	fmt.Fprintln(w, "| mode | rps | p50 ms | p99 ms | rps / plain (same round) | server CPU µs/request | plain CPU / mode CPU (same round) |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
 	plain := in.res["plain"]
 	for _, m := range in.modes {
 		rs := in.res[m]
-		var rps, p50, p99 []float64
+		var rps, p50, p99, cpu []float64
 		for _, r := range rs {
-			rps, p50, p99 = append(rps, r.rps), append(p50, r.p50), append(p99, r.p99)
+			rps, p50, p99, cpu = append(rps, r.rps), append(p50, r.p50), append(p99, r.p99), append(cpu, r.cpuUS)
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", describe[m], stat(rps, "%.0f"), stat(p50, "%.2f"), stat(p99, "%.2f"),
-			stat(ratios(rs, plain), "%.3f"))
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", describe[m], stat(rps, "%.0f"), stat(p50, "%.2f"), stat(p99, "%.2f"),
+			stat(ratios(rs, plain), "%.3f"), stat(cpu, "%.1f"), stat(cpuRatios(plain, rs), "%.3f"))
 	}
 	fmt.Fprintln(w)
 	type goal struct {
@@ -606,8 +628,8 @@ func report(w io.Writer, in reportInput) {
 		min      float64
 	}
 	goals := []goal{{"kit-mem", "plain", 0.9}, {"kit-mem", "scs", 1.6}, {"kit-sqlite", "plain", 0.6}, {"kit-sqlite", "scs", 0}, {"scs", "plain", 0}}
-	fmt.Fprintln(w, "| ratio (same round) | median (min–max) | goal | met |")
-	fmt.Fprintln(w, "|---|---|---|---|")
+	fmt.Fprintln(w, "| ratio (same round) | rps ratio, median (min–max) | goal | met | CPU-per-request ratio, median (min–max) |")
+	fmt.Fprintln(w, "|---|---|---|---|---|")
 	for _, g := range goals {
 		a, b := in.res[g.num], in.res[g.den]
 		if len(a) == 0 || len(b) == 0 {
@@ -624,6 +646,6 @@ func report(w io.Writer, in reportInput) {
 				met = "yes (median; not every round)"
 			}
 		}
-		fmt.Fprintf(w, "| %s / %s | %s | %s | %s |\n", g.num, g.den, stat(rs, "%.3f"), goalS, met)
+		fmt.Fprintf(w, "| %s / %s | %s | %s | %s | %s |\n", g.num, g.den, stat(rs, "%.3f"), goalS, met, stat(cpuRatios(b, a), "%.3f"))
 	}
 }
