@@ -334,10 +334,16 @@ func (d *Demo) Close(ctx context.Context) error {
 			d.log.Warn("demo: undelivered webhooks dropped at shutdown", "err", err)
 		}
 		cancel()
+		// The apps get a bounded graceful shutdown each; a request still
+		// running after it (a webhook delivery the sender gave up on) is
+		// cut off rather than holding the whole demo's shutdown.
 		for _, s := range d.servers {
-			if err := s.Shutdown(ctx); err != nil {
-				errs = append(errs, err)
+			sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			if err := s.Shutdown(sctx); err != nil {
+				d.log.Warn("demo: app server did not stop gracefully; closing it", "err", err)
+				_ = s.Close()
 			}
+			cancel()
 		}
 		errs = append(errs, d.Store.Close(), d.Forums.Close())
 		if d.ownIdPStore {

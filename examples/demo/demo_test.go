@@ -26,7 +26,9 @@ func startTest(t *testing.T, dir string) *Demo {
 
 func stop(t *testing.T, d *Demo) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// A generous bound: Close itself limits each phase; this only keeps a
+	// hung shutdown from hanging the test.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := d.Close(ctx); err != nil {
 		t.Fatal(err)
