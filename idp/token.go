@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -201,7 +200,7 @@ func (s *Server) passwordGrant(r *http.Request, app *store.Application) (*tokenR
 		return nil, e
 	}
 	dev := deviceInfo{Name: f.Get("metaData.device.name"), Type: f.Get("metaData.device.type"), Description: f.Get("metaData.device.description")}
-	return s.issueTokens(ctx, user, app, scopes, "PASSWORD", s.now(), []string{"password"}, true, dev, ip)
+	return s.loginTokens(ctx, user, app, scopes, dev, ip)
 }
 
 // checkPassword runs the Login API semantics of spec §1/§12: lockout,
@@ -305,33 +304,49 @@ func (s *Server) revokeUser(ctx context.Context, userID, appID, reason string) (
 	return ids, nil
 }
 
-// issueTokens mints the access token (and id_token, refresh token) of a
-// password login or a refresh.
-func (s *Server) issueTokens(ctx context.Context, user *store.User, app *store.Application, scopes []string, authType string, authTime time.Time, grants []string, newFamily bool, dev deviceInfo, ip string) (*tokenResponse, *oauthError) {
-	reg, err := s.store.GetRegistration(ctx, user.ID, app.ID)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, errServer()
-	}
-	resp := &tokenResponse{TokenType: "Bearer", UserID: user.ID, Scope: strings.Join(scopes, " ")}
-	sid := ""
-	if newFamily && slices.Contains(scopes, "offline_access") && app.Config.GenerateRefreshTokens {
-		tok, fam, err := s.issueRefreshToken(ctx, user, app, scopes, authTime, dev, ip)
+// loginTokens answers a successful password login: a new refresh-token
+// family when the client asked for offline_access (and the application
+// issues refresh tokens), and the access token bound to it by sid.
+func (s *Server) loginTokens(ctx context.Context, user *store.User, app *store.Application, scopes []string, dev deviceInfo, ip string) (*tokenResponse, *oauthError) {
+	now := s.now()
+	p := tokenParams{user: user, app: app, scopes: scopes, authType: "PASSWORD", authTime: now,
+		grants: []string{"password"}, ttl: s.policy(app).accessTTL}
+	var rt string
+	if slices.Contains(scopes, "offline_access") && app.Config.GenerateRefreshTokens {
+		tok, fam, err := s.issueRefreshToken(ctx, user, app, scopes, now, dev, ip)
 		if err != nil {
 			s.log.Error("issue refresh token", "err", err)
 			return nil, errServer()
 		}
-		resp.RefreshToken, resp.RefreshTokenID, sid = tok, fam.ID, fam.ID
+		rt, p.sid = tok, fam.ID
 	}
-	p := tokenParams{user: user, app: app, reg: reg, scopes: scopes, authType: authType, authTime: authTime,
-		sid: sid, grants: grants, ttl: s.policy(app).accessTTL}
+	resp, e := s.mint(ctx, p)
+	if e != nil {
+		return nil, e
+	}
+	if rt != "" {
+		resp.RefreshToken, resp.RefreshTokenID = rt, p.sid
+	}
+	return resp, nil
+}
+
+// mint signs the access token (and the id_token when openid was granted)
+// for p and wraps them in a token response. The user's registration for
+// the application decides the applicationId and roles claims.
+func (s *Server) mint(ctx context.Context, p tokenParams) (*tokenResponse, *oauthError) {
+	reg, err := s.store.GetRegistration(ctx, p.user.ID, p.app.ID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, errServer()
+	}
+	p.reg = reg
 	at, exp, err := s.signAccessToken(ctx, p)
 	if err != nil {
 		s.log.Error("sign access token", "err", err)
 		return nil, errServer()
 	}
-	resp.AccessToken = at
-	resp.ExpiresIn = int64(exp.Sub(s.now()).Seconds())
-	if slices.Contains(scopes, "openid") {
+	resp := &tokenResponse{AccessToken: at, ExpiresIn: int64(exp.Sub(s.now()).Seconds()), TokenType: "Bearer",
+		UserID: p.user.ID, Scope: strings.Join(p.scopes, " ")}
+	if slices.Contains(p.scopes, "openid") {
 		if resp.IDToken, err = s.signIDToken(p, exp); err != nil {
 			return nil, errServer()
 		}
@@ -375,23 +390,11 @@ func (s *Server) refreshGrant(r *http.Request, app *store.Application) (*tokenRe
 
 // refreshResponse mints the access token for a successful refresh.
 func (s *Server) refreshResponse(ctx context.Context, res *refreshed, scopes []string) (*tokenResponse, *oauthError) {
-	reg, err := s.store.GetRegistration(ctx, res.user.ID, res.app.ID)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, errServer()
+	resp, e := s.mint(ctx, tokenParams{user: res.user, app: res.app, scopes: scopes, authType: "REFRESH_TOKEN",
+		authTime: res.family.AuthTime, sid: res.family.ID, grants: res.family.Grants, ttl: res.pol.accessTTL})
+	if e != nil {
+		return nil, e
 	}
-	p := tokenParams{user: res.user, app: res.app, reg: reg, scopes: scopes, authType: "REFRESH_TOKEN",
-		authTime: res.family.AuthTime, sid: res.family.ID, grants: res.family.Grants, ttl: res.pol.accessTTL}
-	at, exp, err := s.signAccessToken(ctx, p)
-	if err != nil {
-		s.log.Error("sign access token", "err", err)
-		return nil, errServer()
-	}
-	resp := &tokenResponse{AccessToken: at, ExpiresIn: int64(exp.Sub(s.now()).Seconds()), TokenType: "Bearer",
-		UserID: res.user.ID, Scope: strings.Join(scopes, " "), RefreshToken: res.token, RefreshTokenID: res.family.ID}
-	if slices.Contains(scopes, "openid") {
-		if resp.IDToken, err = s.signIDToken(p, exp); err != nil {
-			return nil, errServer()
-		}
-	}
+	resp.RefreshToken, resp.RefreshTokenID = res.token, res.family.ID
 	return resp, nil
 }
