@@ -13,8 +13,10 @@ const (
 	appCols         = `id, name, active, client_secret_hash, config, created_at`
 	qGetApplication = `SELECT ` + appCols + ` FROM applications WHERE id = ?`
 	regCols         = `id, user_id, application_id, roles, verified, created_at`
-	apiKeyCols      = `id, key_hash, description, created_at`
-	signingKeyCols  = `id, algorithm, private_key, created_at, retired_at`
+	// Read on every token issue: prepared once.
+	qGetRegistration = `SELECT ` + regCols + ` FROM registrations WHERE user_id = ? AND application_id = ?`
+	apiKeyCols       = `id, key_hash, description, created_at`
+	signingKeyCols   = `id, algorithm, private_key, created_at, retired_at`
 )
 
 // --- applications ---
@@ -132,8 +134,7 @@ func (s *Store) CreateRegistration(ctx context.Context, r *store.Registration) e
 
 // GetRegistration returns the registration of the pair.
 func (s *Store) GetRegistration(ctx context.Context, userID, applicationID string) (*store.Registration, error) {
-	r, err := scanReg(s.r.QueryRowContext(ctx,
-		`SELECT `+regCols+` FROM registrations WHERE user_id = ? AND application_id = ?`, userID, applicationID))
+	r, err := scanReg(s.st.getRegistration.QueryRowContext(ctx, userID, applicationID))
 	if err != nil {
 		return nil, wrap("get registration", err)
 	}

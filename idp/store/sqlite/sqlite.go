@@ -48,7 +48,7 @@ var _ store.Store = (*Store)(nil)
 // prepared once instead of on every call.
 type stmts struct {
 	// on the read pool
-	getUser, getUserByLogin, getApplication, getRTByHash, getRotation *sql.Stmt
+	getUser, getUserByLogin, getApplication, getRegistration, getRTByHash, getRotation *sql.Stmt
 	// on the writer pool
 	rotUpdate, rotExists, rotInsert, touch, createRT *sql.Stmt
 }
@@ -145,6 +145,7 @@ func (s *Store) prepare(ctx context.Context) error {
 		{s.r, &s.st.getUser, qGetUser},
 		{s.r, &s.st.getUserByLogin, qGetUserByLogin},
 		{s.r, &s.st.getApplication, qGetApplication},
+		{s.r, &s.st.getRegistration, qGetRegistration},
 		{s.r, &s.st.getRTByHash, qGetRefreshTokenByHash},
 		{s.r, &s.st.getRotation, qGetRotation},
 		{s.w, &s.st.rotUpdate, qRotateUpdate},
@@ -188,7 +189,7 @@ func (s *Store) Close() error {
 func (s *Store) closeAll() error {
 	var errs []error
 	for _, st := range []*sql.Stmt{
-		s.st.getUser, s.st.getUserByLogin, s.st.getApplication, s.st.getRTByHash, s.st.getRotation,
+		s.st.getUser, s.st.getUserByLogin, s.st.getApplication, s.st.getRegistration, s.st.getRTByHash, s.st.getRotation,
 		s.st.rotUpdate, s.st.rotExists, s.st.rotInsert, s.st.touch, s.st.createRT,
 	} {
 		if st != nil {
