@@ -146,6 +146,7 @@ type Kit struct {
 	heldClaims  map[string]time.Time // claims this process holds, until
 	loginTmpl   *template.Template
 	unavailable http.Handler
+	users       *userCache // decoded users by session key
 
 	hdrNosniff, hdrReferrer, hdrCSP, hdrHSTS, hdrNoStore []string
 }
@@ -205,6 +206,7 @@ func New(cfg Config) (*Kit, error) {
 		cfg.CrossOrigin = http.NewCrossOriginProtection()
 	}
 	k := &Kit{
+		users:      newUserCache(10_000),
 		cfg:        cfg,
 		idp:        cfg.IdP,
 		store:      cfg.Store,

@@ -15,8 +15,47 @@ type ctxKey struct{}
 // session and, decoded only when User is called, the user.
 type reqState struct {
 	sess     *sessionstore.Session
+	users    *userCache
 	userOnce sync.Once
 	user     *UserInfo
+}
+
+// userCache keeps decoded users per session, so a page that calls User
+// on every request does not decode the same claims JSON every time (a few
+// microseconds, a third of the kit's cost per request). An entry is used
+// only while the session still holds the same access token; a refresh
+// makes a new session key anyway. The cache is bounded: when full it is
+// emptied, which costs one decode per live session.
+type userCache struct {
+	mu  sync.Mutex
+	m   map[string]cachedUser
+	max int
+}
+
+type cachedUser struct {
+	token string
+	user  *UserInfo
+}
+
+func newUserCache(max int) *userCache { return &userCache{m: make(map[string]cachedUser), max: max} }
+
+func (c *userCache) get(s *sessionstore.Session) *UserInfo {
+	c.mu.Lock()
+	e, ok := c.m[s.Key]
+	c.mu.Unlock()
+	if ok && e.token == s.AccessToken {
+		return e.user
+	}
+	return nil
+}
+
+func (c *userCache) put(s *sessionstore.Session, u *UserInfo) {
+	c.mu.Lock()
+	if len(c.m) >= c.max {
+		clear(c.m)
+	}
+	c.m[s.Key] = cachedUser{token: s.AccessToken, user: u}
+	c.mu.Unlock()
 }
 
 // UserInfo is the logged-in user, decoded from the verified access-token
@@ -62,14 +101,21 @@ func Session(ctx context.Context) *sessionstore.Session {
 }
 
 // User returns the logged-in user of the request that ctx belongs to, or
-// nil. The claims are decoded on the first call per request only, so pages
-// that do not ask pay nothing.
+// nil. The claims are decoded lazily, once per session and access token
+// (pages that do not ask pay nothing), so the returned value is shared
+// between requests: treat it as read-only.
 func User(ctx context.Context) *UserInfo {
 	st := stateFrom(ctx)
 	if st == nil || st.sess == nil {
 		return nil
 	}
 	st.userOnce.Do(func() {
+		if st.users != nil {
+			if u := st.users.get(st.sess); u != nil {
+				st.user = u
+				return
+			}
+		}
 		u := &UserInfo{ID: st.sess.UserID, AuthTime: st.sess.AuthTime, Claims: st.sess.Claims}
 		if len(st.sess.Claims) > 0 {
 			// The claims were verified and stored by the kit; a decode
@@ -77,7 +123,13 @@ func User(ctx context.Context) *UserInfo {
 			_ = json.Unmarshal(st.sess.Claims, u)
 			u.ID = st.sess.UserID
 		}
+		// Own copy of the claims: the store may share its bytes with the
+		// session value, and this user outlives the request.
+		u.Claims = append(json.RawMessage(nil), u.Claims...)
 		st.user = u
+		if st.users != nil {
+			st.users.put(st.sess, u)
+		}
 	})
 	return st.user
 }

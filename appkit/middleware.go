@@ -114,7 +114,7 @@ func (k *Kit) resolve(w http.ResponseWriter, r *http.Request) (*reqState, result
 				now := k.now()
 				if now.Before(s.AbsoluteExpiry) {
 					k.touch(ctx, s, now)
-					return &reqState{sess: s}, resOK
+					return &reqState{sess: s, users: k.users}, resOK
 				}
 				_ = k.store.Delete(ctx, key) // APP-LIFE-2: remove, not only hide
 			case errors.Is(err, sessionstore.ErrNotFound):
@@ -160,7 +160,7 @@ func (k *Kit) resolve(w http.ResponseWriter, r *http.Request) (*reqState, result
 		}
 		k.setSessionCookie(w, out.sid)
 		k.setRefreshCookie(w, out.sealed)
-		return &reqState{sess: sess}, resOK
+		return &reqState{sess: sess, users: k.users}, resOK
 	case outDead:
 		if oldKey != "" {
 			_ = k.store.Delete(ctx, oldKey)

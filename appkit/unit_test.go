@@ -2,10 +2,12 @@ package appkit
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore"
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore/memstore"
 	"github.com/gatehouse-auth/gatehouse/idpclient"
 )
@@ -276,3 +279,35 @@ func benchIdP(tb testing.TB) *idpclient.Client {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// User decodes the claims once per session and access token; a new access
+// token (a refresh writes a new session anyway) is decoded afresh.
+func TestUserDecodedOncePerSessionToken(t *testing.T) {
+	cache := newUserCache(2)
+	sess := &sessionstore.Session{Key: "k1", UserID: "u1", AccessToken: "tok-1",
+		Claims: json.RawMessage(`{"sub":"u1","email":"a@example.com","roles":["buyer"]}`)}
+	user := func(s *sessionstore.Session) *UserInfo {
+		return User(withState(context.Background(), &reqState{sess: s, users: cache}))
+	}
+	u1 := user(sess)
+	if u1.Email != "a@example.com" || !u1.HasRole("buyer") {
+		t.Fatalf("decoded user = %+v", u1)
+	}
+	if u2 := user(sess); u2 != u1 {
+		t.Fatal("the same session and token were decoded again")
+	}
+	next := *sess
+	next.AccessToken, next.Claims = "tok-2", json.RawMessage(`{"sub":"u1","email":"b@example.com"}`)
+	if u3 := user(&next); u3 == u1 || u3.Email != "b@example.com" {
+		t.Fatalf("a new access token reused the old user: %+v", u3)
+	}
+	// Bounded: filling past max empties the cache instead of growing.
+	for _, k := range []string{"k2", "k3", "k4"} {
+		s := *sess
+		s.Key = k
+		user(&s)
+	}
+	if n := len(cache.m); n > 2 {
+		t.Fatalf("cache holds %d entries, max 2", n)
+	}
+}
