@@ -78,7 +78,7 @@ func (s *Store) CreateUser(ctx context.Context, u *store.User) error {
 
 // GetUser returns the user by id, or store.ErrNotFound.
 func (s *Store) GetUser(ctx context.Context, id string) (*store.User, error) {
-	u, err := scanUser(s.st.getUser.QueryRowContext(ctx, id))
+	u, err := scanUser(s.st.getUser.QueryRowContext(hot(ctx), id))
 	if err != nil {
 		return nil, wrap("get user", err)
 	}
@@ -91,7 +91,7 @@ func (s *Store) GetUserByLogin(ctx context.Context, login string) (*store.User, 
 	if login == "" {
 		return nil, fmt.Errorf("sqlite store: get user by login: %w", store.ErrNotFound)
 	}
-	u, err := scanUser(s.st.getUserByLogin.QueryRowContext(ctx, normEmail(login), login))
+	u, err := scanUser(s.st.getUserByLogin.QueryRowContext(hot(ctx), normEmail(login), login))
 	if err != nil {
 		return nil, wrap("get user by login", err)
 	}
