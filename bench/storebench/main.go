@@ -13,8 +13,8 @@
 // memory (memory store: Go heap after GC; Redis: used_memory; PostgreSQL:
 // pg_total_relation_size after VACUUM; SQLite: file size after a WAL
 // checkpoint; each minus the value before the load, divided by N), then
-// `rounds` rounds of d each, c closed-loop goroutines calling Get with
-// uniformly random existing keys. With -store redis, each round also runs a
+// one unmeasured warm-up round and `rounds` rounds of d each, c closed-loop
+// goroutines calling Get with uniformly random existing keys. With -store redis, each round also runs a
 // raw go-redis GET of the same keys on the same client (same pool) and the
 // order alternates between rounds, so the store/raw ratio is taken within a
 // round.
@@ -187,6 +187,11 @@ func run(ctx context.Context, o options) error {
 		return nil
 	}
 	waitQuiet(o.quiet, 10*time.Minute)
+	// One unmeasured round first: it brings the stores' pages into the
+	// caches (SQLite's and PostgreSQL's files, pools' connections).
+	if w := lookups(ctx, o, digests, get); w.errors > 0 {
+		return fmt.Errorf("warm-up: %d lookup errors", w.errors)
+	}
 	var rates, p50s, p99s, rawRates, rawP50s, rawP99s, ratios []float64
 	loadStart := loadAvg()
 	for r := range o.rounds {

@@ -208,6 +208,7 @@ func (f *factory) make(i int, now time.Time) (s *sessionstore.Session, digest [3
 		ExpiresAt:         now.Add(f.idle),
 		AbsoluteExpiry:    now.Add(12 * time.Hour),
 		IP:                ip,
-		UserAgent:         agents[i%len(agents)],
+		// A string of its own, as appkit's copy of the request header is.
+		UserAgent: strings.Clone(agents[i%len(agents)]),
 	}, digest, nil
 }
