@@ -27,7 +27,9 @@
 //
 // With -dir and -keep the databases (and a small JSON file describing each)
 // stay, and -reuse measures them again without loading. -load-only stops
-// after loading, to time a load.
+// after loading, to time a load. -load-budget ends a load early (at a
+// transaction boundary): the database then holds the largest number of
+// families that loaded in that time, and every report says how many.
 //
 // The package owns the benchmark program only; it changes nothing in the
 // packages it measures.
