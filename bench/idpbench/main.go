@@ -83,7 +83,9 @@ func main() {
 	const pw = "benchmark user passphrase"
 	var emails []string
 	for i := range *conc {
-		email := fmt.Sprintf("user%d@example.com", i)
+		// A run-unique address, so a second run against the same
+		// PostgreSQL database does not collide with the first.
+		email := fmt.Sprintf("user%d-%d@example.com", i, time.Now().UnixNano())
 		u, err := srv.Admin().CreateUser(ctx, idp.UserSpec{Email: email, Password: pw})
 		if err != nil {
 			log.Fatal(err)
