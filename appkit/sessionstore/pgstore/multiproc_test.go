@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore/pgstore"
+	"github.com/gatehouse-auth/gatehouse/examples/store/storeproctest"
 	"github.com/gatehouse-auth/gatehouse/idp/store/postgres/pgtest"
 )
 
@@ -37,7 +38,7 @@ type claimResult struct {
 }
 
 func runChild(role string) error {
-	if role == "storeapp" {
+	if role == storeproctest.ChildRole {
 		return storeAppChild()
 	}
 	if role != "claim" {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore/redisstore"
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore/redisstore/redistest"
+	"github.com/gatehouse-auth/gatehouse/examples/store/storeproctest"
 )
 
 // The multi-process tests re-run this test binary as child processes
@@ -40,7 +41,7 @@ type claimResult struct {
 
 func runChild(role string) error {
 	switch role {
-	case "storeapp":
+	case storeproctest.ChildRole:
 		return storeAppChild()
 	case "claim":
 		s, err := redisstore.Open(os.Getenv("GATEHOUSE_CHILD_URL"), redisstore.WithPrefix(os.Getenv("GATEHOUSE_CHILD_PREFIX")))
