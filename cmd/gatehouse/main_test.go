@@ -35,7 +35,7 @@ func TestAdminCommands(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &app); err != nil || app["id"] == "" || len(app["secret"]) < 43 {
 		t.Fatalf("application create output %q", out)
 	}
-	if out, err = runCLI(t, db, "user", "create", "--email", "ann@example.com", "--password", "ann's long passphrase", "--app", app["id"], "--roles", "buyer"); err != nil {
+	if _, err = runCLI(t, db, "user", "create", "--email", "ann@example.com", "--password", "ann's long passphrase", "--app", app["id"], "--roles", "buyer"); err != nil {
 		t.Fatalf("user create: %v", err)
 	}
 	if _, err := runCLI(t, db, "user", "create", "--email", "bo@example.com", "--password", "short"); err == nil || !strings.Contains(err.Error(), "password") {

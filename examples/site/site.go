@@ -163,13 +163,12 @@ type Site struct {
 	// Log is the app's logger.
 	Log *slog.Logger
 
-	spec          Spec
-	info          *Info
-	clientID      string
-	pages         map[string]*template.Template
-	css, icon     []byte
-	ownSessions   bool
-	webhookSecret bool
+	spec        Spec
+	info        *Info
+	clientID    string
+	pages       map[string]*template.Template
+	css, icon   []byte
+	ownSessions bool
 }
 
 // New checks cfg, opens the session store and builds the site.

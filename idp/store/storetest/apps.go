@@ -296,9 +296,9 @@ func testAPIKeyLookup(t *testing.T, s store.Store) {
 	noErr(t, "CreateAPIKey", s.CreateAPIKey(ctx, k))
 	noErr(t, "CreateAPIKey(other)", s.CreateAPIKey(ctx, newAPIKey(at(4))))
 
-	got, err := s.GetAPIKeyByHash(ctx, digest("the wrong key"))
+	_, err := s.GetAPIKeyByHash(ctx, digest("the wrong key"))
 	wantErr(t, "GetAPIKeyByHash(unknown)", err, store.ErrNotFound)
-	got, err = s.GetAPIKeyByHash(ctx, bytes.Clone(k.KeyHash))
+	got, err := s.GetAPIKeyByHash(ctx, bytes.Clone(k.KeyHash))
 	noErr(t, "GetAPIKeyByHash", err)
 	same(t, "GetAPIKeyByHash", k, got)
 }
