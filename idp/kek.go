@@ -18,7 +18,8 @@ import (
 const KEKSize = 32
 
 // KEK is a key-encryption key: the operator's secret that seals the
-// private signing keys in the database (AUD-12), so a copy of the database
+// private signing keys in the database (AUD-12, IDP-TOK-7: the key that
+// protects them stays outside the database), so a copy of the database
 // or of a backup alone cannot sign tokens. Create one with NewKEK,
 // ParseKEK or LoadKEKFile; it is safe for concurrent use.
 type KEK struct {
@@ -211,6 +212,9 @@ func (ks kekSet) privateKeyDER(stored []byte, kid, alg string) (der []byte, seal
 	id, sealed := sealedKEKID(stored)
 	if !sealed {
 		return stored, false, nil
+	}
+	if id == "" {
+		return nil, true, errors.New("malformed sealed key")
 	}
 	for _, k := range ks {
 		if k.id == id {

@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/idp/idptest"
 	"github.com/gatehouse-auth/gatehouse/idp/store"
 	"github.com/gatehouse-auth/gatehouse/idp/store/sqlite"
+	"github.com/gatehouse-auth/gatehouse/password"
 )
 
 func newKEK(t *testing.T) *idp.KEK {
@@ -67,8 +68,8 @@ func validate(t *testing.T, srv *idp.Server, access string) int {
 	return rec.Code
 }
 
-// AUD-12: the signing keys in the database are sealed with the operator's
-// key-encryption key, so the database (or a copy, or a backup) alone
+// AUD-12 (IDP-TOK-7): the signing keys in the database are sealed with the
+// operator's key-encryption key, so the database (or a copy, or a backup) alone
 // cannot sign: its bytes are no PKCS#8 key, and an IdP opened on it without
 // the KEK, or with another one, refuses to start.
 func TestAUD12_DatabaseCopyAloneCannotSign(t *testing.T) {
@@ -224,5 +225,42 @@ func TestAUD12_KEKFile(t *testing.T) {
 	b, err := idp.ParseKEK("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8") // unpadded
 	if err != nil || a.ID() != b.ID() || len(a.ID()) != 16 {
 		t.Fatalf("ids %q %q, %v", a.ID(), b.ID(), err)
+	}
+}
+
+// AUD-14 / issue 10: the admin core stands on a store alone: it creates
+// users and applications, and its revocations reach the event sink, with
+// no signing key created.
+func TestAUD14_AdminWithoutServer(t *testing.T) {
+	ctx := context.Background()
+	if _, err := idp.NewAdmin(idp.AdminConfig{}); err == nil {
+		t.Fatal("NewAdmin without a store accepted")
+	}
+	st := openSQLite(t)
+	events := &sink{}
+	adm, err := idp.NewAdmin(idp.AdminConfig{Store: st, Events: events, Logger: slog.New(slog.DiscardHandler),
+		Hasher: password.NewHasher(password.Params{Memory: 64, Time: 1})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, _, err := adm.CreateApplication(ctx, idp.ApplicationSpec{Name: "Store"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := adm.CreateUser(ctx, idp.UserSpec{Email: "ann@example.com", Password: testPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := adm.Register(ctx, u.ID, app.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := adm.SetPassword(ctx, u.ID, "another long passphrase"); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(events.Types(), ","); !strings.Contains(got, idp.EventUserPasswordUpdate) {
+		t.Fatalf("events %q, want %s", got, idp.EventUserPasswordUpdate)
+	}
+	if keys := signingKeys(t, st); len(keys) != 0 {
+		t.Fatalf("the admin core created %d signing key(s)", len(keys))
 	}
 }

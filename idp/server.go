@@ -160,7 +160,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 // Handler returns the server's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.mux }
 
-// Admin returns the administrative operations (also used by the CLI).
+// Admin returns the server's administrative operations (the CLI builds
+// its own with NewAdmin, without a Server).
 func (s *Server) Admin() *Admin { return s.admin }
 
 // RotateSigningKey creates a new signing key (alg empty = configured one)
