@@ -8,8 +8,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/mail"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -18,8 +20,44 @@ import (
 )
 
 // Admin holds the administrative operations shared by the admin HTTP API
-// and the gatehouse CLI, so both validate and revoke the same way.
-type Admin struct{ s *Server }
+// and the gatehouse CLI, so both validate and revoke the same way. A
+// Server has one (Server.Admin); NewAdmin builds one without a Server: no
+// signing key, no HTTP server (what the CLI's admin commands use).
+type Admin struct{ s *core }
+
+// AdminConfig configures an Admin built without a Server. Zero values take
+// the same defaults as Config.
+type AdminConfig struct {
+	// Store is where users, applications and API keys live. Required.
+	Store store.Store
+	// Hasher hashes new passwords; default password.NewHasher with OWASP
+	// argon2id parameters.
+	Hasher *password.Hasher
+	// Logger receives structured logs; default slog.Default().
+	Logger *slog.Logger
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Events receives the revocation events of password changes,
+	// deactivations, deletions and revocations; nil = none.
+	Events EventSink
+}
+
+// NewAdmin returns the administrative operations on cfg.Store alone.
+func NewAdmin(cfg AdminConfig) (*Admin, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("idp: AdminConfig.Store is required")
+	}
+	if cfg.Hasher == nil {
+		cfg.Hasher = password.NewHasher(password.Params{})
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Admin{s: &core{store: cfg.Store, hasher: cfg.Hasher, log: cfg.Logger, now: cfg.Now, events: cfg.Events}}, nil
+}
 
 // ValidationError is a rejected input field; the admin API answers it as a
 // FusionAuth field error ("[kind]field").

@@ -38,11 +38,11 @@ type EventSink interface {
 }
 
 // emit stamps and publishes an event and logs it.
-func (s *Server) emit(ctx context.Context, e Event) {
+func (s *core) emit(ctx context.Context, e Event) {
 	e.CreateInstant = s.now().UnixMilli()
 	s.log.LogAttrs(ctx, slog.LevelInfo, "event", slog.String("type", e.Type),
 		slog.String("userId", e.UserID), slog.String("applicationId", e.ApplicationID), slog.String("reason", e.Reason))
-	if s.cfg.Events != nil {
-		s.cfg.Events.Publish(ctx, e)
+	if s.events != nil {
+		s.events.Publish(ctx, e)
 	}
 }

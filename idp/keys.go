@@ -68,6 +68,7 @@ type loadedKey struct {
 // several IdP processes on one database pick up a rotation.
 type keyring struct {
 	st        store.SigningKeyStore
+	keks      kekSet        // the first seals new keys; all open (AUD-12)
 	alg       string        // algorithm for new keys
 	retention time.Duration // how long a retired key stays published
 	reload    time.Duration
@@ -78,13 +79,31 @@ type keyring struct {
 	loadedAt time.Time
 }
 
-func newKeyring(ctx context.Context, st store.SigningKeyStore, alg string, retention time.Duration, now func() time.Time) (*keyring, error) {
+// openKeyring loads the signing keys, refusing keys it cannot open. It
+// creates and changes no key.
+func openKeyring(ctx context.Context, st store.SigningKeyStore, keks []*KEK, alg string, retention time.Duration, now func() time.Time) (*keyring, error) {
 	if _, err := signingMethod(alg); err != nil {
 		return nil, err
 	}
-	kr := &keyring{st: st, alg: alg, retention: retention, reload: 30 * time.Second, now: now}
+	kr := &keyring{st: st, keks: keks, alg: alg, retention: retention, reload: 30 * time.Second, now: now}
 	if err := kr.load(ctx); err != nil {
 		return nil, err
+	}
+	return kr, nil
+}
+
+// newKeyring opens the keyring, seals legacy plaintext keys with the first
+// KEK (the migration of databases written before keys were encrypted) and
+// creates a first key when there is none.
+func newKeyring(ctx context.Context, st store.SigningKeyStore, keks []*KEK, alg string, retention time.Duration, now func() time.Time) (*keyring, error) {
+	kr, err := openKeyring(ctx, st, keks, alg, retention, now)
+	if err != nil {
+		return nil, err
+	}
+	if len(keks) > 0 {
+		if _, err := kr.rewrap(ctx, false); err != nil {
+			return nil, err
+		}
 	}
 	if kr.current() == nil {
 		if _, err := kr.Rotate(ctx, alg); err != nil {
@@ -101,7 +120,7 @@ func (kr *keyring) load(ctx context.Context) error {
 	}
 	keys := make([]*loadedKey, 0, len(recs))
 	for _, rec := range recs {
-		k, err := parseSigningKey(rec)
+		k, err := kr.keks.parseSigningKey(rec)
 		if err != nil {
 			return fmt.Errorf("signing key %s: %w", rec.ID, err)
 		}
@@ -113,12 +132,16 @@ func (kr *keyring) load(ctx context.Context) error {
 	return nil
 }
 
-func parseSigningKey(rec *store.SigningKey) (*loadedKey, error) {
+func (ks kekSet) parseSigningKey(rec *store.SigningKey) (*loadedKey, error) {
 	method, err := signingMethod(rec.Algorithm)
 	if err != nil {
 		return nil, err
 	}
-	priv, err := x509.ParsePKCS8PrivateKey(rec.PrivateKey)
+	der, _, err := ks.privateKeyDER(rec.PrivateKey, rec.ID, rec.Algorithm)
+	if err != nil {
+		return nil, err
+	}
+	priv, err := x509.ParsePKCS8PrivateKey(der)
 	if err != nil {
 		return nil, fmt.Errorf("parse PKCS#8: %w", err)
 	}
@@ -127,6 +150,46 @@ func parseSigningKey(rec *store.SigningKey) (*loadedKey, error) {
 		return nil, errors.New("key is not a signer")
 	}
 	return &loadedKey{rec: rec, signer: signer, method: method}, nil
+}
+
+// rewrap seals with the first KEK every key stored in plaintext and, when
+// all is set, every key sealed by another KEK (KEK rotation). It returns
+// how many keys it re-sealed. A key another process re-sealed meanwhile
+// (store.ErrConflict) is left to it.
+func (kr *keyring) rewrap(ctx context.Context, all bool) (int, error) {
+	if len(kr.keks) == 0 {
+		return 0, errors.New("no key-encryption key given")
+	}
+	kr.mu.RLock()
+	keys := append([]*loadedKey(nil), kr.keys...)
+	kr.mu.RUnlock()
+	n := 0
+	for _, k := range keys {
+		id, sealed := sealedKEKID(k.rec.PrivateKey)
+		if sealed && (!all || id == kr.keks[0].id) {
+			continue
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(k.signer)
+		if err != nil {
+			return n, fmt.Errorf("signing key %s: marshal: %w", k.rec.ID, err)
+		}
+		next, err := kr.keks[0].seal(der, k.rec.ID, k.rec.Algorithm)
+		if err != nil {
+			return n, err
+		}
+		err = kr.st.SwapSigningKeyPrivateKey(ctx, k.rec.ID, k.rec.PrivateKey, next)
+		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return n, fmt.Errorf("signing key %s: store sealed key: %w", k.rec.ID, err)
+		}
+		n++
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	return n, kr.load(ctx)
 }
 
 // maybeReload reloads the keys when the cache is older than the reload
@@ -200,6 +263,11 @@ func (kr *keyring) Rotate(ctx context.Context, alg string) (*store.SigningKey, e
 	}
 	now := kr.now()
 	rec := &store.SigningKey{ID: uuid.NewString(), Algorithm: alg, PrivateKey: der, CreatedAt: now}
+	if len(kr.keks) > 0 {
+		if rec.PrivateKey, err = kr.keks[0].seal(der, rec.ID, alg); err != nil {
+			return nil, err
+		}
+	}
 	if err := kr.st.CreateSigningKey(ctx, rec); err != nil {
 		return nil, fmt.Errorf("store signing key: %w", err)
 	}
@@ -237,4 +305,63 @@ func publicPEM(k *loadedKey) (string, error) {
 		return "", err
 	}
 	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})), nil
+}
+
+// SigningKeysConfig configures RotateSigningKeys and RewrapSigningKeys, the
+// signing-key operations that need no Server (gatehouse key ...).
+type SigningKeysConfig struct {
+	// Store holds the keys. Required.
+	Store store.SigningKeyStore
+	// KEKs are the key-encryption keys: the first seals, every one opens.
+	// Required (at least one).
+	KEKs []*KEK
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+func (c SigningKeysConfig) open(ctx context.Context) (*keyring, error) {
+	if c.Store == nil {
+		return nil, errors.New("idp: SigningKeysConfig.Store is required")
+	}
+	if len(c.KEKs) == 0 {
+		return nil, errors.New("idp: a key-encryption key is required")
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return openKeyring(ctx, c.Store, c.KEKs, AlgES256, 24*time.Hour, c.Now)
+}
+
+// RotateSigningKey creates a new signing key with alg (ES256 when empty),
+// sealed with cfg.KEKs[0], and retires the current ones; it returns the new
+// key's id. Every stored key must open with cfg.KEKs.
+func RotateSigningKey(ctx context.Context, cfg SigningKeysConfig, alg string) (string, error) {
+	kr, err := cfg.open(ctx)
+	if err != nil {
+		return "", fmt.Errorf("idp: signing keys: %w", err)
+	}
+	if _, err := kr.rewrap(ctx, false); err != nil {
+		return "", fmt.Errorf("idp: seal signing keys: %w", err)
+	}
+	k, err := kr.Rotate(ctx, alg)
+	if err != nil {
+		return "", fmt.Errorf("idp: rotate signing key: %w", err)
+	}
+	return k.ID, nil
+}
+
+// RewrapSigningKeys re-seals every stored signing key with cfg.KEKs[0]
+// (rotation of the key-encryption key): keys sealed by any KEK of cfg.KEKs
+// and legacy plaintext keys. It returns how many keys it re-sealed. The
+// signing keys themselves do not change, so issued tokens stay valid.
+func RewrapSigningKeys(ctx context.Context, cfg SigningKeysConfig) (int, error) {
+	kr, err := cfg.open(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("idp: signing keys: %w", err)
+	}
+	n, err := kr.rewrap(ctx, true)
+	if err != nil {
+		return n, fmt.Errorf("idp: re-seal signing keys: %w", err)
+	}
+	return n, nil
 }

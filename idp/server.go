@@ -33,6 +33,13 @@ type Config struct {
 	Now func() time.Time
 	// SigningAlgorithm for new keys: ES256 (default), RS256 or EdDSA.
 	SigningAlgorithm string
+	// KEKs are the key-encryption keys that seal the private signing keys
+	// in the store (AUD-12): the first seals new keys (and, at New, keys
+	// stored in plaintext by older versions), every one opens, so a KEK
+	// rotation can run with the new and the old one. New refuses a store
+	// holding a key none of them opens. Empty: keys are stored in
+	// plaintext PKCS#8 (tests and embedders only; a warning is logged).
+	KEKs []*KEK
 	// AccessTokenTTL default 15 min (IDP-TOK-4); RefreshTokenTTL default
 	// 30 days; GracePeriod for one-time-use rotation default 10 s.
 	// Applications may override each.
@@ -63,13 +70,21 @@ type LockoutPolicy struct {
 	Disabled         bool
 }
 
+// core is what the admin operations need and the server shares with them:
+// storage, password hashing, the clock, logs and the event sink; no signing
+// key, no HTTP (issue 10: admin commands build only this).
+type core struct {
+	store  store.Store
+	hasher *password.Hasher
+	log    *slog.Logger
+	now    func() time.Time
+	events EventSink // nil = none
+}
+
 // Server is the identity server. Create it with New; serve Handler().
 type Server struct {
+	core
 	cfg     Config
-	store   store.Store
-	hasher  *password.Hasher
-	log     *slog.Logger
-	now     func() time.Time
 	keys    *keyring
 	metrics *metrics
 	ipLimit *throttle
@@ -125,16 +140,19 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		cfg.MaxBodyBytes = 64 << 10
 	}
 	s := &Server{
-		cfg: cfg, store: cfg.Store, hasher: cfg.Hasher, log: cfg.Logger, now: cfg.Now,
-		metrics: newMetrics(), ipLimit: newThrottle(cfg.Throttle, cfg.Now),
+		core: core{store: cfg.Store, hasher: cfg.Hasher, log: cfg.Logger, now: cfg.Now, events: cfg.Events},
+		cfg:  cfg, metrics: newMetrics(), ipLimit: newThrottle(cfg.Throttle, cfg.Now),
+	}
+	if len(cfg.KEKs) == 0 {
+		s.log.Warn("signing keys are stored unencrypted: no key-encryption key configured")
 	}
 	// Retired keys stay published a day: longer than any access token.
-	kr, err := newKeyring(ctx, cfg.Store, cfg.SigningAlgorithm, 24*time.Hour, cfg.Now)
+	kr, err := newKeyring(ctx, cfg.Store, cfg.KEKs, cfg.SigningAlgorithm, 24*time.Hour, cfg.Now)
 	if err != nil {
 		return nil, fmt.Errorf("idp: signing keys: %w", err)
 	}
 	s.keys = kr
-	s.admin = &Admin{s: s}
+	s.admin = &Admin{s: &s.core}
 	s.routes()
 	return s, nil
 }
@@ -142,7 +160,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 // Handler returns the server's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.mux }
 
-// Admin returns the administrative operations (also used by the CLI).
+// Admin returns the server's administrative operations (the CLI builds
+// its own with NewAdmin, without a Server).
 func (s *Server) Admin() *Admin { return s.admin }
 
 // RotateSigningKey creates a new signing key (alg empty = configured one)

@@ -295,7 +295,7 @@ func (s *Server) loginFailed(ctx context.Context, user *store.User, app *store.A
 
 // revokeUser deletes the user's refresh tokens (for one application or
 // all) and publishes the event.
-func (s *Server) revokeUser(ctx context.Context, userID, appID, reason string) ([]string, error) {
+func (s *core) revokeUser(ctx context.Context, userID, appID, reason string) ([]string, error) {
 	ids, err := s.store.DeleteRefreshTokensByUser(ctx, userID, appID)
 	if err != nil {
 		return nil, fmt.Errorf("revoke user tokens: %w", err)

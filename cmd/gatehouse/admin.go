@@ -14,9 +14,16 @@ import (
 	"github.com/gatehouse-auth/gatehouse/idp/store"
 )
 
-// withAdmin opens the IdP store and runs f with the admin operations.
-func withAdmin(ctx context.Context, env *cliEnv, sf *storeFlags, f func(*idp.Server, store.Store) error) error {
-	log := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+// adminLogger is the admin commands' logger: warnings and errors only.
+func adminLogger(env *cliEnv) *slog.Logger {
+	return slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// withAdmin opens the IdP store and runs f with the admin operations. It
+// builds no idp.Server: an admin command touches only what it changes, and
+// never a signing key (AUD-14).
+func withAdmin(ctx context.Context, env *cliEnv, sf *storeFlags, f func(*idp.Admin, store.Store) error) error {
+	log := adminLogger(env)
 	st, err := sf.open(ctx, log)
 	if err != nil {
 		return err
@@ -29,11 +36,11 @@ func withAdmin(ctx context.Context, env *cliEnv, sf *storeFlags, f func(*idp.Ser
 		return err
 	}
 	defer closeEvents(events)
-	srv, err := idp.New(ctx, idp.Config{Store: st, Issuer: "gatehouse-cli", Logger: log, Events: events})
+	adm, err := idp.NewAdmin(idp.AdminConfig{Store: st, Logger: log, Events: events})
 	if err != nil {
 		return err
 	}
-	return f(srv, st)
+	return f(adm, st)
 }
 
 // sub splits "verb flags..." and reports a usage error for unknown verbs.
@@ -71,7 +78,7 @@ func runApplication(ctx context.Context, env *cliEnv, args []string) error {
 	if err := parse(env, fs, args); err != nil {
 		return err
 	}
-	return withAdmin(ctx, env, &sf, func(srv *idp.Server, st store.Store) error {
+	return withAdmin(ctx, env, &sf, func(a *idp.Admin, st store.Store) error {
 		if verb == "list" {
 			apps, err := st.ListApplications(ctx)
 			if err != nil {
@@ -89,7 +96,7 @@ func runApplication(ctx context.Context, env *cliEnv, args []string) error {
 			spec.Config = store.ApplicationConfig{EnabledGrants: []string{"password", "refresh_token"},
 				GenerateRefreshTokens: true, AllowTokenRefresh: true, WebhookURLs: strings.Split(*webhook, ","), WebhookSecret: *webhookSecret}
 		}
-		app, sec, err := srv.Admin().CreateApplication(ctx, spec)
+		app, sec, err := a.CreateApplication(ctx, spec)
 		if err != nil {
 			return err
 		}
@@ -114,8 +121,7 @@ func runUser(ctx context.Context, env *cliEnv, args []string) error {
 	if err := parse(env, fs, args); err != nil {
 		return err
 	}
-	return withAdmin(ctx, env, &sf, func(srv *idp.Server, st store.Store) error {
-		a := srv.Admin()
+	return withAdmin(ctx, env, &sf, func(a *idp.Admin, st store.Store) error {
 		switch verb {
 		case "list":
 			users, err := st.ListUsers(ctx, 0)
@@ -178,14 +184,14 @@ func runRegistration(ctx context.Context, env *cliEnv, args []string) error {
 	if err := parse(env, fs, args); err != nil {
 		return err
 	}
-	return withAdmin(ctx, env, &sf, func(srv *idp.Server, st store.Store) error {
+	return withAdmin(ctx, env, &sf, func(a *idp.Admin, st store.Store) error {
 		u, err := st.GetUser(ctx, *user)
 		if err != nil {
 			if u, err = st.GetUserByLogin(ctx, *user); err != nil {
 				return fmt.Errorf("no user %q", *user)
 			}
 		}
-		reg, err := srv.Admin().Register(ctx, u.ID, *app, splitList(*roles))
+		reg, err := a.Register(ctx, u.ID, *app, splitList(*roles))
 		if err != nil {
 			return err
 		}
@@ -205,7 +211,7 @@ func runAPIKey(ctx context.Context, env *cliEnv, args []string) error {
 	if err := parse(env, fs, args); err != nil {
 		return err
 	}
-	return withAdmin(ctx, env, &sf, func(srv *idp.Server, st store.Store) error {
+	return withAdmin(ctx, env, &sf, func(a *idp.Admin, st store.Store) error {
 		if verb == "list" {
 			keys, err := st.ListAPIKeys(ctx)
 			if err != nil {
@@ -218,7 +224,7 @@ func runAPIKey(ctx context.Context, env *cliEnv, args []string) error {
 			}
 			return tw.Flush()
 		}
-		key, rec, err := srv.Admin().CreateAPIKey(ctx, *desc)
+		key, rec, err := a.CreateAPIKey(ctx, *desc)
 		if err != nil {
 			return err
 		}
@@ -227,22 +233,41 @@ func runAPIKey(ctx context.Context, env *cliEnv, args []string) error {
 }
 
 func runKey(ctx context.Context, env *cliEnv, args []string) error {
-	_, args, err := sub(args, "rotate")
+	verb, args, err := sub(args, "rotate", "rewrap")
 	if err != nil {
 		return err
 	}
-	fs := newFlagSet(env, "key rotate")
+	fs := newFlagSet(env, "key "+verb)
 	var sf storeFlags
+	var kf kekFlags
 	sf.register(fs)
-	alg := fs.String("alg", "", "algorithm of the new key: ES256, RS256 or EdDSA (default: ES256)")
+	kf.register(fs)
+	alg := fs.String("alg", "", "algorithm of the new key: ES256, RS256 or EdDSA (rotate; default: ES256)")
 	if err := parse(env, fs, args); err != nil {
 		return err
 	}
-	return withAdmin(ctx, env, &sf, func(srv *idp.Server, _ store.Store) error {
-		kid, err := srv.RotateSigningKey(ctx, *alg)
+	keks, err := kf.load()
+	if err != nil {
+		return err
+	}
+	st, err := sf.open(ctx, adminLogger(env))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	cfg := idp.SigningKeysConfig{Store: st, KEKs: keks}
+	if verb == "rewrap" {
+		// KEK rotation: every key re-sealed with --kek-file, opened with
+		// whichever of --kek-file and --old-kek-file sealed it.
+		n, err := idp.RewrapSigningKeys(ctx, cfg)
 		if err != nil {
 			return err
 		}
-		return printJSON(env.stdout, map[string]string{"kid": kid})
-	})
+		return printJSON(env.stdout, map[string]any{"kekId": keks[0].ID(), "rewrapped": n})
+	}
+	kid, err := idp.RotateSigningKey(ctx, cfg, *alg)
+	if err != nil {
+		return err
+	}
+	return printJSON(env.stdout, map[string]string{"kid": kid})
 }

@@ -48,6 +48,36 @@ func (s *storeFlags) open(ctx context.Context, log *slog.Logger) (store.Store, e
 	return sqlite.Open(ctx, s.db, log)
 }
 
+// kekFlags name the key-encryption keys that seal the signing keys in the
+// database (AUD-12).
+type kekFlags struct {
+	file string // seals (and opens)
+	old  string // comma-separated; open only (KEK rotation)
+}
+
+func (k *kekFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&k.file, "kek-file", "", "file holding the key-encryption key that seals the signing keys (base64 of 32 random bytes; required)")
+	fs.StringVar(&k.old, "old-kek-file", "", "comma-separated files of previous key-encryption keys, used only to open keys they sealed (KEK rotation)")
+}
+
+// load reads the KEK files: the --kek-file one first (it seals), then the
+// old ones.
+func (k *kekFlags) load() ([]*idp.KEK, error) {
+	if k.file == "" {
+		return nil, errors.New("no key-encryption key: pass --kek-file FILE (or GATEHOUSE_KEK_FILE); " +
+			"create one with: (umask 077; head -c 32 /dev/urandom | base64 > FILE)")
+	}
+	var keks []*idp.KEK
+	for _, path := range append([]string{k.file}, splitList(k.old)...) {
+		kek, err := idp.LoadKEKFile(path)
+		if err != nil {
+			return nil, err
+		}
+		keks = append(keks, kek)
+	}
+	return keks, nil
+}
+
 // idpFlags are the server flags shared by `idp` and `demo`.
 type idpFlags struct {
 	accessTTL, refreshTTL, grace time.Duration
@@ -74,8 +104,10 @@ func runIDP(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlagSet(env, "idp")
 	var sf storeFlags
 	var ifl idpFlags
+	var kf kekFlags
 	sf.register(fs)
 	ifl.register(fs)
+	kf.register(fs)
 	addr := fs.String("addr", "127.0.0.1:9011", "listen address")
 	issuer := fs.String("issuer", "", "issuer URL (default: http(s)://ADDR)")
 	cert := fs.String("tls-cert", "", "TLS certificate file (serve HTTPS)")
@@ -86,6 +118,10 @@ func runIDP(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	log := newLogger(env.stderr, *logFormat, *logLevel)
+	keks, err := kf.load()
+	if err != nil {
+		return err
+	}
 	st, err := sf.open(ctx, log)
 	if err != nil {
 		return err
@@ -105,6 +141,7 @@ func runIDP(ctx context.Context, env *cliEnv, args []string) error {
 	defer closeEvents(events)
 	cfg := ifl.config(st, *issuer, log)
 	cfg.Events = events
+	cfg.KEKs = keks
 	srv, err := idp.New(ctx, cfg)
 	if err != nil {
 		return err

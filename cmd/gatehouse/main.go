@@ -7,7 +7,7 @@
 //	gatehouse user create|list|password|deactivate
 //	gatehouse registration create
 //	gatehouse apikey create|list
-//	gatehouse key rotate
+//	gatehouse key rotate|rewrap
 //
 // Every flag has a GATEHOUSE_* environment variable (flag name upper-cased,
 // dashes as underscores, e.g. --idp-addr → GATEHOUSE_IDP_ADDR); flags win.
@@ -51,7 +51,7 @@ func commands() []command {
 		{"user", "manage users: user create|list|password|deactivate", runUser},
 		{"registration", "register a user for an application: registration create", runRegistration},
 		{"apikey", "manage API keys: apikey create|list", runAPIKey},
-		{"key", "manage signing keys: key rotate", runKey},
+		{"key", "manage signing keys: key rotate|rewrap", runKey},
 	}
 }
 

@@ -12,13 +12,14 @@ import (
 // runCLI runs one command in-process against a database file.
 func runCLI(t *testing.T, db string, args ...string) (string, error) {
 	t.Helper()
+	return runCLIEnv(t, map[string]string{"GATEHOUSE_DB": db}, args...)
+}
+
+// runCLIEnv runs one command in-process with the given environment.
+func runCLIEnv(t *testing.T, vars map[string]string, args ...string) (string, error) {
+	t.Helper()
 	var out, errOut bytes.Buffer
-	env := &cliEnv{stdout: &out, stderr: &errOut, getenv: func(k string) string {
-		if k == "GATEHOUSE_DB" {
-			return db
-		}
-		return ""
-	}}
+	env := &cliEnv{stdout: &out, stderr: &errOut, getenv: func(k string) string { return vars[k] }}
 	err := run(context.Background(), env, args)
 	return out.String(), err
 }
@@ -50,7 +51,7 @@ func TestAdminCommands(t *testing.T) {
 	if out, err = runCLI(t, db, "apikey", "create", "--description", "ci"); err != nil || !strings.Contains(out, `"key"`) {
 		t.Fatalf("apikey create: %q %v", out, err)
 	}
-	if out, err = runCLI(t, db, "key", "rotate", "--alg", "EdDSA"); err != nil || !strings.Contains(out, "kid") {
+	if out, err = runCLI(t, db, "key", "rotate", "--alg", "EdDSA", "--kek-file", writeKEK(t)); err != nil || !strings.Contains(out, "kid") {
 		t.Fatalf("key rotate: %q %v", out, err)
 	}
 	if _, err := runCLI(t, db, "user", "password", "--email", "ann@example.com", "--password", "a new long passphrase"); err != nil {

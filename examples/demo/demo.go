@@ -52,7 +52,7 @@ const (
 // defaults of the parts.
 type Options struct {
 	// Dir holds every file of the demo (databases, demo.json,
-	// secrets.json). Created 0700.
+	// secrets.json, the key-encryption key file kek). Created 0700.
 	Dir string
 	// Listen addresses; loopback only (development mode serves plain
 	// http). Port 0 picks a free port; demo.json records the real one.
@@ -221,11 +221,21 @@ func Start(ctx context.Context, o Options) (d *Demo, err error) {
 	})
 	d.Webhooks = sender
 
+	// The signing keys are sealed with DIR/kek, created 0600 on the first
+	// start (AUD-12): idp.db alone cannot sign.
+	kek, created, err := idp.LoadOrCreateKEKFile(filepath.Join(o.Dir, KEKFile))
+	if err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	if created {
+		d.log.Info("key-encryption key created", "file", filepath.Join(o.Dir, KEKFile), "kekId", kek.ID())
+	}
+
 	grace := o.Grace
 	srv, err := idp.New(ctx, idp.Config{
 		Store: st, Issuer: idpURL, Hasher: o.Hasher, Logger: o.Logger, Now: o.Now,
 		SigningAlgorithm: o.SigningAlgorithm, AccessTokenTTL: o.AccessTTL, RefreshTokenTTL: o.RefreshTTL,
-		GracePeriod: grace, Lockout: o.Lockout, Throttle: o.Throttle, Events: sender,
+		GracePeriod: grace, Lockout: o.Lockout, Throttle: o.Throttle, Events: sender, KEKs: []*idp.KEK{kek},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("demo: identity server: %w", err)

@@ -63,6 +63,8 @@ type secrets struct {
 const (
 	InfoFile    = "demo.json"
 	secretsFile = "secrets.json"
+	// KEKFile is the IdP's key-encryption key (base64, mode 0600).
+	KEKFile = "kek"
 )
 
 // readJSON reads path into v; false when the file does not exist.

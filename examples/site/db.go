@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/gatehouse-auth/gatehouse/internal/sqlitefile"
 )
 
 // OpenDB opens (creating if needed) an app's SQLite database at path in
@@ -21,6 +23,10 @@ func OpenDB(ctx context.Context, path string, migrations []string) (*sql.DB, err
 		return nil, fmt.Errorf("open database: %q is not a plain file path", path)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	// Created 0600 first; SQLite gives -wal and -shm the same mode (AUD-12).
+	if err := sqlitefile.Create(path); err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	q := url.Values{}

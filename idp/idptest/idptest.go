@@ -55,7 +55,13 @@ func Start(t testing.TB, opts ...Option) *IdP {
 		t.Fatalf("idptest: listen: %v", err)
 	}
 	url := "http://" + ln.Addr().String()
+	// Signing keys sealed as in a deployment (AUD-12).
+	kek, _, err := idp.GenerateKEK()
+	if err != nil {
+		t.Fatalf("idptest: key-encryption key: %v", err)
+	}
 	cfg := idp.Config{
+		KEKs:   []*idp.KEK{kek},
 		Store:  st,
 		Issuer: url,
 		Hasher: password.NewHasher(password.Params{Memory: 64, Time: 1}),

@@ -192,9 +192,13 @@ type APIKeyStore interface {
 
 // SigningKey is an asymmetric key the IdP signs access tokens with.
 type SigningKey struct {
-	ID         string // kid
-	Algorithm  string // "ES256", "RS256", "EdDSA"
-	PrivateKey []byte // PKCS#8 DER
+	ID        string // kid
+	Algorithm string // "ES256", "RS256", "EdDSA"
+	// PrivateKey is the private key as package idp stores it: sealed with
+	// a key-encryption key (idp's versioned format), or PKCS#8 DER in
+	// databases written before keys were encrypted. Stores keep the bytes
+	// opaque.
+	PrivateKey []byte
 	CreatedAt  time.Time
 	// RetiredAt, when not zero, is when the key stopped signing. Retired keys
 	// stay published in the JWKS until tokens they signed have expired.
@@ -208,6 +212,11 @@ type SigningKeyStore interface {
 	ListSigningKeys(ctx context.Context) ([]*SigningKey, error)
 	// RetireSigningKey sets RetiredAt (if not already set).
 	RetireSigningKey(ctx context.Context, id string, at time.Time) error
+	// SwapSigningKeyPrivateKey replaces the key's PrivateKey bytes with next
+	// if they still equal prev (compare-and-swap, so two processes sealing or
+	// re-wrapping the same key cannot undo each other): ErrNotFound for an
+	// unknown id, ErrConflict when the stored bytes are no longer prev.
+	SwapSigningKeyPrivateKey(ctx context.Context, id string, prev, next []byte) error
 	DeleteSigningKey(ctx context.Context, id string) error
 }
 

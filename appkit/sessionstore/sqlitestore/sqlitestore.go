@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore"
+	"github.com/gatehouse-auth/gatehouse/internal/sqlitefile"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
@@ -150,6 +151,12 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") || strings.ContainsRune(path, '?') {
 		return nil, fmt.Errorf("sqlitestore: open: %q is not a plain file path", path)
+	}
+
+	// Created 0600 first: sessions hold tokens, and SQLite gives -wal and
+	// -shm the same mode (AUD-12).
+	if err := sqlitefile.Create(path); err != nil {
+		return nil, fmt.Errorf("sqlitestore: open: %w", err)
 	}
 
 	busy := fmt.Sprint(cfg.busyTimeout.Milliseconds())

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -240,6 +241,23 @@ func (s *Store) RetireSigningKey(ctx context.Context, id string, at time.Time) e
 	}
 	if tag.RowsAffected() == 0 {
 		return notFound("retire signing key")
+	}
+	return nil
+}
+
+// SwapSigningKeyPrivateKey replaces the key bytes if they still equal prev.
+func (s *Store) SwapSigningKeyPrivateKey(ctx context.Context, id string, prev, next []byte) error {
+	var swapped bool
+	err := s.pool.QueryRow(ctx, `WITH u AS (UPDATE signing_keys SET private_key = $3 WHERE id = $1 AND private_key = $2 RETURNING 1)
+		SELECT EXISTS (SELECT 1 FROM u) FROM signing_keys WHERE id = $1`, id, prev, next).Scan(&swapped)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return notFound("swap signing key")
+	}
+	if err != nil {
+		return wrap("swap signing key", err)
+	}
+	if !swapped {
+		return fmt.Errorf("postgres: swap signing key: %w", store.ErrConflict)
 	}
 	return nil
 }

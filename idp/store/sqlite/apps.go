@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -262,6 +263,22 @@ func (s *Store) RetireSigningKey(ctx context.Context, id string, at time.Time) e
 		return wrap("retire signing key", err)
 	}
 	return mustAffect("retire signing key", res)
+}
+
+// SwapSigningKeyPrivateKey replaces the key bytes if they still equal prev.
+func (s *Store) SwapSigningKeyPrivateKey(ctx context.Context, id string, prev, next []byte) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE signing_keys SET private_key = ? WHERE id = ? AND private_key = ?`, next, id, prev)
+	if err != nil {
+		return wrap("swap signing key", err)
+	}
+	if err := mustAffect("swap signing key", res); !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	var one int
+	if err := s.w.QueryRowContext(ctx, `SELECT 1 FROM signing_keys WHERE id = ?`, id).Scan(&one); err != nil {
+		return wrap("swap signing key", err) // ErrNotFound for an unknown id
+	}
+	return fmt.Errorf("sqlite store: swap signing key: %w", store.ErrConflict)
 }
 
 // DeleteSigningKey removes the key.

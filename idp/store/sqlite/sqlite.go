@@ -32,6 +32,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/gatehouse-auth/gatehouse/idp/store"
+	"github.com/gatehouse-auth/gatehouse/internal/sqlitefile"
 )
 
 // Store is store.Store on a SQLite file. It is safe for concurrent use.
@@ -71,6 +72,12 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 	case strings.ContainsRune(path, '?'):
 		// The driver splits its DSN at the first '?'.
 		return nil, fmt.Errorf("sqlite store: %q: path must not contain '?'", path)
+	}
+
+	// Created 0600 first: the file holds password hashes and signing keys,
+	// and SQLite gives -wal and -shm the same mode (AUD-12).
+	if err := sqlitefile.Create(path); err != nil {
+		return nil, fmt.Errorf("sqlite store: %w", err)
 	}
 
 	common := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)", busyTimeout.Milliseconds())

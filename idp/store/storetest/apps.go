@@ -415,3 +415,34 @@ func testSigningKeyDelete(t *testing.T, s store.Store) {
 	noErr(t, "ListSigningKeys", err)
 	wantIDs(t, "ListSigningKeys after delete", []string{keep.ID}, ids(list))
 }
+
+// testSigningKeySwap: the key bytes change only when the caller saw the
+// current ones, so two IdP processes sealing the same plaintext key (or a
+// re-wrap racing a start) cannot overwrite each other's result.
+func testSigningKeySwap(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	k := newSigningKey(at(0))
+	other := newSigningKey(at(1))
+	noErr(t, "CreateSigningKey", s.CreateSigningKey(ctx, k))
+	noErr(t, "CreateSigningKey", s.CreateSigningKey(ctx, other))
+
+	sealed := digest("sealed " + uuid.NewString())
+	noErr(t, "SwapSigningKeyPrivateKey", s.SwapSigningKeyPrivateKey(ctx, k.ID, k.PrivateKey, sealed))
+	// A second swap from the old bytes lost the race.
+	wantErr(t, "SwapSigningKeyPrivateKey(stale prev)",
+		s.SwapSigningKeyPrivateKey(ctx, k.ID, k.PrivateKey, digest("other")), store.ErrConflict)
+	wantErr(t, "SwapSigningKeyPrivateKey(unknown)",
+		s.SwapSigningKeyPrivateKey(ctx, "kid-unknown", k.PrivateKey, sealed), store.ErrNotFound)
+
+	list, err := s.ListSigningKeys(ctx)
+	noErr(t, "ListSigningKeys", err)
+	for _, got := range list {
+		want := other
+		if got.ID == k.ID {
+			w := *k
+			w.PrivateKey = sealed
+			want = &w
+		}
+		same(t, "key "+got.ID, want, got)
+	}
+}

@@ -102,6 +102,7 @@ func suite() []group {
 			{"RoundTripNewestFirst", testSigningKeyList},
 			{"Retire", testSigningKeyRetire},
 			{"DuplicateAndDelete", testSigningKeyDelete},
+			{"SwapPrivateKey", testSigningKeySwap},
 		}},
 		{"RefreshTokens", []testCase{
 			{"CreateGetRoundTrip", testRTRoundTrip},

@@ -1,0 +1,39 @@
+//go:build unix
+
+package sqlitestore
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore"
+)
+
+// AUD-12: the session database holds access tokens; it and its -wal and
+// -shm files are created 0600, not 0644, under the usual umask 022.
+func TestAUD12_DatabaseFilesAre0600(t *testing.T) {
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	path := filepath.Join(t.TempDir(), "sessions.db")
+	s := open(t, path, WithCleanupInterval(time.Hour))
+	defer s.Close()
+	now := time.Now()
+	sess := &sessionstore.Session{Key: "k", UserID: "u", CreatedAt: now, LastSeen: now,
+		ExpiresAt: now.Add(time.Hour), AbsoluteExpiry: now.Add(time.Hour)}
+	if err := s.Put(context.Background(), sess); err != nil { // a first write
+		t.Fatal(err)
+	}
+	for _, f := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v, want 0600", filepath.Base(f), fi.Mode().Perm())
+		}
+	}
+}
