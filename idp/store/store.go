@@ -180,6 +180,18 @@ type APIKey struct {
 	KeyHash     []byte // SHA-256 of the key
 	Description string
 	CreatedAt   time.Time
+	// Permissions limit what the key may call. A key with no endpoints is
+	// a super key (FusionAuth semantics): every /api/* route.
+	Permissions APIKeyPermissions
+}
+
+// APIKeyPermissions is FusionAuth's API-key permissions object. Backends
+// store it as one JSON document.
+type APIKeyPermissions struct {
+	// Endpoints maps an endpoint (a route pattern without its path
+	// parameters, e.g. "/api/user" for /api/user/{id}) to the HTTP methods
+	// the key may use on it.
+	Endpoints map[string][]string `json:"endpoints,omitempty"`
 }
 
 // APIKeyStore persists API keys.

@@ -97,6 +97,7 @@ func suite() []group {
 			{"CreateLookupByHash", testAPIKeyLookup},
 			{"Duplicates", testAPIKeyDuplicates},
 			{"ListAndDelete", testAPIKeyListDelete},
+			{"Permissions", testAPIKeyPermissions},
 		}},
 		{"SigningKeys", []testCase{
 			{"RoundTripNewestFirst", testSigningKeyList},
