@@ -33,6 +33,11 @@ func invalid(field, kind, msg string) error {
 	return &ValidationError{Field: field, Kind: kind, Message: msg}
 }
 
+// minSecretLength is the shortest client secret or API key a caller may
+// choose (AUD-15): 32 characters, so even a secret of only hex digits
+// carries 128 bits. Generated secrets are 43 characters (256 bits).
+const minSecretLength = 32
+
 // randomSecret returns 256 random bits, base64url.
 func randomSecret() string {
 	var b [32]byte
@@ -284,10 +289,35 @@ func (a *Admin) Register(ctx context.Context, userID, applicationID string, role
 
 // CreateAPIKey creates an API key for /api/*; the key is returned once and
 // only its hash is stored.
+//
+// The key is a super key (no permissions: every /api/* route), for the
+// operator; give apps CreateScopedAPIKey keys (AUD-13).
 func (a *Admin) CreateAPIKey(ctx context.Context, description string) (string, *store.APIKey, error) {
-	key := randomSecret()
-	rec := &store.APIKey{ID: uuid.NewString(), KeyHash: sha(key), Description: description, CreatedAt: a.s.now()}
+	return a.createAPIKey(ctx, "", description, store.APIKeyPermissions{})
+}
+
+// CreateScopedAPIKey creates an API key limited to perms (FusionAuth's
+// permissions.endpoints: endpoint -> methods; see apikeys.go for what an
+// endpoint covers). Empty perms make a super key, like CreateAPIKey.
+func (a *Admin) CreateScopedAPIKey(ctx context.Context, description string, perms store.APIKeyPermissions) (string, *store.APIKey, error) {
+	return a.createAPIKey(ctx, "", description, perms)
+}
+
+func (a *Admin) createAPIKey(ctx context.Context, key, description string, perms store.APIKeyPermissions) (string, *store.APIKey, error) {
+	perms, err := a.s.normalizePermissions(perms)
+	if err != nil {
+		return "", nil, err
+	}
+	if key == "" {
+		key = randomSecret()
+	} else if len(key) < minSecretLength {
+		return "", nil, invalid("key", "tooShort", fmt.Sprintf("An API key must be at least %d characters.", minSecretLength))
+	}
+	rec := &store.APIKey{ID: uuid.NewString(), KeyHash: sha(key), Description: description, CreatedAt: a.s.now(), Permissions: perms}
 	if err := a.s.store.CreateAPIKey(ctx, rec); err != nil {
+		if errors.Is(err, store.ErrDuplicate) {
+			return "", nil, invalid("key", "duplicate", "That API key already exists.")
+		}
 		return "", nil, fmt.Errorf("create API key: %w", err)
 	}
 	return key, rec, nil

@@ -32,6 +32,7 @@ func (s *Server) adminRoutes(h func(pattern, route string, f http.HandlerFunc)) 
 	h("GET /api/application", "application_get", k(s.handleListApplications))
 	h("GET /api/application/{id}", "application_get", k(s.handleGetApplication))
 	h("DELETE /api/application/{id}", "application_delete", k(s.handleDeleteApplication))
+	h("POST /api/api-key", "api_key_create", k(s.handleCreateAPIKey))
 }
 
 // userJSON is FusionAuth's user object; it never carries a password.

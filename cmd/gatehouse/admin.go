@@ -202,6 +202,21 @@ func runAPIKey(ctx context.Context, env *cliEnv, args []string) error {
 	var sf storeFlags
 	sf.register(fs)
 	desc := fs.String("description", "", "what the key is for (create)")
+	// --endpoint limits the key (AUD-13); without it the key is a super key
+	// for operators. Repeatable: --endpoint /api/jwt/refresh:DELETE
+	// --endpoint /api/user:GET,POST.
+	perms := store.APIKeyPermissions{}
+	fs.Func("endpoint", "allow `/api/path:METHOD[,METHOD...]` only (create; repeatable; none = super key). /api/user covers /api/user/{id}", func(v string) error {
+		ep, methods, err := idp.ParseEndpointPermission(v)
+		if err != nil {
+			return err
+		}
+		if perms.Endpoints == nil {
+			perms.Endpoints = map[string][]string{}
+		}
+		perms.Endpoints[ep] = append(perms.Endpoints[ep], methods...)
+		return nil
+	})
 	if err := parse(env, fs, args); err != nil {
 		return err
 	}
@@ -212,17 +227,17 @@ func runAPIKey(ctx context.Context, env *cliEnv, args []string) error {
 				return err
 			}
 			tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tDESCRIPTION\tCREATED")
+			fmt.Fprintln(tw, "ID\tDESCRIPTION\tCREATED\tPERMISSIONS")
 			for _, k := range keys {
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", k.ID, k.Description, k.CreatedAt.Format("2006-01-02 15:04"))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.ID, k.Description, k.CreatedAt.Format("2006-01-02 15:04"), idp.FormatPermissions(k.Permissions))
 			}
 			return tw.Flush()
 		}
-		key, rec, err := srv.Admin().CreateAPIKey(ctx, *desc)
+		key, rec, err := srv.Admin().CreateScopedAPIKey(ctx, *desc, perms)
 		if err != nil {
 			return err
 		}
-		return printJSON(env.stdout, map[string]string{"id": rec.ID, "key": key})
+		return printJSON(env.stdout, map[string]any{"id": rec.ID, "key": key, "permissions": rec.Permissions})
 	})
 }
 
