@@ -101,6 +101,17 @@ type UserStore interface {
 	ResetLoginFailures(ctx context.Context, userID string) error
 }
 
+// UserImporter inserts a batch of users all or nothing
+// (POST /api/user/import, AUD-15).
+type UserImporter interface {
+	// ImportUsers inserts every user, then every registration, in one
+	// transaction. If any insert fails nothing is kept: ErrDuplicate when
+	// an id, email or username is taken (in the store or twice in the
+	// batch), ErrNotFound when a registration names an unknown
+	// application or user.
+	ImportUsers(ctx context.Context, users []*User, regs []*Registration) error
+}
+
 // Application is an OAuth client. Its ID is the client_id.
 type Application struct {
 	ID     string // UUID = client_id
@@ -323,6 +334,7 @@ type RefreshTokenStore interface {
 // default); postgres for scale-out.
 type Store interface {
 	UserStore
+	UserImporter
 	ApplicationStore
 	RegistrationStore
 	APIKeyStore

@@ -69,6 +69,8 @@ func suite() []group {
 			{"UpdateToTakenEmailOrUsername", testUserUpdateTaken},
 			{"DeleteCascades", testUserDeleteCascades},
 			{"ListOldestFirst", testUserList},
+			{"ImportCommits", testImportUsersCommits},
+			{"ImportAllOrNothing", testImportUsersAllOrNothing},
 		}},
 		{"LoginFailures", []testCase{
 			{"WindowCounting", testLoginFailureWindow},
