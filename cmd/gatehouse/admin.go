@@ -68,6 +68,8 @@ func runApplication(ctx context.Context, env *cliEnv, args []string) error {
 	secret := fs.String("secret", "", "client secret (create; default 256 random bits)")
 	webhook := fs.String("webhook", "", "comma-separated webhook URLs for revocation events (create)")
 	webhookSecret := fs.String("webhook-secret", "", "HMAC key for webhook signatures (create)")
+	webhookLinkLocal := fs.Bool("webhook-allow-link-local", false, "allow --webhook URLs at link-local or cloud-metadata addresses (create)")
+	roles := fs.String("roles", "", "comma-separated roles the application defines; registrations may only use these (create)")
 	if err := parse(env, fs, args); err != nil {
 		return err
 	}
@@ -87,8 +89,10 @@ func runApplication(ctx context.Context, env *cliEnv, args []string) error {
 		spec := idp.ApplicationSpec{ID: *id, Name: *name, Secret: *secret}
 		if *webhook != "" {
 			spec.Config = store.ApplicationConfig{EnabledGrants: []string{"password", "refresh_token"},
-				GenerateRefreshTokens: true, AllowTokenRefresh: true, WebhookURLs: strings.Split(*webhook, ","), WebhookSecret: *webhookSecret}
+				GenerateRefreshTokens: true, AllowTokenRefresh: true, WebhookURLs: strings.Split(*webhook, ","), WebhookSecret: *webhookSecret,
+				WebhookAllowLinkLocal: *webhookLinkLocal}
 		}
+		spec.Config.Roles = splitList(*roles)
 		app, sec, err := srv.Admin().CreateApplication(ctx, spec)
 		if err != nil {
 			return err

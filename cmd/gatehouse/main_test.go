@@ -27,7 +27,7 @@ func runCLI(t *testing.T, db string, args ...string) (string, error) {
 // registration, API key and key rotation, and they refuse bad input.
 func TestAdminCommands(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "idp.db")
-	out, err := runCLI(t, db, "application", "create", "--name", "Store")
+	out, err := runCLI(t, db, "application", "create", "--name", "Store", "--roles", "buyer")
 	if err != nil {
 		t.Fatalf("application create: %v", err)
 	}

@@ -152,6 +152,9 @@ type ApplicationConfig struct {
 	// Webhooks: event receivers for this application (revocation events).
 	WebhookURLs   []string `json:"webhookURLs,omitempty"`
 	WebhookSecret string   `json:"webhookSecret,omitempty"` // HMAC key for the event signature
+	// WebhookAllowLinkLocal is the explicit opt-in for webhook URLs at
+	// link-local or cloud-metadata addresses, refused by default (AUD-15).
+	WebhookAllowLinkLocal bool `json:"webhookAllowLinkLocal,omitempty"`
 }
 
 // ApplicationStore persists applications.
