@@ -396,13 +396,13 @@ func (a *Admin) RevokeUserTokens(ctx context.Context, userID, applicationID stri
 	return a.s.revokeUser(ctx, userID, applicationID, "admin")
 }
 
-// Register registers a user for an application with roles.
-func (a *Admin) Register(ctx context.Context, userID, applicationID string, roles []string) (*store.Registration, error) {
-	if _, err := a.s.store.GetUser(ctx, userID); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, invalid("userId", "invalid", "No user exists with that id.")
-		}
-		return nil, err
+// CheckRegistration validates a registration before anything is created:
+// the application exists and defines every role (AUD-15). It returns the
+// roles without duplicates. Callers that create a user and register it
+// check first, so a refused registration leaves no user behind.
+func (a *Admin) CheckRegistration(ctx context.Context, applicationID string, roles []string) ([]string, error) {
+	if _, err := uuid.Parse(applicationID); err != nil {
+		return nil, invalid("registration.applicationId", "invalid", "No application exists with that id.")
 	}
 	app, err := a.s.store.GetApplication(ctx, applicationID)
 	if err != nil {
@@ -411,7 +411,19 @@ func (a *Admin) Register(ctx context.Context, userID, applicationID string, role
 		}
 		return nil, err
 	}
-	if roles, err = checkRoles(app, roles); err != nil {
+	return checkRoles(app, roles)
+}
+
+// Register registers a user for an application with roles.
+func (a *Admin) Register(ctx context.Context, userID, applicationID string, roles []string) (*store.Registration, error) {
+	if _, err := a.s.store.GetUser(ctx, userID); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, invalid("userId", "invalid", "No user exists with that id.")
+		}
+		return nil, err
+	}
+	roles, err := a.CheckRegistration(ctx, applicationID, roles)
+	if err != nil {
 		return nil, err
 	}
 	reg := &store.Registration{ID: uuid.NewString(), UserID: userID, ApplicationID: applicationID, Roles: roles, Verified: true, CreatedAt: a.s.now()}

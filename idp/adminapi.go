@@ -318,6 +318,11 @@ func (s *Server) handleCreateRegistration(w http.ResponseWriter, r *http.Request
 	var user *store.User
 	var err error
 	if req.User != nil {
+		// Check the registration first: a refused one creates no user.
+		if _, err := s.admin.CheckRegistration(ctx, req.Registration.ApplicationID, req.Registration.Roles); err != nil {
+			writeAdminError(w, err, "")
+			return
+		}
 		u := req.User
 		user, err = s.admin.CreateUser(ctx, UserSpec{ID: userID, Email: u.Email, Username: u.Username, Password: u.Password,
 			FirstName: u.FirstName, LastName: u.LastName, FullName: u.FullName, Data: u.Data, Verified: req.SkipVerification})

@@ -256,3 +256,17 @@ func TestAUD16_GoClientRegistrationBodyRegistersExistingUser(t *testing.T) {
 		`{"registration":{"applicationId":"`+f.clientID+`"},"user":{"email":"null","active":false,"twoFactor":{}}}`)
 	wantFieldError(t, "unknown user", r, "userId", "invalid")
 }
+
+// TestAUD15_RegistrationWithNewUserChecksRolesFirst: creating a user
+// through POST /api/user/registration with an undefined role creates
+// neither the registration nor the user.
+func TestAUD15_RegistrationWithNewUserChecksRolesFirst(t *testing.T) {
+	f := newFixture(t, idptest.AppOptions{Roles: []string{"user"}})
+	before := f.userCount()
+	r := f.api("POST", "/api/user/registration", `{"registration":{"applicationId":"`+f.clientID+`","roles":["root"]},`+
+		`"user":{"email":"dan@example.com","password":"a long enough passphrase"}}`)
+	wantFieldError(t, "undefined role", r, "registration.roles", "invalid")
+	if n := f.userCount(); n != before {
+		t.Fatal("the user was created although the registration was refused")
+	}
+}

@@ -133,6 +133,11 @@ func runUser(ctx context.Context, env *cliEnv, args []string) error {
 			}
 			return tw.Flush()
 		case "create":
+			if *app != "" { // a refused registration must not leave the user behind
+				if _, err := a.CheckRegistration(ctx, *app, splitList(*roles)); err != nil {
+					return err
+				}
+			}
 			u, err := a.CreateUser(ctx, idp.UserSpec{Email: *email, Password: *password, FirstName: *first, LastName: *last, Verified: true})
 			if err != nil {
 				return err
