@@ -18,12 +18,13 @@ import (
 // there; a key with no endpoints is a super key (every /api/* route), meant
 // for the operator and the admin CLI only.
 //
-// An endpoint is a route pattern with its trailing path parameters removed:
-// "/api/user" covers /api/user and /api/user/{id}; "/api/jwt/refresh"
-// covers /api/jwt/refresh and /api/jwt/refresh/{id};
-// "/api/user/registration" covers /api/user/registration/{userId} and
-// /api/user/registration/{userId}/{applicationId}. Fixed path segments
-// name a different endpoint: "/api/user" does NOT cover /api/user/import
+// An endpoint is a route pattern cut before its first path parameter:
+// "/api/user" covers /api/user, /api/user/{id} (and any
+// /api/user/{id}/... route); "/api/jwt/refresh" covers /api/jwt/refresh and
+// /api/jwt/refresh/{id}; "/api/user/registration" covers
+// /api/user/registration/{userId} and
+// /api/user/registration/{userId}/{applicationId}. A fixed path segment
+// names a different endpoint: "/api/user" does NOT cover /api/user/import
 // or /api/user/registration (as in FusionAuth, where those are separate
 // endpoints). A call outside the key's permissions answers 401 with an
 // empty body, like an unknown key.
@@ -37,19 +38,18 @@ func isAPIKeyMethod(m string) bool {
 	return false
 }
 
-// apiEndpoint returns the endpoint of a ServeMux pattern ("DELETE
-// /api/jwt/refresh/{id}" -> "/api/jwt/refresh").
+// apiEndpoint returns the endpoint of a ServeMux pattern: its path up to
+// the first path parameter ("DELETE /api/jwt/refresh/{id}" ->
+// "/api/jwt/refresh"; a route like "/api/user/{id}/unlock" belongs to
+// "/api/user").
 func apiEndpoint(pattern string) string {
 	if i := strings.IndexByte(pattern, ' '); i >= 0 {
 		pattern = pattern[i+1:]
 	}
-	for {
-		i := strings.LastIndexByte(pattern, '/')
-		if i <= 0 || !strings.HasPrefix(pattern[i+1:], "{") {
-			return pattern
-		}
+	if i := strings.Index(pattern, "/{"); i >= 0 {
 		pattern = pattern[:i]
 	}
+	return pattern
 }
 
 // apiKeyAllows reports whether k may call the route r was matched by.

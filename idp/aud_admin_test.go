@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gatehouse-auth/gatehouse/idp"
 	"github.com/gatehouse-auth/gatehouse/idp/idptest"
 	"github.com/gatehouse-auth/gatehouse/idp/store"
 	"github.com/gatehouse-auth/gatehouse/idpclient"
@@ -144,6 +145,23 @@ func TestAUD13_APIKeyAPI(t *testing.T) {
 		r := f.api("POST", "/api/api-key", body)
 		if r.status != http.StatusBadRequest || !strings.Contains(string(r.body), `"fieldErrors"`) || !strings.Contains(string(r.body), `apiKey.`) {
 			t.Errorf("%s: %d %s", name, r.status, r.body)
+		}
+	}
+}
+
+// TestAUD13_APIEndpointOfRoutes pins the endpoint rule on route patterns,
+// including routes with a fixed segment after a parameter.
+func TestAUD13_APIEndpointOfRoutes(t *testing.T) {
+	for pattern, want := range map[string]string{
+		"POST /api/user":            "/api/user",
+		"GET /api/user/{id}":        "/api/user",
+		"PUT /api/user/{id}/unlock": "/api/user",
+		"POST /api/user/import":     "/api/user/import",
+		"DELETE /api/user/registration/{userId}/{applicationId}": "/api/user/registration",
+		"DELETE /api/jwt/refresh/{id}":                           "/api/jwt/refresh",
+	} {
+		if got := idp.APIEndpoint(pattern); got != want {
+			t.Errorf("APIEndpoint(%q) = %q, want %q", pattern, got, want)
 		}
 	}
 }
