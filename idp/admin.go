@@ -9,7 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/mail"
+	"slices"
 	"strings"
 	"time"
 
@@ -56,7 +56,7 @@ func NewAdmin(cfg AdminConfig) (*Admin, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Admin{s: &core{store: cfg.Store, hasher: cfg.Hasher, log: cfg.Logger, now: cfg.Now, events: cfg.Events}}, nil
+	return &Admin{s: &core{store: cfg.Store, hasher: cfg.Hasher, log: cfg.Logger, now: cfg.Now, events: cfg.Events, routes: routeTable()}}, nil
 }
 
 // ValidationError is a rejected input field; the admin API answers it as a
@@ -70,6 +70,11 @@ func (e *ValidationError) Error() string { return fmt.Sprintf("%s: %s", e.Field,
 func invalid(field, kind, msg string) error {
 	return &ValidationError{Field: field, Kind: kind, Message: msg}
 }
+
+// minSecretLength is the shortest client secret or API key a caller may
+// choose (AUD-15): 32 characters, so even a secret of only hex digits
+// carries 128 bits. Generated secrets are 43 characters (256 bits).
+const minSecretLength = 32
 
 // randomSecret returns 256 random bits, base64url.
 func randomSecret() string {
@@ -100,6 +105,12 @@ type ApplicationSpec struct {
 func (a *Admin) CreateApplication(ctx context.Context, spec ApplicationSpec) (*store.Application, string, error) {
 	if strings.TrimSpace(spec.Name) == "" {
 		return nil, "", invalid("name", "blank", "The application name is required.")
+	}
+	if err := validateName("name", spec.Name, false); err != nil {
+		return nil, "", err
+	}
+	if spec.Secret != "" && !spec.Public && len(spec.Secret) < minSecretLength {
+		return nil, "", invalid("oauthConfiguration.clientSecret", "tooShort", fmt.Sprintf("A client secret must be at least %d characters.", minSecretLength))
 	}
 	if spec.ID == "" {
 		spec.ID = uuid.NewString()
@@ -160,6 +171,19 @@ func validateConfig(c store.ApplicationConfig) error {
 	if c.AccessTokenTTLSeconds < 0 || c.RefreshTokenTTLMinutes < 0 || c.RefreshTokenMaxLifetimeMinutes < 0 {
 		return invalid("jwtConfiguration", "invalid", "Lifetimes must be positive.")
 	}
+	for i, u := range c.WebhookURLs {
+		if err := validateWebhookURL("webhookURLs["+itoa(i)+"]", u, c.WebhookAllowLinkLocal); err != nil {
+			return err
+		}
+	}
+	for i, r := range c.Roles {
+		if strings.TrimSpace(r) == "" {
+			return invalid("roles["+itoa(i)+"]", "blank", "A role needs a name.")
+		}
+		if err := validateName("roles["+itoa(i)+"]", r, false); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -175,14 +199,28 @@ type UserSpec struct {
 
 // CreateUser validates and creates a user.
 func (a *Admin) CreateUser(ctx context.Context, spec UserSpec) (*store.User, error) {
+	u, err := a.prepareUser(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.s.store.CreateUser(ctx, u); err != nil {
+		if errors.Is(err, store.ErrDuplicate) {
+			return nil, invalid("email", "duplicate", "A user with that email, username or id already exists.")
+		}
+		return nil, fmt.Errorf("create user: %w", err)
+	}
+	return u, nil
+}
+
+// prepareUser validates spec and builds the user record (hashing the
+// password) without storing it.
+func (a *Admin) prepareUser(ctx context.Context, spec UserSpec) (*store.User, error) {
 	email := strings.ToLower(strings.TrimSpace(spec.Email))
 	if email == "" && spec.Username == "" {
 		return nil, invalid("email", "blank", "An email or username is required.")
 	}
-	if email != "" {
-		if addr, err := mail.ParseAddress(email); err != nil || addr.Address != email {
-			return nil, invalid("email", "notEmail", "The email address is invalid.")
-		}
+	if err := validateProfile(email, spec.Username, spec.FirstName, spec.LastName, spec.FullName); err != nil {
+		return nil, err
 	}
 	if spec.ID == "" {
 		spec.ID = uuid.NewString()
@@ -207,13 +245,116 @@ func (a *Admin) CreateUser(ctx context.Context, spec UserSpec) (*store.User, err
 		FullName: spec.FullName, PasswordHash: hash, Active: true, Verified: spec.Verified, Data: spec.Data,
 		PasswordChangeRequired: spec.PasswordChangeRequired, PasswordUpdatedAt: now, CreatedAt: now,
 	}
-	if err := a.s.store.CreateUser(ctx, u); err != nil {
-		if errors.Is(err, store.ErrDuplicate) {
-			return nil, invalid("email", "duplicate", "A user with that email, username or id already exists.")
-		}
-		return nil, fmt.Errorf("create user: %w", err)
-	}
 	return u, nil
+}
+
+// ImportUser is one user of an import batch: a UserSpec with an encoded
+// PasswordHash and the applications to register it for.
+type ImportUser struct {
+	UserSpec
+	Registrations []ImportRegistration
+}
+
+// ImportRegistration registers an imported user for an application.
+type ImportRegistration struct {
+	ApplicationID string
+	Roles         []string
+	Verified      bool
+}
+
+// ImportUsers creates every user of the batch or none (AUD-15): each user
+// and registration is validated first, duplicates are looked for inside the
+// batch and in the store, and then everything is inserted in one store
+// transaction. Field names in errors are "users[i].…".
+func (a *Admin) ImportUsers(ctx context.Context, batch []ImportUser) error {
+	if len(batch) == 0 {
+		return invalid("users", "empty", "Specify at least one user.")
+	}
+	var users []*store.User
+	var regs []*store.Registration
+	seen := map[string]int{} // "id:", "login:" key -> index in batch
+	apps := map[string]*store.Application{}
+	for i, in := range batch {
+		at := "users[" + itoa(i) + "]."
+		prefix := func(err error) error {
+			var ve *ValidationError
+			if errors.As(err, &ve) {
+				return invalid(at+ve.Field, ve.Kind, ve.Message)
+			}
+			return err
+		}
+		u, err := a.prepareUser(ctx, in.UserSpec)
+		if err != nil {
+			return prefix(err)
+		}
+		keys := []struct{ key, field string }{{"id:" + u.ID, "id"}}
+		if u.Email != "" {
+			keys = append(keys, struct{ key, field string }{"login:" + u.Email, "email"})
+		}
+		if u.Username != "" {
+			keys = append(keys, struct{ key, field string }{"login:" + strings.ToLower(u.Username), "username"})
+		}
+		for _, k := range keys {
+			if j, dup := seen[k.key]; dup {
+				return invalid(at+k.field, "duplicate", fmt.Sprintf("users[%d] has the same %s.", j, k.field))
+			}
+			seen[k.key] = i
+		}
+		if _, err := a.s.store.GetUser(ctx, u.ID); err == nil {
+			return invalid(at+"id", "duplicate", "A user with that id already exists.")
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("import users: %w", err)
+		}
+		for _, k := range keys[1:] {
+			login := u.Email
+			if k.field == "username" {
+				login = u.Username
+			}
+			if _, err := a.s.store.GetUserByLogin(ctx, login); err == nil {
+				return invalid(at+k.field, "duplicate", "A user with that "+k.field+" already exists.")
+			} else if !errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("import users: %w", err)
+			}
+		}
+		users = append(users, u)
+		registered := map[string]bool{}
+		for j, r := range in.Registrations {
+			rat := at + "registrations[" + itoa(j) + "]."
+			app, ok := apps[r.ApplicationID]
+			if !ok {
+				if _, err := uuid.Parse(r.ApplicationID); err != nil {
+					return invalid(rat+"applicationId", "invalid", "No application exists with that id.")
+				}
+				app, err = a.s.store.GetApplication(ctx, r.ApplicationID)
+				if errors.Is(err, store.ErrNotFound) {
+					return invalid(rat+"applicationId", "invalid", "No application exists with that id.")
+				} else if err != nil {
+					return fmt.Errorf("import users: %w", err)
+				}
+				apps[r.ApplicationID] = app
+			}
+			if registered[app.ID] {
+				return invalid(rat+"applicationId", "duplicate", "The user is registered twice for this application.")
+			}
+			registered[app.ID] = true
+			roles, err := checkRoles(app, r.Roles)
+			if err != nil {
+				return invalid(rat+"roles", "invalid", err.(*ValidationError).Message)
+			}
+			regs = append(regs, &store.Registration{ID: uuid.NewString(), UserID: u.ID, ApplicationID: app.ID, Roles: roles,
+				Verified: r.Verified, CreatedAt: u.CreatedAt})
+		}
+	}
+	if err := a.s.store.ImportUsers(ctx, users, regs); err != nil {
+		switch {
+		case errors.Is(err, store.ErrDuplicate): // lost a race with another writer
+			return invalid("users", "duplicate", "A user of the batch already exists; nothing was imported.")
+		case errors.Is(err, store.ErrNotFound):
+			return invalid("users", "invalid", "An application of the batch no longer exists; nothing was imported.")
+		}
+		return fmt.Errorf("import users: %w", err)
+	}
+	return nil
 }
 
 func (a *Admin) hashPassword(ctx context.Context, pw string) (string, error) {
@@ -293,6 +434,24 @@ func (a *Admin) RevokeUserTokens(ctx context.Context, userID, applicationID stri
 	return a.s.revokeUser(ctx, userID, applicationID, "admin")
 }
 
+// CheckRegistration validates a registration before anything is created:
+// the application exists and defines every role (AUD-15). It returns the
+// roles without duplicates. Callers that create a user and register it
+// check first, so a refused registration leaves no user behind.
+func (a *Admin) CheckRegistration(ctx context.Context, applicationID string, roles []string) ([]string, error) {
+	if _, err := uuid.Parse(applicationID); err != nil {
+		return nil, invalid("registration.applicationId", "invalid", "No application exists with that id.")
+	}
+	app, err := a.s.store.GetApplication(ctx, applicationID)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, invalid("registration.applicationId", "invalid", "No application exists with that id.")
+		}
+		return nil, err
+	}
+	return checkRoles(app, roles)
+}
+
 // Register registers a user for an application with roles.
 func (a *Admin) Register(ctx context.Context, userID, applicationID string, roles []string) (*store.Registration, error) {
 	if _, err := a.s.store.GetUser(ctx, userID); err != nil {
@@ -301,14 +460,9 @@ func (a *Admin) Register(ctx context.Context, userID, applicationID string, role
 		}
 		return nil, err
 	}
-	if _, err := a.s.store.GetApplication(ctx, applicationID); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, invalid("registration.applicationId", "invalid", "No application exists with that id.")
-		}
+	roles, err := a.CheckRegistration(ctx, applicationID, roles)
+	if err != nil {
 		return nil, err
-	}
-	if roles == nil {
-		roles = []string{}
 	}
 	reg := &store.Registration{ID: uuid.NewString(), UserID: userID, ApplicationID: applicationID, Roles: roles, Verified: true, CreatedAt: a.s.now()}
 	if err := a.s.store.CreateRegistration(ctx, reg); err != nil {
@@ -322,11 +476,51 @@ func (a *Admin) Register(ctx context.Context, userID, applicationID string, role
 
 // CreateAPIKey creates an API key for /api/*; the key is returned once and
 // only its hash is stored.
+//
+// The key is a super key (no permissions: every /api/* route), for the
+// operator; give apps CreateScopedAPIKey keys (AUD-13).
 func (a *Admin) CreateAPIKey(ctx context.Context, description string) (string, *store.APIKey, error) {
-	key := randomSecret()
-	rec := &store.APIKey{ID: uuid.NewString(), KeyHash: sha(key), Description: description, CreatedAt: a.s.now()}
+	return a.createAPIKey(ctx, "", description, store.APIKeyPermissions{})
+}
+
+// CreateScopedAPIKey creates an API key limited to perms (FusionAuth's
+// permissions.endpoints: endpoint -> methods; see apikeys.go for what an
+// endpoint covers). Empty perms make a super key, like CreateAPIKey.
+func (a *Admin) CreateScopedAPIKey(ctx context.Context, description string, perms store.APIKeyPermissions) (string, *store.APIKey, error) {
+	return a.createAPIKey(ctx, "", description, perms)
+}
+
+func (a *Admin) createAPIKey(ctx context.Context, key, description string, perms store.APIKeyPermissions) (string, *store.APIKey, error) {
+	perms, err := a.s.normalizePermissions(perms)
+	if err != nil {
+		return "", nil, err
+	}
+	if key == "" {
+		key = randomSecret()
+	} else if len(key) < minSecretLength {
+		return "", nil, invalid("key", "tooShort", fmt.Sprintf("An API key must be at least %d characters.", minSecretLength))
+	}
+	rec := &store.APIKey{ID: uuid.NewString(), KeyHash: sha(key), Description: description, CreatedAt: a.s.now(), Permissions: perms}
 	if err := a.s.store.CreateAPIKey(ctx, rec); err != nil {
+		if errors.Is(err, store.ErrDuplicate) {
+			return "", nil, invalid("key", "duplicate", "That API key already exists.")
+		}
 		return "", nil, fmt.Errorf("create API key: %w", err)
 	}
 	return key, rec, nil
+}
+
+// checkRoles refuses roles the application does not define (AUD-15) and
+// returns them without duplicates (never nil).
+func checkRoles(app *store.Application, roles []string) ([]string, error) {
+	out := []string{}
+	for _, r := range roles {
+		if !slices.Contains(app.Config.Roles, r) {
+			return nil, invalid("registration.roles", "invalid", fmt.Sprintf("The application does not define the role %q.", r))
+		}
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }

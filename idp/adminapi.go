@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -32,6 +33,7 @@ func (s *Server) adminRoutes(h func(pattern, route string, f http.HandlerFunc)) 
 	h("GET /api/application", "application_get", k(s.handleListApplications))
 	h("GET /api/application/{id}", "application_get", k(s.handleGetApplication))
 	h("DELETE /api/application/{id}", "application_delete", k(s.handleDeleteApplication))
+	h("POST /api/api-key", "api_key_create", k(s.handleCreateAPIKey))
 }
 
 // userJSON is FusionAuth's user object; it never carries a password.
@@ -177,12 +179,17 @@ func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 		s.badJSON(w)
 		return
 	}
+	in := req.User
+	in.Email = strings.ToLower(strings.TrimSpace(in.Email))
+	if err := validateProfile(in.Email, in.Username, in.FirstName, in.LastName, in.FullName); err != nil {
+		writeAdminError(w, err, "user.")
+		return
+	}
 	u, err := s.store.GetUser(ctx, id)
 	if err != nil {
 		writeAdminError(w, err, "")
 		return
 	}
-	in := req.User
 	set := func(dst *string, v string) {
 		if v != "" {
 			*dst = v
@@ -255,6 +262,7 @@ func (s *Server) handleDeleteUser(w http.ResponseWriter, r *http.Request) {
 
 // handleImportUsers is POST /api/user/import: users with FusionAuth hashes
 // (salted-pbkdf2-hmac-sha256, bcrypt), rehashed to argon2id at first login.
+// All or nothing (AUD-15): any refused user refuses the batch.
 func (s *Server) handleImportUsers(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Users []userJSON `json:"users"`
@@ -263,29 +271,23 @@ func (s *Server) handleImportUsers(w http.ResponseWriter, r *http.Request) {
 		s.badJSON(w)
 		return
 	}
-	if len(req.Users) == 0 {
-		writeAPIErrors(w, fieldError("users", "empty", "Specify at least one user."))
-		return
-	}
+	batch := make([]ImportUser, 0, len(req.Users))
 	for i, u := range req.Users {
 		enc, err := password.ImportFusionAuth(u.EncryptionScheme, u.Factor, u.Salt, u.Password)
 		if err != nil {
 			writeAPIErrors(w, fieldError("users["+itoa(i)+"].encryptionScheme", "invalid", "Unsupported or malformed password hash."))
 			return
 		}
-		spec := UserSpec{ID: u.ID, Email: u.Email, Username: u.Username, PasswordHash: enc, FirstName: u.FirstName,
-			LastName: u.LastName, FullName: u.FullName, Data: u.Data, Verified: u.Verified != nil && *u.Verified}
-		user, err := s.admin.CreateUser(r.Context(), spec)
-		if err != nil {
-			writeAdminError(w, err, "users["+itoa(i)+"].")
-			return
-		}
+		in := ImportUser{UserSpec: UserSpec{ID: u.ID, Email: u.Email, Username: u.Username, PasswordHash: enc, FirstName: u.FirstName,
+			LastName: u.LastName, FullName: u.FullName, Data: u.Data, Verified: u.Verified != nil && *u.Verified}}
 		for _, reg := range u.Registrations {
-			if _, err := s.admin.Register(r.Context(), user.ID, reg.ApplicationID, reg.Roles); err != nil {
-				writeAdminError(w, err, "users["+itoa(i)+"].")
-				return
-			}
+			in.Registrations = append(in.Registrations, ImportRegistration{ApplicationID: reg.ApplicationID, Roles: reg.Roles, Verified: true})
 		}
+		batch = append(batch, in)
+	}
+	if err := s.admin.ImportUsers(r.Context(), batch); err != nil {
+		writeAdminError(w, err, "")
+		return
 	}
 	writeEmpty(w, http.StatusOK)
 }
@@ -302,6 +304,13 @@ func (s *Server) handleCreateRegistration(w http.ResponseWriter, r *http.Request
 		return
 	}
 	userID := r.PathValue("userId")
+	if req.User != nil && absent(req.User.Email) && absent(req.User.Username) && absent(req.User.Password) {
+		// Empty values are absent (spec §0): FusionAuth's Go client always
+		// sends a user object ({"active":false,"twoFactor":{},...}); without
+		// an identity or a password it does not describe a user to create,
+		// so the call registers the existing user (AUD-16).
+		req.User = nil
+	}
 	if _, err := uuid.Parse(req.Registration.ApplicationID); err != nil {
 		writeAPIErrors(w, fieldError("registration.applicationId", "invalid", "registration.applicationId must be a UUID."))
 		return
@@ -309,6 +318,11 @@ func (s *Server) handleCreateRegistration(w http.ResponseWriter, r *http.Request
 	var user *store.User
 	var err error
 	if req.User != nil {
+		// Check the registration first: a refused one creates no user.
+		if _, err := s.admin.CheckRegistration(ctx, req.Registration.ApplicationID, req.Registration.Roles); err != nil {
+			writeAdminError(w, err, "")
+			return
+		}
 		u := req.User
 		user, err = s.admin.CreateUser(ctx, UserSpec{ID: userID, Email: u.Email, Username: u.Username, Password: u.Password,
 			FirstName: u.FirstName, LastName: u.LastName, FullName: u.FullName, Data: u.Data, Verified: req.SkipVerification})
@@ -389,7 +403,10 @@ type applicationJSON struct {
 	Roles         []roleJSON `json:"roles,omitempty"`
 	WebhookURLs   []string   `json:"webhookURLs,omitempty"`
 	WebhookSecret string     `json:"webhookSecret,omitempty"` // input only
-	InsertInstant int64      `json:"insertInstant,omitempty"`
+	// WebhookAllowLinkLocal (a Gatehouse extension) lets webhookURLs name
+	// link-local or cloud-metadata addresses (AUD-15).
+	WebhookAllowLinkLocal bool  `json:"webhookAllowLinkLocal,omitempty"`
+	InsertInstant         int64 `json:"insertInstant,omitempty"`
 }
 
 type roleJSON struct {
@@ -414,7 +431,7 @@ func toApplicationJSON(a *store.Application, secret string) applicationJSON {
 	for _, r := range c.Roles {
 		j.Roles = append(j.Roles, roleJSON{Name: r})
 	}
-	j.WebhookURLs = c.WebhookURLs
+	j.WebhookURLs, j.WebhookAllowLinkLocal = c.WebhookURLs, c.WebhookAllowLinkLocal
 	return j
 }
 
@@ -436,6 +453,7 @@ func (s *Server) handleCreateApplication(w http.ResponseWriter, r *http.Request)
 		GracePeriodSeconds:             a.JWTConfiguration.RefreshTokenOneTimeUseConfiguration.GracePeriodInSeconds,
 		RefreshTokenMaxLifetimeMinutes: a.JWTConfiguration.RefreshTokenSlidingWindowConfiguration.MaximumTimeToLiveInMinutes,
 		WebhookURLs:                    a.WebhookURLs, WebhookSecret: a.WebhookSecret,
+		WebhookAllowLinkLocal: a.WebhookAllowLinkLocal,
 	}
 	for _, role := range a.Roles {
 		cfg.Roles = append(cfg.Roles, role.Name)

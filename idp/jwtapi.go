@@ -1,6 +1,7 @@
 package idp
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -372,7 +373,9 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 }
 
 // requireAPIKey guards /api/* admin routes: Authorization carries the raw
-// key (spec §0); a missing or unknown key is 401 with an empty body.
+// key (spec §0); a missing or unknown key, or a key whose permissions do
+// not name this route's endpoint and method (AUD-13, see apikeys.go), is
+// 401 with an empty body, as in FusionAuth.
 func (s *Server) requireAPIKey(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		key := r.Header.Get("Authorization")
@@ -381,10 +384,11 @@ func (s *Server) requireAPIKey(next http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		sum := sha256.Sum256([]byte(key))
-		if _, err := s.store.GetAPIKeyByHash(r.Context(), sum[:]); err != nil {
+		k, err := s.store.GetAPIKeyByHash(r.Context(), sum[:])
+		if err != nil || !apiKeyAllows(k, r) {
 			writeEmpty(w, http.StatusUnauthorized)
 			return
 		}
-		next(w, r)
+		next(w, r.WithContext(context.WithValue(r.Context(), apiKeyCtxKey{}, k)))
 	}
 }

@@ -79,6 +79,9 @@ type core struct {
 	log    *slog.Logger
 	now    func() time.Time
 	events EventSink // nil = none
+	// routes answers which API routes exist (API-key permissions name
+	// them); the Server's own mux, or routeTable() for an Admin alone.
+	routes *http.ServeMux
 }
 
 // Server is the identity server. Create it with New; serve Handler().
@@ -224,8 +227,30 @@ func (s *Server) Run(ctx context.Context, interval time.Duration) {
 
 func (s *Server) routes() {
 	m := http.NewServeMux()
-	h := func(pattern, route string, f http.HandlerFunc) { m.Handle(pattern, s.instrument(route, f)) }
+	s.register(func(pattern, route string, f http.HandlerFunc) { m.Handle(pattern, s.instrument(route, f)) })
 
+	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	m.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.store.Ping(ctx); err != nil {
+			http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ready\n")
+	})
+	m.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { writeEmpty(w, http.StatusNotFound) })
+	s.mux = m
+	s.core.routes = m
+}
+
+// register adds the OAuth and API routes through h (pattern, metrics
+// route label, handler).
+func (s *Server) register(h func(pattern, route string, f http.HandlerFunc)) {
 	h("POST /oauth2/token", "token", s.handleToken)
 	h("POST /oauth2/revoke", "revoke", s.handleRevoke)
 	h("POST /oauth2/introspect", "introspect", s.handleIntrospect)
@@ -244,23 +269,14 @@ func (s *Server) routes() {
 	h("POST /api/logout", "logout", s.handleLogout)
 
 	s.adminRoutes(h)
+}
 
-	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = io.WriteString(w, "ok\n")
-	})
-	m.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := s.store.Ping(ctx); err != nil {
-			http.Error(w, "store unavailable", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = io.WriteString(w, "ready\n")
-	})
-	m.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
-	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { writeEmpty(w, http.StatusNotFound) })
-	s.mux = m
+// routeTable is a mux with the API routes and no working handlers: what an
+// Admin without a Server asks when it checks API-key permissions.
+func routeTable() *http.ServeMux {
+	m := http.NewServeMux()
+	(&Server{}).register(func(pattern, _ string, f http.HandlerFunc) { m.HandleFunc(pattern, f) })
+	return m
 }
 
 // absent reports whether a client library meant "not set" (spec §0:

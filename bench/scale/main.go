@@ -447,7 +447,7 @@ func prepare(ctx context.Context, d *db) (*meta, error) {
 	}
 	m := &meta{Families: d.n}
 	adm := srv.srv.Admin()
-	app, secret, err := adm.CreateApplication(ctx, idp.ApplicationSpec{Name: "bench"})
+	app, secret, err := adm.CreateApplication(ctx, idp.ApplicationSpec{Name: "bench", Config: store.ApplicationConfig{Roles: []string{"customer"}}})
 	if err != nil {
 		srv.close()
 		return nil, fmt.Errorf("create application: %w", err)

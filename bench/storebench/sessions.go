@@ -26,6 +26,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore"
 	"github.com/gatehouse-auth/gatehouse/idp"
+	idpstore "github.com/gatehouse-auth/gatehouse/idp/store"
 	"github.com/gatehouse-auth/gatehouse/idp/store/sqlite"
 	"github.com/gatehouse-auth/gatehouse/password"
 )
@@ -60,7 +61,7 @@ func realToken(ctx context.Context) (string, error) {
 	hs := &http.Server{Handler: srv.Handler()}
 	go hs.Serve(ln)
 	defer hs.Close()
-	app, secret, err := srv.Admin().CreateApplication(ctx, idp.ApplicationSpec{Name: "Store"})
+	app, secret, err := srv.Admin().CreateApplication(ctx, idp.ApplicationSpec{Name: "Store", Config: idpstore.ApplicationConfig{Roles: []string{"customer"}}})
 	if err != nil {
 		return "", fmt.Errorf("create application: %w", err)
 	}

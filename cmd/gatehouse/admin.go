@@ -75,6 +75,8 @@ func runApplication(ctx context.Context, env *cliEnv, args []string) error {
 	secret := fs.String("secret", "", "client secret (create; default 256 random bits)")
 	webhook := fs.String("webhook", "", "comma-separated webhook URLs for revocation events (create)")
 	webhookSecret := fs.String("webhook-secret", "", "HMAC key for webhook signatures (create)")
+	webhookLinkLocal := fs.Bool("webhook-allow-link-local", false, "allow --webhook URLs at link-local or cloud-metadata addresses (create)")
+	roles := fs.String("roles", "", "comma-separated roles the application defines; registrations may only use these (create)")
 	if err := parse(env, fs, args); err != nil {
 		return err
 	}
@@ -94,8 +96,10 @@ func runApplication(ctx context.Context, env *cliEnv, args []string) error {
 		spec := idp.ApplicationSpec{ID: *id, Name: *name, Secret: *secret}
 		if *webhook != "" {
 			spec.Config = store.ApplicationConfig{EnabledGrants: []string{"password", "refresh_token"},
-				GenerateRefreshTokens: true, AllowTokenRefresh: true, WebhookURLs: strings.Split(*webhook, ","), WebhookSecret: *webhookSecret}
+				GenerateRefreshTokens: true, AllowTokenRefresh: true, WebhookURLs: strings.Split(*webhook, ","), WebhookSecret: *webhookSecret,
+				WebhookAllowLinkLocal: *webhookLinkLocal}
 		}
+		spec.Config.Roles = splitList(*roles)
 		app, sec, err := a.CreateApplication(ctx, spec)
 		if err != nil {
 			return err
@@ -135,6 +139,11 @@ func runUser(ctx context.Context, env *cliEnv, args []string) error {
 			}
 			return tw.Flush()
 		case "create":
+			if *app != "" { // a refused registration must not leave the user behind
+				if _, err := a.CheckRegistration(ctx, *app, splitList(*roles)); err != nil {
+					return err
+				}
+			}
 			u, err := a.CreateUser(ctx, idp.UserSpec{Email: *email, Password: *password, FirstName: *first, LastName: *last, Verified: true})
 			if err != nil {
 				return err
@@ -208,6 +217,21 @@ func runAPIKey(ctx context.Context, env *cliEnv, args []string) error {
 	var sf storeFlags
 	sf.register(fs)
 	desc := fs.String("description", "", "what the key is for (create)")
+	// --endpoint limits the key (AUD-13); without it the key is a super key
+	// for operators. Repeatable: --endpoint /api/jwt/refresh:DELETE
+	// --endpoint /api/user:GET,POST.
+	perms := store.APIKeyPermissions{}
+	fs.Func("endpoint", "allow `/api/path:METHOD[,METHOD...]` only (create; repeatable; none = super key). /api/user covers /api/user/{id}", func(v string) error {
+		ep, methods, err := idp.ParseEndpointPermission(v)
+		if err != nil {
+			return err
+		}
+		if perms.Endpoints == nil {
+			perms.Endpoints = map[string][]string{}
+		}
+		perms.Endpoints[ep] = append(perms.Endpoints[ep], methods...)
+		return nil
+	})
 	if err := parse(env, fs, args); err != nil {
 		return err
 	}
@@ -218,17 +242,17 @@ func runAPIKey(ctx context.Context, env *cliEnv, args []string) error {
 				return err
 			}
 			tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tDESCRIPTION\tCREATED")
+			fmt.Fprintln(tw, "ID\tDESCRIPTION\tCREATED\tPERMISSIONS")
 			for _, k := range keys {
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", k.ID, k.Description, k.CreatedAt.Format("2006-01-02 15:04"))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.ID, k.Description, k.CreatedAt.Format("2006-01-02 15:04"), idp.FormatPermissions(k.Permissions))
 			}
 			return tw.Flush()
 		}
-		key, rec, err := a.CreateAPIKey(ctx, *desc)
+		key, rec, err := a.CreateScopedAPIKey(ctx, *desc, perms)
 		if err != nil {
 			return err
 		}
-		return printJSON(env.stdout, map[string]string{"id": rec.ID, "key": key})
+		return printJSON(env.stdout, map[string]any{"id": rec.ID, "key": key, "permissions": rec.Permissions})
 	})
 }
 

@@ -28,7 +28,7 @@ func runCLIEnv(t *testing.T, vars map[string]string, args ...string) (string, er
 // registration, API key and key rotation, and they refuse bad input.
 func TestAdminCommands(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "idp.db")
-	out, err := runCLI(t, db, "application", "create", "--name", "Store")
+	out, err := runCLI(t, db, "application", "create", "--name", "Store", "--roles", "buyer")
 	if err != nil {
 		t.Fatalf("application create: %v", err)
 	}

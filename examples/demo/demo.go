@@ -23,6 +23,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sync"
 	"time"
@@ -408,25 +409,37 @@ func ensure(ctx context.Context, srv *idp.Server, st idpstore.Store, info *Info,
 		a.cred.Secret = secret
 	}
 
+	// The operator's key (demo.json) is a super key; each app's key may
+	// call only what the app's IdP client calls (AUD-13), so a leaked app
+	// key cannot read, create or change users.
+	appPerms := idpstore.APIKeyPermissions{Endpoints: idpclient.APIKeyPermissions()}
 	keys := []struct {
-		key  *string
-		desc string
-	}{{&info.APIKey, "demo admin"}, {&sec.Store.APIKey, "store app"}, {&sec.Forums.APIKey, "forums app"}}
+		key   *string
+		desc  string
+		perms idpstore.APIKeyPermissions
+	}{{&info.APIKey, "demo admin", idpstore.APIKeyPermissions{}}, {&sec.Store.APIKey, "store app", appPerms}, {&sec.Forums.APIKey, "forums app", appPerms}}
 	for _, k := range keys {
 		if *k.key != "" {
-			_, err := st.GetAPIKeyByHash(ctx, sha(*k.key))
-			if err == nil {
+			old, err := st.GetAPIKeyByHash(ctx, sha(*k.key))
+			if err == nil && reflect.DeepEqual(old.Permissions.Endpoints, k.perms.Endpoints) {
 				continue
 			}
-			if !errors.Is(err, idpstore.ErrNotFound) {
+			if err == nil {
+				// A key from before permissions existed (a super key):
+				// narrow it, keeping the key the app already holds.
+				if err := st.DeleteAPIKey(ctx, old.ID); err != nil {
+					return fmt.Errorf("replace API key: %w", err)
+				}
+			} else if !errors.Is(err, idpstore.ErrNotFound) {
 				return fmt.Errorf("read API key: %w", err)
 			}
-			if err := st.CreateAPIKey(ctx, &idpstore.APIKey{ID: uuid.NewString(), KeyHash: sha(*k.key), Description: k.desc, CreatedAt: time.Now()}); err != nil {
+			rec := &idpstore.APIKey{ID: uuid.NewString(), KeyHash: sha(*k.key), Description: k.desc, CreatedAt: time.Now(), Permissions: k.perms}
+			if err := st.CreateAPIKey(ctx, rec); err != nil {
 				return fmt.Errorf("restore API key: %w", err)
 			}
 			continue
 		}
-		key, _, err := adm.CreateAPIKey(ctx, k.desc)
+		key, _, err := adm.CreateScopedAPIKey(ctx, k.desc, k.perms)
 		if err != nil {
 			return err
 		}

@@ -137,6 +137,9 @@ type AppOptions struct {
 	MaxLifetime time.Duration
 	WebhookURLs []string
 	Public      bool
+	// Roles the application defines; default "user" and "admin" (the
+	// roles CreateUser registers with must be defined, AUD-15).
+	Roles []string
 }
 
 // CreateApp creates a confidential application with the password and
@@ -151,6 +154,10 @@ func (i *IdP) CreateApp(t testing.TB, o AppOptions) (clientID, clientSecret stri
 		AccessTokenTTLSeconds: int(o.AccessTTL / time.Second), RefreshTokenExpirationPolicy: o.Expiration,
 		RefreshTokenMaxLifetimeMinutes: int((o.MaxLifetime + time.Minute - 1) / time.Minute),
 		WebhookURLs:                    o.WebhookURLs,
+		Roles:                          o.Roles,
+	}
+	if cfg.Roles == nil {
+		cfg.Roles = []string{"user", "admin"}
 	}
 	if o.RefreshTTL > 0 {
 		cfg.RefreshTokenTTLMinutes = int((o.RefreshTTL + time.Minute - 1) / time.Minute)
@@ -170,7 +177,7 @@ func (i *IdP) CreateApp(t testing.TB, o AppOptions) (clientID, clientSecret stri
 }
 
 // CreateUser creates a verified user (password ≥ 15 characters) and
-// registers it to each application with no roles.
+// registers it to each application with the role "user".
 func (i *IdP) CreateUser(t testing.TB, email, pw string, appIDs ...string) string {
 	t.Helper()
 	ctx := context.Background()

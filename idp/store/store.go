@@ -101,6 +101,17 @@ type UserStore interface {
 	ResetLoginFailures(ctx context.Context, userID string) error
 }
 
+// UserImporter inserts a batch of users all or nothing
+// (POST /api/user/import, AUD-15).
+type UserImporter interface {
+	// ImportUsers inserts every user, then every registration, in one
+	// transaction. If any insert fails nothing is kept: ErrDuplicate when
+	// an id, email or username is taken (in the store or twice in the
+	// batch), ErrNotFound when a registration names an unknown
+	// application or user.
+	ImportUsers(ctx context.Context, users []*User, regs []*Registration) error
+}
+
 // Application is an OAuth client. Its ID is the client_id.
 type Application struct {
 	ID     string // UUID = client_id
@@ -141,6 +152,9 @@ type ApplicationConfig struct {
 	// Webhooks: event receivers for this application (revocation events).
 	WebhookURLs   []string `json:"webhookURLs,omitempty"`
 	WebhookSecret string   `json:"webhookSecret,omitempty"` // HMAC key for the event signature
+	// WebhookAllowLinkLocal is the explicit opt-in for webhook URLs at
+	// link-local or cloud-metadata addresses, refused by default (AUD-15).
+	WebhookAllowLinkLocal bool `json:"webhookAllowLinkLocal,omitempty"`
 }
 
 // ApplicationStore persists applications.
@@ -180,6 +194,18 @@ type APIKey struct {
 	KeyHash     []byte // SHA-256 of the key
 	Description string
 	CreatedAt   time.Time
+	// Permissions limit what the key may call. A key with no endpoints is
+	// a super key (FusionAuth semantics): every /api/* route.
+	Permissions APIKeyPermissions
+}
+
+// APIKeyPermissions is FusionAuth's API-key permissions object. Backends
+// store it as one JSON document.
+type APIKeyPermissions struct {
+	// Endpoints maps an endpoint (a route pattern without its path
+	// parameters, e.g. "/api/user" for /api/user/{id}) to the HTTP methods
+	// the key may use on it.
+	Endpoints map[string][]string `json:"endpoints,omitempty"`
 }
 
 // APIKeyStore persists API keys.
@@ -320,6 +346,7 @@ type RefreshTokenStore interface {
 // default); postgres for scale-out.
 type Store interface {
 	UserStore
+	UserImporter
 	ApplicationStore
 	RegistrationStore
 	APIKeyStore

@@ -158,20 +158,42 @@ func (s *Store) ListRegistrations(ctx context.Context, userID string) ([]*store.
 
 // --- API keys ---
 
-const apiKeyColumns = `id, key_hash, description, created_at`
+const apiKeyColumns = `id, key_hash, description, created_at, permissions`
 
 func scanAPIKey(row pgx.Row) (*store.APIKey, error) {
 	var k store.APIKey
-	if err := row.Scan(&k.ID, &k.KeyHash, &k.Description, (*zt)(&k.CreatedAt)); err != nil {
+	var perms string
+	if err := row.Scan(&k.ID, &k.KeyHash, &k.Description, (*zt)(&k.CreatedAt), &perms); err != nil {
 		return nil, err
+	}
+	if perms != "" {
+		if err := json.Unmarshal([]byte(perms), &k.Permissions); err != nil {
+			return nil, fmt.Errorf("decode API key permissions: %w", err)
+		}
 	}
 	return &k, nil
 }
 
+// apiKeyPerms encodes permissions as JSON text; "" for a super key.
+func apiKeyPerms(p store.APIKeyPermissions) (string, error) {
+	if len(p.Endpoints) == 0 {
+		return "", nil
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return "", fmt.Errorf("encode API key permissions: %w", err)
+	}
+	return string(b), nil
+}
+
 // CreateAPIKey inserts k; ErrDuplicate on its id or hash.
 func (s *Store) CreateAPIKey(ctx context.Context, k *store.APIKey) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO api_keys (`+apiKeyColumns+`) VALUES ($1, $2, $3, $4)`,
-		k.ID, k.KeyHash, k.Description, ts(k.CreatedAt))
+	perms, err := apiKeyPerms(k.Permissions)
+	if err != nil {
+		return err
+	}
+	_, err = s.pool.Exec(ctx, `INSERT INTO api_keys (`+apiKeyColumns+`) VALUES ($1, $2, $3, $4, $5)`,
+		k.ID, k.KeyHash, k.Description, ts(k.CreatedAt), perms)
 	return wrap("create API key", err)
 }
 

@@ -16,7 +16,7 @@ const (
 	regCols         = `id, user_id, application_id, roles, verified, created_at`
 	// Read on every token issue: prepared once.
 	qGetRegistration = `SELECT ` + regCols + ` FROM registrations WHERE user_id = ? AND application_id = ?`
-	apiKeyCols       = `id, key_hash, description, created_at`
+	apiKeyCols       = `id, key_hash, description, created_at, permissions`
 	signingKeyCols   = `id, algorithm, private_key, created_at, retired_at`
 )
 
@@ -179,17 +179,39 @@ func (s *Store) ListRegistrations(ctx context.Context, userID string) ([]*store.
 func scanAPIKey(sc scanner) (*store.APIKey, error) {
 	var k store.APIKey
 	var created int64
-	if err := sc.Scan(&k.ID, &k.KeyHash, &k.Description, &created); err != nil {
+	var perms string
+	if err := sc.Scan(&k.ID, &k.KeyHash, &k.Description, &created, &perms); err != nil {
 		return nil, err
 	}
 	k.CreatedAt = fromMS(created)
+	if perms != "" {
+		if err := json.Unmarshal([]byte(perms), &k.Permissions); err != nil {
+			return nil, fmt.Errorf("decode API key permissions: %w", err)
+		}
+	}
 	return &k, nil
+}
+
+// apiKeyPerms encodes permissions as JSON text; "" for a super key.
+func apiKeyPerms(p store.APIKeyPermissions) (string, error) {
+	if len(p.Endpoints) == 0 {
+		return "", nil
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return "", fmt.Errorf("encode API key permissions: %w", err)
+	}
+	return string(b), nil
 }
 
 // CreateAPIKey inserts k; ErrDuplicate on a taken id or hash.
 func (s *Store) CreateAPIKey(ctx context.Context, k *store.APIKey) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO api_keys (`+apiKeyCols+`) VALUES (?, ?, ?, ?)`,
-		k.ID, k.KeyHash, k.Description, ms(k.CreatedAt))
+	perms, err := apiKeyPerms(k.Permissions)
+	if err != nil {
+		return err
+	}
+	_, err = s.w.ExecContext(ctx, `INSERT INTO api_keys (`+apiKeyCols+`) VALUES (?, ?, ?, ?, ?)`,
+		k.ID, k.KeyHash, k.Description, ms(k.CreatedAt), perms)
 	if err != nil {
 		return wrap("create API key", err)
 	}

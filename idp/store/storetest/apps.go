@@ -446,3 +446,34 @@ func testSigningKeySwap(t *testing.T, s store.Store) {
 		same(t, "key "+got.ID, want, got)
 	}
 }
+
+// testAPIKeyPermissions: a key's permissions come back as stored; a key
+// without them stays a super key (no endpoints), never an empty-but-set
+// map that a caller could mistake for "nothing allowed" (AUD-13).
+func testAPIKeyPermissions(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	scoped := newAPIKey(at(1))
+	scoped.Permissions = store.APIKeyPermissions{Endpoints: map[string][]string{
+		"/api/jwt/refresh": {"DELETE"},
+		"/api/user":        {"GET", "POST"},
+	}}
+	noErr(t, "CreateAPIKey(scoped)", s.CreateAPIKey(ctx, scoped))
+	super := newAPIKey(at(2))
+	noErr(t, "CreateAPIKey(super)", s.CreateAPIKey(ctx, super))
+
+	got, err := s.GetAPIKeyByHash(ctx, scoped.KeyHash)
+	noErr(t, "GetAPIKeyByHash(scoped)", err)
+	same(t, "scoped key", scoped, got)
+	got, err = s.GetAPIKeyByHash(ctx, super.KeyHash)
+	noErr(t, "GetAPIKeyByHash(super)", err)
+	if len(got.Permissions.Endpoints) != 0 {
+		t.Errorf("super key came back with endpoints %v", got.Permissions.Endpoints)
+	}
+	list, err := s.ListAPIKeys(ctx)
+	noErr(t, "ListAPIKeys", err)
+	for _, k := range list {
+		if k.ID == scoped.ID {
+			same(t, "listed scoped key", scoped, k)
+		}
+	}
+}

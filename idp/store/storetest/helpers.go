@@ -258,6 +258,13 @@ func diffValue(out *[]string, path string, w, g reflect.Value) {
 		if !reflect.DeepEqual(w.Interface(), g.Interface()) {
 			report()
 		}
+	case reflect.Map: // nil and empty maps are equal, like slices
+		if w.Len() == 0 && g.Len() == 0 {
+			return
+		}
+		if !reflect.DeepEqual(w.Interface(), g.Interface()) {
+			report()
+		}
 	default:
 		if w.Interface() != g.Interface() {
 			report()

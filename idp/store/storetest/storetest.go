@@ -69,6 +69,8 @@ func suite() []group {
 			{"UpdateToTakenEmailOrUsername", testUserUpdateTaken},
 			{"DeleteCascades", testUserDeleteCascades},
 			{"ListOldestFirst", testUserList},
+			{"ImportCommits", testImportUsersCommits},
+			{"ImportAllOrNothing", testImportUsersAllOrNothing},
 		}},
 		{"LoginFailures", []testCase{
 			{"WindowCounting", testLoginFailureWindow},
@@ -97,6 +99,7 @@ func suite() []group {
 			{"CreateLookupByHash", testAPIKeyLookup},
 			{"Duplicates", testAPIKeyDuplicates},
 			{"ListAndDelete", testAPIKeyListDelete},
+			{"Permissions", testAPIKeyPermissions},
 		}},
 		{"SigningKeys", []testCase{
 			{"RoundTripNewestFirst", testSigningKeyList},
