@@ -164,8 +164,8 @@ type Server struct {
 	// counts failed client authentications per TCP peer (AUD-4).
 	pwLimit     *throttle
 	clientLimit *throttle
-	mux     *http.ServeMux
-	admin   *Admin
+	mux         *http.ServeMux
+	admin       *Admin
 
 	refreshCount atomic.Int64
 }
