@@ -560,3 +560,22 @@ func TestAUD6_PasswordChangeDuringLoginWins(t *testing.T) {
 		t.Fatalf("old password still works: %d", r.status)
 	}
 }
+
+// AUD-4 / AUD-1: the per-IP limit is for strangers. A browser presenting
+// its valid device token still signs in from an address whose password
+// bucket is empty (its own guesses are bounded by DeviceFailures); the
+// same address without the token waits.
+func TestAUD4_DeviceTokenNotStoppedByIPThrottle(t *testing.T) {
+	f, _ := lockFixture(t, func(c *idp.Config) { c.Throttle = idp.ThrottlePolicy{Burst: 3, Every: time.Hour} })
+	const ip = "198.51.100.30"
+	dev := deviceToken(t, f.pwLogin(f.email, testPassword, "", "X-Forwarded-For", ip))
+	for i := range 5 {
+		f.pwLogin("u"+string(rune('a'+i))+"@example.com", wrongPW, "", "X-Forwarded-For", ip)
+	}
+	if r := f.pwLogin(f.email, testPassword, "", "X-Forwarded-For", ip); r.status != http.StatusTooManyRequests {
+		t.Fatalf("no device token, throttled address: %d", r.status)
+	}
+	if r := f.pwLogin(f.email, testPassword, dev, "X-Forwarded-For", ip); r.status != 200 {
+		t.Fatalf("device token, throttled address: %d %s", r.status, r.body)
+	}
+}
