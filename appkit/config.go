@@ -24,6 +24,7 @@ const (
 	DefaultAbsoluteLifetime    = 12 * time.Hour      // issue 3 (APP-LIFE-2 suggests 4-8 h)
 	DefaultReauthAfter         = 30 * 24 * time.Hour // APP-LIFE-3
 	DefaultRefreshCookieMaxAge = 30 * 24 * time.Hour // the IdP's default refresh-token lifetime
+	DefaultDeviceCookieMaxAge  = 90 * 24 * time.Hour // the IdP's default device-token lifetime
 	DefaultRefreshResultTTL    = 10 * time.Second
 	DefaultLoginPath           = "/login"
 	DefaultHomePath            = "/"
@@ -75,6 +76,12 @@ type Config struct {
 	// rejects older cookies; keep it at or below the IdP's refresh-token
 	// lifetime (APP-CK-4). Default 30 days.
 	RefreshCookieMaxAge time.Duration
+	// DeviceCookieMaxAge is the Max-Age of the device cookie, which keeps
+	// the IdP's device token for this browser (sealed like the refresh
+	// cookie, SameSite=Lax, kept across logouts) so that a browser that
+	// signed in before can sign in while strangers have the account in its
+	// brute-force delay. Default 90 days.
+	DeviceCookieMaxAge time.Duration
 	// RefreshCookieSameSite defaults to http.SameSiteStrictMode (APP-CK-3).
 	// Lax lets a cross-site link into the app refresh silently.
 	RefreshCookieSameSite http.SameSite
@@ -136,6 +143,7 @@ type Kit struct {
 	cop   *http.CrossOriginProtection
 
 	sidName, rtName string
+	devName         string
 	cookieAEAD      []cipher.AEAD // [0] seals; all open
 
 	claimTTL    time.Duration // lifetime of a refresh claim in the store
@@ -175,6 +183,7 @@ func New(cfg Config) (*Kit, error) {
 	def(&cfg.ReauthAfter, DefaultReauthAfter)
 	def(&cfg.TouchInterval, min(cfg.IdleTimeout/10, time.Minute))
 	def(&cfg.RefreshCookieMaxAge, DefaultRefreshCookieMaxAge)
+	def(&cfg.DeviceCookieMaxAge, DefaultDeviceCookieMaxAge)
 	def(&cfg.RefreshResultTTL, DefaultRefreshResultTTL)
 	if cfg.RefreshCookieSameSite == 0 || cfg.RefreshCookieSameSite == http.SameSiteDefaultMode {
 		cfg.RefreshCookieSameSite = http.SameSiteStrictMode
@@ -231,7 +240,7 @@ func New(cfg Config) (*Kit, error) {
 	if cfg.CookieName != "" {
 		base = cfg.CookieName + "-"
 	}
-	k.sidName, k.rtName = prefix+base+"sid", prefix+base+"rt"
+	k.sidName, k.rtName, k.devName = prefix+base+"sid", prefix+base+"rt", prefix+base+"dev"
 	for _, key := range append([][]byte{cfg.SealKey}, cfg.OldSealKeys...) {
 		a, err := newAEAD(key, infoRefreshCookie)
 		if err != nil {
@@ -258,6 +267,9 @@ func (k *Kit) SessionCookieName() string { return k.sidName }
 
 // RefreshCookieName returns the refresh cookie's name.
 func (k *Kit) RefreshCookieName() string { return k.rtName }
+
+// DeviceCookieName returns the device cookie's name.
+func (k *Kit) DeviceCookieName() string { return k.devName }
 
 func validCookieName(s string) bool {
 	return strings.IndexFunc(s, func(r rune) bool {

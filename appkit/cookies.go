@@ -52,6 +52,19 @@ func (k *Kit) setRefreshCookie(w http.ResponseWriter, sealed string) {
 	})
 }
 
+// setDeviceCookie sets the sealed device-token cookie: HttpOnly, Secure
+// unless in development mode, SameSite=Lax, persistent for
+// DeviceCookieMaxAge. Logout leaves it: it identifies the browser, not a
+// session.
+func (k *Kit) setDeviceCookie(w http.ResponseWriter, sealed string) {
+	k.noStore(w.Header())
+	http.SetCookie(w, &http.Cookie{
+		Name: k.devName, Value: sealed, Path: "/",
+		MaxAge:   int(k.cfg.DeviceCookieMaxAge / time.Second),
+		HttpOnly: true, Secure: !k.cfg.DevMode, SameSite: http.SameSiteLaxMode,
+	})
+}
+
 // clearCookies expires both cookies with the attributes they were set
 // with (APP-OUT-1).
 func (k *Kit) clearCookies(w http.ResponseWriter) {

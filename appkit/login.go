@@ -12,11 +12,14 @@ import (
 )
 
 // Messages shown on the login form. They are deliberately generic: an
-// unknown account and a wrong password read the same (APP-LOGIN-4), and
-// the IdP's error_description is never shown.
+// unknown account, a wrong password and an account in its brute-force
+// delay read the same (APP-LOGIN-4, AUD-2), and the IdP's
+// error_description is never shown. MsgLocked is shown only to someone
+// who gave the right password of a deactivated account (the IdP tells
+// nobody else).
 const (
 	MsgInvalidCredentials = "Invalid email or password."
-	MsgLocked             = "This account is locked. Try again later or reset your password."
+	MsgLocked             = "This account has been deactivated. Please contact support."
 	MsgThrottled          = "Too many attempts. Wait a moment and try again."
 	MsgUnavailable        = "Sign-in is temporarily unavailable. Please try again in a moment."
 )
@@ -38,7 +41,7 @@ type LoginPage struct {
 	Next string
 	// Error is the message to show, empty on a fresh form.
 	Error string
-	// Locked is true when Error says the account is locked.
+	// Locked is true when Error says the account is deactivated.
 	Locked bool
 }
 
@@ -71,9 +74,13 @@ func DefaultLoginTemplate() *template.Template {
 //     is destroyed (APP-SID-2), a new session is created, the session and
 //     sealed refresh cookies are set, and the answer is 303 to the safe
 //     next or HomePath (APP-RED-1, APP-RED-2);
-//   - wrong credentials re-render the form (401) with one generic message,
-//     a locked account (403) says so, throttling 429, an unreachable IdP
-//     503.
+//   - wrong credentials, an unknown account and an account in its
+//     brute-force delay re-render the form (401) with one generic message;
+//     a deactivated account (403) says so only to the right password;
+//     throttling 429, an unreachable IdP 503;
+//   - the browser's device cookie (the IdP's device token, sealed) is sent
+//     with the password grant and renewed on success, so a browser that
+//     signed in before is not locked out by strangers' guesses (AUD-1).
 //
 // The password is passed to the IdP and dropped: never logged, stored or
 // rendered back (APP-LOGIN-2).
@@ -114,12 +121,17 @@ func (k *Kit) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ip := k.clientIP(r)
-	tok, err := k.idp.PasswordLogin(r.Context(), email, password, ip)
+	tok, err := k.idp.PasswordLoginDevice(r.Context(), email, password, ip, k.openDevice(cookieValue(r, k.devName)))
 	if err != nil {
 		status := http.StatusServiceUnavailable
 		page.Error = MsgUnavailable
 		switch {
 		case errors.Is(err, idpclient.ErrInvalidCredentials):
+			status, page.Error = http.StatusUnauthorized, MsgInvalidCredentials
+			k.log.Info("appkit: login failed", "ip", ip, "err", err)
+		case errors.Is(err, idpclient.ErrLocked) && errorReason(err) == "login_prevented":
+			// A FusionAuth-style lockout answer would tell a stranger the
+			// account exists: read it as a failed login (AUD-2).
 			status, page.Error = http.StatusUnauthorized, MsgInvalidCredentials
 			k.log.Info("appkit: login failed", "ip", ip, "err", err)
 		case errors.Is(err, idpclient.ErrLocked):
@@ -153,6 +165,13 @@ func (k *Kit) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	k.setSessionCookie(w, id)
+	if tok.DeviceToken != "" {
+		if sealed, err := k.sealDevice(tok.DeviceToken); err != nil {
+			k.log.Warn("appkit: seal device cookie", "err", err)
+		} else {
+			k.setDeviceCookie(w, sealed)
+		}
+	}
 	if tok.RefreshToken != "" {
 		sealed, err := k.sealRefresh(refreshCookie{token: tok.RefreshToken, authTime: authTime, issued: k.now()})
 		if err != nil {
@@ -165,6 +184,15 @@ func (k *Kit) login(w http.ResponseWriter, r *http.Request) {
 	}
 	k.log.Info("appkit: login", "user", sess.UserID, "ip", ip)
 	http.Redirect(w, r, SafeNext(page.Next, k.cfg.HomePath), http.StatusSeeOther)
+}
+
+// errorReason is the IdP's error_reason carried by err, if any.
+func errorReason(err error) string {
+	var e *idpclient.Error
+	if errors.As(err, &e) {
+		return e.Reason
+	}
+	return ""
 }
 
 // renderLogin executes the login template into a buffer first, so a

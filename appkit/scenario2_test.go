@@ -363,13 +363,57 @@ func TestLoginErrors_APP_LOGIN_4(t *testing.T) {
 	if r := b.post("/login", url.Values{"email": {w.email}}); r.status != http.StatusBadRequest || !strings.Contains(r.body, appkit.MsgInvalidCredentials) {
 		t.Fatalf("missing password: %d", r.status)
 	}
-	// Lockout (IdP default: 5 failures) -> login_prevented -> locked message.
+	// Lockout (IdP default: delay after 5 failures): the right password
+	// from a browser without a device cookie reads like a wrong one, and
+	// never "locked" (AUD-2).
 	for range 5 {
 		b.post("/login", url.Values{"email": {w.email}, "password": {"wrong-password-wrong-password"}})
 	}
 	r := b.post("/login", url.Values{"email": {w.email}, "password": {testPassword}})
-	if r.status != http.StatusForbidden || !strings.Contains(r.body, appkit.MsgLocked) || len(r.cookies) != 0 {
-		t.Fatalf("locked: %d %q", r.status, r.body)
+	if r.status != http.StatusUnauthorized || !strings.Contains(r.body, appkit.MsgInvalidCredentials) ||
+		strings.Contains(r.body, appkit.MsgLocked) || len(r.cookies) != 0 {
+		t.Fatalf("delayed account: %d %q", r.status, r.body)
+	}
+}
+
+// TestAUD1_DeviceCookieSignsInDuringStrangersLock (OWASP device cookie,
+// IDP-BF-5): the kit keeps the IdP's device token in its own sealed,
+// HttpOnly, Secure, SameSite=Lax, long-lived cookie that survives logout,
+// and forwards it on the next login, so the owner's browser signs in while
+// strangers hold the account in its delay; a fresh browser cannot.
+func TestAUD1_DeviceCookieSignsInDuringStrangersLock(t *testing.T) {
+	w := newWorld(t, idptest.AppOptions{Name: "store"})
+	a := newApp(t, w, appOpt{})
+	owner := a.browser()
+	r := owner.login("")
+	dc := r.cookies[a.kit.DeviceCookieName()]
+	if dc == nil {
+		t.Fatal("no device cookie set at login")
+	}
+	if !dc.HttpOnly || !dc.Secure || dc.SameSite != http.SameSiteLaxMode || dc.MaxAge < 30*24*3600 ||
+		!strings.HasPrefix(dc.Name, "__Host-") || strings.Count(dc.Value, ".") == 2 {
+		t.Fatalf("device cookie attributes: %+v (value must be sealed, not the raw JWT)", dc)
+	}
+	if r := owner.post("/logout", nil); r.status != http.StatusSeeOther {
+		t.Fatalf("logout: %d", r.status)
+	}
+	if owner.cookies[a.kit.DeviceCookieName()] == "" {
+		t.Fatal("logout cleared the device cookie")
+	}
+	stranger := a.browser()
+	for range 8 {
+		stranger.post("/login", url.Values{"email": {w.email}, "password": {"guess-guess-guess-guess"}})
+	}
+	fresh := a.browser()
+	if r := fresh.post("/login", url.Values{"email": {w.email}, "password": {testPassword}}); r.status != http.StatusUnauthorized {
+		t.Fatalf("fresh browser during the lock: %d", r.status)
+	}
+	owner.login("")
+	// A tampered device cookie is ignored (treated as none).
+	forged := a.browser()
+	forged.cookies[a.kit.DeviceCookieName()] = owner.cookies[a.kit.DeviceCookieName()][:20] + "AAAA"
+	if r := forged.post("/login", url.Values{"email": {w.email}, "password": {testPassword}}); r.status != http.StatusUnauthorized {
+		t.Fatalf("forged device cookie: %d", r.status)
 	}
 }
 

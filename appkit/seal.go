@@ -116,6 +116,32 @@ func (k *Kit) openRefresh(v string) (refreshCookie, error) {
 	return refreshCookie{}, errSealed
 }
 
+// maxDeviceToken bounds the device token sealed into its cookie.
+const maxDeviceToken = 2048
+
+// sealDevice seals the IdP's device token for the device cookie (bound to
+// the cookie's name, like the refresh cookie).
+func (k *Kit) sealDevice(tok string) (string, error) {
+	if len(tok) > maxDeviceToken {
+		return "", fmt.Errorf("device token of %d bytes is too long for a cookie", len(tok))
+	}
+	return seal(k.cookieAEAD[0], []byte(tok), []byte(k.devName))
+}
+
+// openDevice opens a device cookie with the current or an old key; any
+// failure yields "" (no device token: the login goes on without one).
+func (k *Kit) openDevice(v string) string {
+	if v == "" || len(v) > 4096 {
+		return ""
+	}
+	for _, a := range k.cookieAEAD {
+		if pt, err := open(a, v, []byte(k.devName)); err == nil {
+			return string(pt)
+		}
+	}
+	return ""
+}
+
 // claimKey is the store key of a refresh token's coordination record. It
 // is a labelled hash, so it differs from the IdP's own SHA-256(RT) lookup
 // hash and reveals nothing usable.

@@ -30,11 +30,11 @@ import (
 // expired token (with equal lifetimes the kit refuses the cookie first,
 // which ends the same way without asking the IdP).
 const (
-	idle          = 10 * time.Minute
-	absolute      = time.Hour
-	refreshTTL    = 24 * time.Hour
-	cookieMaxAge  = 48 * time.Hour
-	lockoutPeriod = 3 * time.Minute // the IdP default
+	idle         = 10 * time.Minute
+	absolute     = time.Hour
+	refreshTTL   = 24 * time.Hour
+	cookieMaxAge = 48 * time.Hour
+	lockoutDelay = 30 * time.Second // the IdP's first delay, after 5 failures (default)
 	// propagation is the S10 bound: a revocation reaches the other app's
 	// sessions within this much real time.
 	propagation = time.Second

@@ -165,6 +165,12 @@ func validateConfig(c store.ApplicationConfig) error {
 	default:
 		return invalid("oauthConfiguration.clientAuthenticationPolicy", "invalid", "Unknown client authentication policy.")
 	}
+	// AUD-3 (C-1, IDP-CLI-2): the password grant needs a client that
+	// proves its secret; the token endpoint enforces it per request too.
+	if c.ClientAuthenticationPolicy == "NotRequired" && slices.Contains(c.EnabledGrants, "password") {
+		return invalid("oauthConfiguration.clientAuthenticationPolicy", "invalid",
+			"The password grant requires client authentication; clientAuthenticationPolicy NotRequired cannot enable it.")
+	}
 	if c.GracePeriodSeconds != nil && (*c.GracePeriodSeconds < 0 || *c.GracePeriodSeconds > 86400) {
 		return invalid("jwtConfiguration.refreshTokenOneTimeUseConfiguration.gracePeriodInSeconds", "invalid", "The grace period must be between 0 and 86400 seconds.")
 	}
@@ -373,19 +379,26 @@ func (a *Admin) hashPassword(ctx context.Context, pw string) (string, error) {
 	return a.s.hasher.Hash(ctx, pw)
 }
 
-// SetPassword changes a user's password and revokes all their refresh
-// tokens (IDP-REV-3), telling the apps.
+// SetPassword changes a user's password, clears its brute-force lock
+// (AUD-1) and revokes all its refresh tokens (IDP-REV-3), telling the
+// apps. Only the password fields are written, in one transaction (AUD-6).
 func (a *Admin) SetPassword(ctx context.Context, userID, pw string) error {
-	u, err := a.s.store.GetUser(ctx, userID)
+	if _, err := a.s.store.GetUser(ctx, userID); err != nil {
+		return err
+	}
+	hash, err := a.hashPassword(ctx, pw)
 	if err != nil {
 		return err
 	}
-	if u.PasswordHash, err = a.hashPassword(ctx, pw); err != nil {
-		return err
-	}
-	u.PasswordUpdatedAt, u.TokensRevokedBefore, u.PasswordChangeRequired = a.s.now(), a.s.now(), false
-	if err := a.s.store.UpdateUser(ctx, u); err != nil {
+	now := a.s.now()
+	if err := a.s.store.UpdateUser(ctx, userID, func(u store.User) (store.User, error) {
+		u.PasswordHash, u.PasswordUpdatedAt, u.TokensRevokedBefore, u.PasswordChangeRequired = hash, now, now, false
+		return u, nil
+	}); err != nil {
 		return fmt.Errorf("update password: %w", err)
+	}
+	if err := a.s.store.ResetLoginFailures(ctx, userID); err != nil {
+		return fmt.Errorf("clear lock: %w", err)
 	}
 	ids, err := a.s.store.DeleteRefreshTokensByUser(ctx, userID, "")
 	if err != nil {
@@ -395,18 +408,33 @@ func (a *Admin) SetPassword(ctx context.Context, userID, pw string) error {
 	return nil
 }
 
-// SetActive deactivates (or reactivates) a user. Deactivation revokes the
-// user's refresh tokens and tells the apps (S10).
-func (a *Admin) SetActive(ctx context.Context, userID string, active bool) error {
-	u, err := a.s.store.GetUser(ctx, userID)
-	if err != nil {
+// UnlockUser clears the user's brute-force state: the account's
+// consecutive-failure counter (its delay or hard stop) and every device
+// counter. It revokes nothing. ErrNotFound for an unknown user.
+func (a *Admin) UnlockUser(ctx context.Context, userID string) error {
+	if _, err := a.s.store.GetUser(ctx, userID); err != nil {
 		return err
 	}
-	u.Active = active
-	if !active {
-		u.TokensRevokedBefore = a.s.now()
+	if err := a.s.store.ResetLoginFailures(ctx, userID); err != nil {
+		return fmt.Errorf("unlock user: %w", err)
 	}
-	if err := a.s.store.UpdateUser(ctx, u); err != nil {
+	a.s.log.Info("account unlocked", "event", "account_unlocked", "userId", userID)
+	return nil
+}
+
+// SetActive deactivates (or reactivates) a user. Deactivation revokes the
+// user's refresh tokens and tells the apps (S10). Only Active (and the
+// revocation instant) are written, in one transaction, so a concurrent
+// login cannot undo it (AUD-6).
+func (a *Admin) SetActive(ctx context.Context, userID string, active bool) error {
+	now := a.s.now()
+	if err := a.s.store.UpdateUser(ctx, userID, func(u store.User) (store.User, error) {
+		u.Active = active
+		if !active {
+			u.TokensRevokedBefore = now
+		}
+		return u, nil
+	}); err != nil {
 		return fmt.Errorf("update user: %w", err)
 	}
 	if !active {

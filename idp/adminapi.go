@@ -23,6 +23,7 @@ func (s *Server) adminRoutes(h func(pattern, route string, f http.HandlerFunc)) 
 	h("PUT /api/user/{id}", "user_update", k(s.handleUpdateUser))
 	h("PATCH /api/user/{id}", "user_update", k(s.handleUpdateUser))
 	h("DELETE /api/user/{id}", "user_delete", k(s.handleDeleteUser))
+	h("PUT /api/user/unlock/{userId}", "user_unlock", k(s.handleUnlockUser))
 	h("POST /api/user/import", "user_import", k(s.handleImportUsers))
 	h("POST /api/user/registration", "registration_create", k(s.handleCreateRegistration))
 	h("POST /api/user/registration/{userId}", "registration_create", k(s.handleCreateRegistration))
@@ -185,32 +186,32 @@ func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 		writeAdminError(w, err, "user.")
 		return
 	}
-	u, err := s.store.GetUser(ctx, id)
-	if err != nil {
-		writeAdminError(w, err, "")
+	if len(in.Data) > 0 && !json.Valid(in.Data) {
+		writeAPIErrors(w, fieldError("user.data", "invalid", "data must be JSON."))
 		return
 	}
-	set := func(dst *string, v string) {
-		if v != "" {
-			*dst = v
+	// AUD-6: the profile fields given are applied to the current row in
+	// one transaction; password and active go through their own paths.
+	err := s.store.UpdateUser(ctx, id, func(u store.User) (store.User, error) {
+		set := func(dst *string, v string) {
+			if v != "" {
+				*dst = v
+			}
 		}
-	}
-	set(&u.Email, in.Email)
-	set(&u.Username, in.Username)
-	set(&u.FirstName, in.FirstName)
-	set(&u.LastName, in.LastName)
-	set(&u.FullName, in.FullName)
-	if len(in.Data) > 0 {
-		if !json.Valid(in.Data) {
-			writeAPIErrors(w, fieldError("user.data", "invalid", "data must be JSON."))
-			return
+		set(&u.Email, in.Email)
+		set(&u.Username, in.Username)
+		set(&u.FirstName, in.FirstName)
+		set(&u.LastName, in.LastName)
+		set(&u.FullName, in.FullName)
+		if len(in.Data) > 0 {
+			u.Data = in.Data
 		}
-		u.Data = in.Data
-	}
-	if in.Verified != nil {
-		u.Verified = *in.Verified
-	}
-	if err := s.store.UpdateUser(ctx, u); err != nil {
+		if in.Verified != nil {
+			u.Verified = *in.Verified
+		}
+		return u, nil
+	})
+	if err != nil {
 		if errors.Is(err, store.ErrDuplicate) {
 			writeAPIErrors(w, fieldError("user.email", "duplicate", "A user with that email or username already exists."))
 			return
@@ -231,7 +232,29 @@ func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	u, err = s.store.GetUser(ctx, id)
+	u, err := s.store.GetUser(ctx, id)
+	if err != nil {
+		writeAdminError(w, err, "")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"user": s.toUserJSON(r, u)})
+}
+
+// handleUnlockUser is PUT /api/user/unlock/{userId} (Gatehouse; FusionAuth
+// unlocks through user actions): it clears the account's brute-force delay
+// or hard stop and its device counters (AUD-1). 200 with the user, 404 for
+// an unknown user. Setting a new password unlocks too.
+func (s *Server) handleUnlockUser(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("userId")
+	if _, err := uuid.Parse(id); err != nil {
+		writeEmpty(w, http.StatusNotFound)
+		return
+	}
+	if err := s.admin.UnlockUser(r.Context(), id); err != nil {
+		writeAdminError(w, err, "")
+		return
+	}
+	u, err := s.store.GetUser(r.Context(), id)
 	if err != nil {
 		writeAdminError(w, err, "")
 		return

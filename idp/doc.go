@@ -10,10 +10,11 @@
 //	POST|GET|DELETE /api/jwt/refresh, GET /api/jwt/validate, GET /api/jwt/public-key
 //	POST /api/logout
 //	/api/user, /api/user/registration, /api/application   admin API (API key)
+//	PUT /api/user/unlock/{userId}  clear a brute-force delay or hard stop (Gatehouse)
 //	/healthz, /readyz, /metrics
 //
 // It owns policy: client authentication, grant checks, password checks with
-// lockout and per-IP throttling, refresh-token rotation with reuse detection
+// a consecutive-failure delay, device tokens and per-IP throttling, refresh-token rotation with reuse detection
 // and a grace period, access-token signing with keys kept in the store, and
 // revocation events. It does not own persistence (package store and its
 // backends), password hashing (package password) or anything app-side
@@ -31,4 +32,35 @@
 //     token (the source article's behaviour).
 //   - Access tokens carry typ "at+jwt" (RFC 9068) and live 15 minutes
 //     unless the application says otherwise (IDP-TOK-4).
+//
+// Failed logins (issue 9, AUD-1..AUD-4; see LockoutPolicy and the README):
+//   - Failed logins never revoke tokens or end sessions. Each account has a
+//     consecutive-failure counter (store.LoginFailures) that only a
+//     successful login, an admin unlock (Admin.UnlockUser, PUT
+//     /api/user/unlock/{userId}, `gatehouse user unlock`) or a new password
+//     resets. After FreeFailures (5) the account accepts one attempt per
+//     delay (30 s doubling to 15 min); at HardStop (100) none until unlocked.
+//   - An attempt refused by the delay or the stop is not checked against
+//     the real hash, costs a dummy verification and is not counted. Unknown
+//     email, wrong password, delayed, stopped and deactivated accounts all
+//     answer invalid_user_credentials for one hash; only the right password
+//     learns user_locked, user_expired or change_password_required.
+//   - Device tokens (OWASP device cookie): a successful password login
+//     answers device_token (extension), a JWT signed with the current key,
+//     typ gh-device+jwt, sub user, aud application, jti device id. Sent back
+//     as the device_token form parameter, a valid one for that user bypasses
+//     the delay, the stop and the per-IP limit; its failures count on the
+//     device's own counter and after DeviceFailures (5) it stops bypassing.
+//     A device's success resets only the device counter, so the owner signing
+//     in gives strangers no new guesses. Invalid tokens are ignored.
+//   - The password grant needs the client secret in the request (not just a
+//     secret on file); only then is X-Forwarded-For trusted. Admin refuses
+//     enabling the password grant with clientAuthenticationPolicy NotRequired.
+//   - Two throttles: password failures per end-user IP, checked after client
+//     authentication; client-authentication failures per TCP peer, which
+//     never refuse a client that authenticates. Refreshes use neither.
+//   - A login writes only what it owns, conditionally (store.RecordLogin:
+//     still active, hash unchanged), so a concurrent deactivation or
+//     password change wins; admin paths use store.UpdateUser's
+//     read-modify-write transaction (AUD-6).
 package idp

@@ -19,15 +19,11 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, e)
 		return
 	}
-	peer := clientIP(r, false)
-	if !s.ipLimit.allowed(peer) {
-		s.tooMany(w)
-		return
-	}
-	app, e := s.authenticateClient(r)
+	app, _, e := s.clientAuth(r)
 	if e != nil {
-		if e.Code == "invalid_client" {
-			s.ipLimit.fail(peer)
+		if e.Status == http.StatusTooManyRequests {
+			s.tooMany(w)
+			return
 		}
 		writeOAuthError(w, e)
 		return
@@ -74,7 +70,11 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, errInvalidRequest("missing_client_id", "The client_id parameter is required."))
 		return
 	}
-	app, e := s.authenticateClient(r)
+	app, _, e := s.clientAuth(r)
+	if e != nil && e.Status == http.StatusTooManyRequests {
+		s.tooMany(w)
+		return
+	}
 	if e != nil {
 		// Introspection allows a client without a secret (spec §7:
 		// client_secret optional, checked if sent).

@@ -25,8 +25,8 @@ type Config struct {
 	// server's public base URL. Required.
 	Issuer string
 	// Hasher hashes and verifies passwords; default password.NewHasher
-	// with OWASP argon2id parameters.
-	Hasher *password.Hasher
+	// with OWASP argon2id parameters. Tests inject a counting wrapper.
+	Hasher PasswordHasher
 	// Logger receives structured logs; default slog.Default().
 	Logger *slog.Logger
 	// Now is the clock; default time.Now.
@@ -48,8 +48,9 @@ type Config struct {
 	GracePeriod     time.Duration
 	// Lockout is the per-account brute-force policy.
 	Lockout LockoutPolicy
-	// Throttle is the per-client-IP policy for failed logins and failed
-	// client authentications.
+	// Throttle is the per-IP policy: one bucket per end-user IP for failed
+	// password logins and a separate one per TCP peer for failed client
+	// authentications (AUD-4).
 	Throttle ThrottlePolicy
 	// Events receives revocation events (webhooks); nil = none.
 	Events EventSink
@@ -57,17 +58,104 @@ type Config struct {
 	MaxBodyBytes int64
 }
 
-// LockoutPolicy mirrors FusionAuth's failedAuthenticationConfiguration:
-// MaxFailures failed logins within Window lock the account for Duration
-// (IDP-BF-1, IDP-BF-2). Defaults: 5, 60 s, 3 min. RevokeOnLock (default
-// true, set KeepTokensOnLock to disable) revokes the user's refresh tokens,
-// like refreshTokenRevocationPolicy.onLoginPrevented.
+// PasswordHasher is what the server needs from package password;
+// *password.Hasher implements it.
+type PasswordHasher interface {
+	Hash(ctx context.Context, pw string) (string, error)
+	Verify(ctx context.Context, encoded, pw string) (ok, needsRehash bool, err error)
+	// VerifyDummy costs what Verify costs, against no account.
+	VerifyDummy(ctx context.Context, pw string)
+	Validate(pw string) error
+	Params() password.Params
+}
+
+// LockoutPolicy is the per-account brute-force policy (IDP-BF-1, IDP-BF-2,
+// NIST 800-63B §5.2.2; see the package doc). Failed password checks are
+// counted per account, consecutively: only a successful login, an admin
+// unlock or a new password resets the count, never time. The first
+// FreeFailures failures cost nothing; after that the account accepts one
+// attempt per delay (BaseDelay, doubling with each further failure, at
+// most MaxDelay); at HardStop failures it accepts none until an admin
+// unlocks it or sets a new password. Attempts refused by the delay or the
+// stop are not checked against the password (they cost a dummy hash) and
+// answer exactly like a wrong password. A failed login never revokes a
+// token or ends a session.
+//
+// A browser presenting a valid device token for the account (issued on its
+// last successful login) bypasses the delay and the stop; its failures
+// count against that device only, and after DeviceFailures of them the
+// token no longer bypasses anything.
 type LockoutPolicy struct {
-	MaxFailures      int
-	Window           time.Duration
-	Duration         time.Duration
-	KeepTokensOnLock bool
-	Disabled         bool
+	// FreeFailures: consecutive failures before the first delay; default 5.
+	FreeFailures int
+	// BaseDelay: the first delay, default 30 s; MaxDelay: its cap,
+	// default 15 min.
+	BaseDelay time.Duration
+	MaxDelay  time.Duration
+	// HardStop: consecutive failures that lock the account until an admin
+	// unlock or a new password; default and maximum 100.
+	HardStop int
+	// DeviceFailures: failures with one device token after which it stops
+	// bypassing; default 5.
+	DeviceFailures int
+	// DeviceTokenTTL: lifetime of a device token; default 90 days. Every
+	// successful login with it issues a fresh one.
+	DeviceTokenTTL time.Duration
+	// Disabled turns the per-account counting off (benchmarks only).
+	Disabled bool
+}
+
+func (p LockoutPolicy) withDefaults() LockoutPolicy {
+	if p.FreeFailures <= 0 {
+		p.FreeFailures = 5
+	}
+	if p.BaseDelay <= 0 {
+		p.BaseDelay = 30 * time.Second
+	}
+	if p.MaxDelay <= 0 {
+		p.MaxDelay = 15 * time.Minute
+	}
+	if p.MaxDelay < p.BaseDelay {
+		p.MaxDelay = p.BaseDelay
+	}
+	if p.HardStop <= 0 || p.HardStop > 100 {
+		p.HardStop = 100
+	}
+	if p.FreeFailures > p.HardStop {
+		p.FreeFailures = p.HardStop
+	}
+	if p.DeviceFailures <= 0 {
+		p.DeviceFailures = 5
+	}
+	if p.DeviceTokenTTL <= 0 {
+		p.DeviceTokenTTL = 90 * 24 * time.Hour
+	}
+	return p
+}
+
+// delay is how long after the last of n consecutive failures the account
+// accepts its next attempt (0 below FreeFailures).
+func (p LockoutPolicy) delay(n int) time.Duration {
+	if n < p.FreeFailures {
+		return 0
+	}
+	d := p.BaseDelay
+	for i := p.FreeFailures; i < n && d < p.MaxDelay; i++ {
+		d *= 2
+	}
+	return min(d, p.MaxDelay)
+}
+
+// refuses reports whether the account with failure counter f refuses an
+// attempt (without a trusted device token) at now.
+func (p LockoutPolicy) refuses(f store.LoginFailures, now time.Time) bool {
+	if p.Disabled {
+		return false
+	}
+	if f.Count >= p.HardStop {
+		return true
+	}
+	return now.Before(f.LastFailureAt.Add(p.delay(f.Count)))
 }
 
 // core is what the admin operations need and the server shares with them:
@@ -75,7 +163,7 @@ type LockoutPolicy struct {
 // key, no HTTP (issue 10: admin commands build only this).
 type core struct {
 	store  store.Store
-	hasher *password.Hasher
+	hasher PasswordHasher
 	log    *slog.Logger
 	now    func() time.Time
 	events EventSink // nil = none
@@ -90,9 +178,12 @@ type Server struct {
 	cfg     Config
 	keys    *keyring
 	metrics *metrics
-	ipLimit *throttle
-	mux     *http.ServeMux
-	admin   *Admin
+	// pwLimit counts failed password logins per end-user IP; clientLimit
+	// counts failed client authentications per TCP peer (AUD-4).
+	pwLimit     *throttle
+	clientLimit *throttle
+	mux         *http.ServeMux
+	admin       *Admin
 
 	refreshCount atomic.Int64
 }
@@ -106,7 +197,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Issuer == "" {
 		return nil, errors.New("idp: Config.Issuer is required")
 	}
-	if cfg.Hasher == nil {
+	if h, ok := cfg.Hasher.(*password.Hasher); cfg.Hasher == nil || (ok && h == nil) {
 		cfg.Hasher = password.NewHasher(password.Params{})
 	}
 	if cfg.Logger == nil {
@@ -129,22 +220,15 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	} else if cfg.GracePeriod < 0 {
 		cfg.GracePeriod = 0
 	}
-	if cfg.Lockout.MaxFailures <= 0 {
-		cfg.Lockout.MaxFailures = 5
-	}
-	if cfg.Lockout.Window <= 0 {
-		cfg.Lockout.Window = time.Minute
-	}
-	if cfg.Lockout.Duration <= 0 {
-		cfg.Lockout.Duration = 3 * time.Minute
-	}
+	cfg.Lockout = cfg.Lockout.withDefaults()
 	cfg.Throttle = cfg.Throttle.withDefaults()
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 64 << 10
 	}
 	s := &Server{
-		core: core{store: cfg.Store, hasher: cfg.Hasher, log: cfg.Logger, now: cfg.Now, events: cfg.Events},
-		cfg:  cfg, metrics: newMetrics(), ipLimit: newThrottle(cfg.Throttle, cfg.Now),
+		core:    core{store: cfg.Store, hasher: cfg.Hasher, log: cfg.Logger, now: cfg.Now, events: cfg.Events},
+		cfg:     cfg,
+		metrics: newMetrics(), pwLimit: newThrottle(cfg.Throttle, cfg.Now), clientLimit: newThrottle(cfg.Throttle, cfg.Now),
 	}
 	if len(cfg.KEKs) == 0 {
 		s.log.Warn("signing keys are stored unencrypted: no key-encryption key configured")
@@ -220,7 +304,8 @@ func (s *Server) Run(ctx context.Context, interval time.Duration) {
 			} else if n > 0 {
 				s.log.Info("expired refresh tokens collected", "count", n)
 			}
-			s.ipLimit.sweep()
+			s.pwLimit.sweep()
+			s.clientLimit.sweep()
 		}
 	}
 }

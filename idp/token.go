@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -30,6 +31,11 @@ type tokenResponse struct {
 	Scope          string `json:"scope,omitempty"`
 	TokenType      string `json:"token_type"`
 	UserID         string `json:"userId"`
+	// DeviceToken is Gatehouse's extension to the password grant (not
+	// FusionAuth): a token binding this browser to the user, to be sent
+	// back as the device_token form parameter of later password grants
+	// (see LockoutPolicy).
+	DeviceToken string `json:"device_token,omitempty"`
 }
 
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
@@ -51,17 +57,13 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, oauthErr(http.StatusBadRequest, "unsupported_grant_type", "", "Unsupported grant_type."))
 		return
 	}
-	peer := clientIP(r, false)
-	if !s.ipLimit.allowed(peer) {
-		s.tooMany(w)
-		return
-	}
-	app, e := s.authenticateClient(r)
+	app, secretOK, e := s.clientAuth(r)
 	if e != nil {
-		if e.Code == "invalid_client" {
-			s.ipLimit.fail(peer) // IDP-CLI-3
+		s.metrics.grants.WithLabelValues(grant, e.Code).Inc()
+		if e.Status == http.StatusTooManyRequests {
+			s.tooMany(w)
+			return
 		}
-		s.metrics.grants.WithLabelValues(grant, "invalid_client").Inc()
 		writeOAuthError(w, e)
 		return
 	}
@@ -72,9 +74,9 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	var resp *tokenResponse
 	if grant == "password" {
-		resp, e = s.passwordGrant(r, app)
+		resp, e = s.passwordGrant(r, app, secretOK)
 	} else {
-		resp, e = s.refreshGrant(r, app)
+		resp, e = s.refreshGrant(r, app, secretOK)
 	}
 	if e != nil {
 		s.metrics.grants.WithLabelValues(grant, e.Code).Inc()
@@ -96,38 +98,66 @@ func (s *Server) tooMany(w http.ResponseWriter) {
 		"Too many failed attempts from this address; try again later."))
 }
 
+// clientAuth authenticates the client with the per-peer bucket for failed
+// client authentications (IDP-CLI-3): each failure takes a token from the
+// TCP peer's bucket, and with the bucket empty a failure answers 429
+// instead of invalid_client. The bucket never refuses a client that
+// authenticates, so secret guesses from an address an app shares cannot
+// stop that app's refreshes or logins (AUD-4); password failures are kept
+// in another bucket (pwLimit) and never reach this one. Client secrets are
+// 256-bit random, so the bucket's job is to bound the noise and flag the
+// source (metric, log), not to make guessing hopeless.
+func (s *Server) clientAuth(r *http.Request) (*store.Application, bool, *oauthError) {
+	peer := clientIP(r, false)
+	app, secretOK, e := s.authenticateClient(r)
+	if e == nil {
+		return app, secretOK, nil
+	}
+	// A missing secret is not a guess (introspection allows it).
+	if e.Code == "invalid_client" && e.Reason != "client_authentication_missing" {
+		if !s.clientLimit.allowed(peer) {
+			s.log.Warn("client authentication throttled", "ip", peer)
+			return nil, false, &oauthError{Status: http.StatusTooManyRequests, Code: "too_many_requests"}
+		}
+		s.clientLimit.fail(peer)
+	}
+	return nil, false, e
+}
+
 // authenticateClient implements spec §1's client authentication: HTTP
-// Basic and/or form credentials, checked against the application.
-func (s *Server) authenticateClient(r *http.Request) (*store.Application, *oauthError) {
+// Basic and/or form credentials, checked against the application. secretOK
+// reports whether the client proved its secret in this request (false for
+// a NotRequired application that sent none).
+func (s *Server) authenticateClient(r *http.Request) (app *store.Application, secretOK bool, _ *oauthError) {
 	id := param(r.PostForm.Get("client_id"))
 	secret := param(r.PostForm.Get("client_secret"))
 	basic := false
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, val, _ := strings.Cut(h, " ")
 		if !strings.EqualFold(scheme, "Basic") {
-			return nil, errInvalidClient("invalid_client_authentication_scheme", "The Authorization header must use the Basic scheme.")
+			return nil, false, errInvalidClient("invalid_client_authentication_scheme", "The Authorization header must use the Basic scheme.")
 		}
 		basic = true
 		raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(val))
 		bad := errInvalidClient("invalid_client_authentication", "The client could not be authenticated.")
 		bad.basic = true
 		if err != nil {
-			return nil, bad
+			return nil, false, bad
 		}
 		bid, bsecret, ok := strings.Cut(string(raw), ":")
 		if !ok {
-			return nil, bad
+			return nil, false, bad
 		}
 		if id != "" && id != bid {
 			e := errInvalidClient("client_id_mismatch", "The client_id in the body does not match the Authorization header.")
 			e.basic = true
-			return nil, e
+			return nil, false, e
 		}
 		id, secret = bid, bsecret
 	}
-	fail := func(e *oauthError) (*store.Application, *oauthError) { e.basic = basic; return nil, e }
+	fail := func(e *oauthError) (*store.Application, bool, *oauthError) { e.basic = basic; return nil, false, e }
 	if id == "" {
-		return nil, errInvalidRequest("missing_client_id", "The client_id parameter is required.")
+		return nil, false, errInvalidRequest("missing_client_id", "The client_id parameter is required.")
 	}
 	if _, err := uuid.Parse(id); err != nil {
 		return fail(errInvalidClient("invalid_client_id", "The client_id is invalid."))
@@ -135,14 +165,14 @@ func (s *Server) authenticateClient(r *http.Request) (*store.Application, *oauth
 	app, err := s.store.GetApplication(r.Context(), id)
 	if err != nil || !app.Active {
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return nil, errServer()
+			return nil, false, errServer()
 		}
 		return fail(errInvalidClient("invalid_client_id", "The client_id is invalid."))
 	}
 	policy := app.Config.ClientAuthenticationPolicy
 	if secret == "" {
 		if policy == "NotRequired" {
-			return app, nil
+			return app, false, nil
 		}
 		return fail(errInvalidClient("client_authentication_missing", "Client authentication is required."))
 	}
@@ -150,13 +180,8 @@ func (s *Server) authenticateClient(r *http.Request) (*store.Application, *oauth
 	if len(app.ClientSecretHash) == 0 || subtle.ConstantTimeCompare(sum[:], app.ClientSecretHash) != 1 {
 		return fail(errInvalidClient("invalid_client_authentication", "The client could not be authenticated."))
 	}
-	return app, nil
+	return app, true, nil
 }
-
-// confidential reports whether app authenticated with a secret; only such
-// clients may use the password grant (C-1, IDP-CLI-2) and have their
-// X-Forwarded-For trusted (IDP-BF-3).
-func confidential(app *store.Application) bool { return len(app.ClientSecretHash) > 0 }
 
 // parseScopes splits and checks a scope parameter.
 func parseScopes(raw string) ([]string, *oauthError) {
@@ -172,11 +197,13 @@ func parseScopes(raw string) ([]string, *oauthError) {
 	return out, nil
 }
 
-func (s *Server) passwordGrant(r *http.Request, app *store.Application) (*tokenResponse, *oauthError) {
+func (s *Server) passwordGrant(r *http.Request, app *store.Application, secretOK bool) (*tokenResponse, *oauthError) {
 	ctx := r.Context()
-	if !confidential(app) {
+	// C-1, IDP-CLI-2 (AUD-3): only a client that proved its secret in this
+	// request, whatever its configuration says.
+	if !secretOK {
 		return nil, oauthErr(http.StatusBadRequest, "unauthorized_client", "grant_type_disabled",
-			"The password grant is only available to confidential clients.")
+			"The password grant is only available to clients that authenticate with their secret.")
 	}
 	f := r.PostForm
 	scopes, e := parseScopes(param(f.Get("scope")))
@@ -191,105 +218,195 @@ func (s *Server) passwordGrant(r *http.Request, app *store.Application) (*tokenR
 	if login == "" || pw == "" {
 		return nil, errInvalidGrant("unknown", "The username and password parameters are required (status 400).")
 	}
+	// The client authenticated above, so its X-Forwarded-For names the
+	// browser (IDP-BF-3); the password bucket is keyed by it (AUD-4).
 	ip := clientIP(r, true)
-	if !s.ipLimit.allowed(ip) {
-		return nil, &oauthError{Status: http.StatusTooManyRequests}
-	}
-	user, e := s.checkPassword(ctx, login, pw, app, ip)
+	att := loginAttempt{login: login, pw: pw, app: app, ip: ip,
+		device: s.parseDeviceToken(ctx, param(f.Get("device_token")), app.ID)}
+	user, deviceID, e := s.checkPassword(ctx, att)
 	if e != nil {
 		return nil, e
 	}
 	dev := deviceInfo{Name: f.Get("metaData.device.name"), Type: f.Get("metaData.device.type"), Description: f.Get("metaData.device.description")}
-	return s.loginTokens(ctx, user, app, scopes, dev, ip)
+	resp, e := s.loginTokens(ctx, user, app, scopes, dev, ip)
+	if e != nil {
+		return nil, e
+	}
+	var err error
+	if resp.DeviceToken, err = s.signDeviceToken(user.ID, app.ID, deviceID); err != nil {
+		// The login stands; the browser just gets no device token.
+		s.log.Warn("sign device token", "err", err)
+	}
+	return resp, nil
 }
 
-// checkPassword runs the Login API semantics of spec §1/§12: lockout,
-// deactivation, expiry, verification with rehash, failure counting. An
-// unknown account costs one dummy verification, so it answers like a wrong
-// password in body, status and time (IDP-BF-4).
-func (s *Server) checkPassword(ctx context.Context, login, pw string, app *store.Application, ip string) (*store.User, *oauthError) {
+// loginAttempt is one password check.
+type loginAttempt struct {
+	login, pw, ip string
+	app           *store.Application
+	device        *deviceClaims // a well-signed device token for app, or nil
+}
+
+// checkPassword runs the Login API semantics of spec §1/§12 with the
+// lockout of LockoutPolicy. It returns the user and the device id to bind
+// the browser's next device token to.
+//
+// AUD-2 (IDP-BF-4): unknown account, wrong password, an account in its
+// delay or hard stop and a deactivated account all answer
+// invalid_user_credentials for one password-hash's cost to anyone without
+// the right password; only the right password learns user_locked (and
+// expiry or a required password change). An attempt the lockout refuses is
+// never checked against the real hash (AUD-1), so a guess during a delay
+// learns nothing: it costs a dummy verification instead.
+func (s *Server) checkPassword(ctx context.Context, att loginAttempt) (*store.User, string, *oauthError) {
 	now := s.now()
-	user, err := s.store.GetUserByLogin(ctx, login)
+	pol := s.cfg.Lockout
+	user, err := s.store.GetUserByLogin(ctx, att.login)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, errServer()
+		return nil, "", errServer()
+	}
+	// A device token counts only for the account it was issued for;
+	// anything else is treated as none.
+	deviceID := ""
+	if att.device != nil && user != nil && att.device.Subject == user.ID {
+		deviceID = att.device.ID
+	}
+	trusted := false
+	if deviceID != "" {
+		df, err := s.store.GetLoginFailures(ctx, user.ID, deviceID)
+		if err != nil {
+			return nil, "", errServer()
+		}
+		trusted = pol.Disabled || df.Count < pol.DeviceFailures
+	}
+	// The per-IP bucket (IDP-BF-3) is for strangers; a trusted browser's
+	// own guesses are bounded by DeviceFailures.
+	if !trusted && !s.pwLimit.allowed(att.ip) {
+		return nil, "", &oauthError{Status: http.StatusTooManyRequests}
 	}
 	if user == nil {
-		s.hasher.VerifyDummy(ctx, pw)
-		s.loginFailed(ctx, nil, app, ip, "unknown_user")
-		return nil, errInvalidCredentials()
+		s.hasher.VerifyDummy(ctx, att.pw)
+		s.loginFailed(ctx, nil, "", att, "unknown_user")
+		return nil, "", errInvalidCredentials()
 	}
-	if !s.cfg.Lockout.Disabled && now.Before(user.LockedUntil) {
-		s.loginFailed(ctx, user, app, ip, "locked")
-		return nil, errInvalidGrant("login_prevented", "The user is currently locked because of too many failed login attempts.")
+	if !trusted && !pol.Disabled {
+		af, err := s.store.GetLoginFailures(ctx, user.ID, "")
+		if err != nil {
+			return nil, "", errServer()
+		}
+		if pol.refuses(af, now) {
+			s.hasher.VerifyDummy(ctx, att.pw)
+			s.loginFailed(ctx, user, "", att, "locked")
+			return nil, "", errInvalidCredentials()
+		}
 	}
-	ok, rehash, err := s.hasher.Verify(ctx, user.PasswordHash, pw)
+	ok, rehash, err := s.hasher.Verify(ctx, user.PasswordHash, att.pw)
 	if err != nil && ctx.Err() != nil {
-		return nil, errServer()
+		return nil, "", errServer()
 	}
 	if !ok {
-		s.loginFailed(ctx, user, app, ip, "bad_password")
-		if !user.Active {
-			return nil, errInvalidGrant("user_locked", "The user is locked.")
+		counter := "" // the account's counter, or only the trusted device's
+		if trusted {
+			counter = deviceID
 		}
-		return nil, errInvalidCredentials()
+		s.loginFailed(ctx, user, counter, att, "bad_password")
+		return nil, "", errInvalidCredentials()
 	}
-	if !user.Active {
-		return nil, errInvalidGrant("user_locked", "The user is locked.")
+	// The right password: from here on the answer may say why.
+	if e := loginRefusal(user, now); e != nil {
+		return nil, "", e
 	}
-	if !user.Expiry.IsZero() && !now.Before(user.Expiry) {
-		return nil, errInvalidGrant("user_expired", "The user has expired.")
-	}
-	if user.PasswordChangeRequired {
-		return nil, oauthErr(http.StatusBadRequest, "change_password_required", "change_password_administrative", "The user must change their password.")
-	}
-	if err := s.store.ResetLoginFailures(ctx, user.ID); err != nil {
-		s.log.Warn("reset login failures", "userId", user.ID, "err", err)
-	}
-	user.LastLoginAt = now
+	newHash := ""
 	if rehash { // IDP-HASH-2: upgrade imported or outdated hashes on login
-		if h, err := s.hasher.Hash(ctx, pw); err == nil {
-			user.PasswordHash = h
+		if h, err := s.hasher.Hash(ctx, att.pw); err == nil {
+			newHash = h
 		}
 	}
-	if err := s.store.UpdateUser(ctx, user); err != nil {
-		s.log.Warn("record login", "userId", user.ID, "err", err)
+	// AUD-6: one conditional write of the fields a login owns. A
+	// deactivation or password change that landed since the read wins.
+	fresh, err := s.store.RecordLogin(ctx, store.LoginRecord{UserID: user.ID, At: now, OldHash: user.PasswordHash,
+		NewHash: newHash, ResetAccount: !trusted, DeviceID: deviceID})
+	if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+		return nil, "", s.loginLostRace(ctx, user)
+	}
+	if err != nil {
+		s.log.Error("record login", "userId", user.ID, "err", err)
+		return nil, "", errServer()
+	}
+	if e := loginRefusal(fresh, now); e != nil {
+		return nil, "", e
+	}
+	if deviceID == "" {
+		deviceID = uuid.NewString()
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "login succeeded", slog.String("event", "login"),
-		slog.String("userId", user.ID), slog.String("applicationId", app.ID), slog.String("ip", ip))
-	return user, nil
+		slog.String("userId", user.ID), slog.String("applicationId", att.app.ID), slog.String("ip", att.ip),
+		slog.Bool("trustedDevice", trusted))
+	return fresh, deviceID, nil
 }
 
-// loginFailed counts a failure against the IP and the account and locks
-// the account at the threshold (IDP-BF-1, IDP-BF-5).
-func (s *Server) loginFailed(ctx context.Context, user *store.User, app *store.Application, ip, reason string) {
+// loginRefusal is why a user who presented the right password still may
+// not log in, or nil.
+func loginRefusal(u *store.User, now time.Time) *oauthError {
+	switch {
+	case !u.Active:
+		return errInvalidGrant("user_locked", "The user is locked.")
+	case !u.Expiry.IsZero() && !now.Before(u.Expiry):
+		return errInvalidGrant("user_expired", "The user has expired.")
+	case u.PasswordChangeRequired:
+		return oauthErr(http.StatusBadRequest, "change_password_required", "change_password_administrative", "The user must change their password.")
+	}
+	return nil
+}
+
+// loginLostRace answers a login whose write lost to a concurrent change
+// of the user: deactivated (the password was right for the row read, so
+// user_locked may be said) or a new password (the old one no longer is).
+func (s *Server) loginLostRace(ctx context.Context, read *store.User) *oauthError {
+	cur, err := s.store.GetUser(ctx, read.ID)
+	if err != nil || cur.PasswordHash != read.PasswordHash {
+		return errInvalidCredentials()
+	}
+	if e := loginRefusal(cur, s.now()); e != nil {
+		return e
+	}
+	return errInvalidCredentials()
+}
+
+// loginFailed counts a failed or refused attempt against the end-user IP
+// (IDP-BF-3) and, for a real wrong password, against the account's
+// consecutive counter or the trusted device's (IDP-BF-1, IDP-BF-5). It
+// never revokes tokens or ends sessions (AUD-1).
+func (s *Server) loginFailed(ctx context.Context, user *store.User, deviceID string, att loginAttempt, reason string) {
 	s.metrics.loginFailures.Inc()
-	s.ipLimit.fail(ip)
+	s.pwLimit.fail(att.ip)
 	uid := ""
 	if user != nil {
 		uid = user.ID
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "login failed", slog.String("event", "login_failed"),
-		slog.String("reason", reason), slog.String("userId", uid), slog.String("applicationId", app.ID), slog.String("ip", ip))
+		slog.String("reason", reason), slog.String("userId", uid), slog.String("applicationId", att.app.ID),
+		slog.String("ip", att.ip), slog.Bool("device", deviceID != ""))
+	// A refused attempt tested no password, so it does not count: the
+	// counter is the number of guesses actually checked.
 	if user == nil || s.cfg.Lockout.Disabled || reason == "locked" {
 		return
 	}
-	n, err := s.store.RecordLoginFailure(ctx, user.ID, s.now(), s.cfg.Lockout.Window)
+	f, err := s.store.RecordLoginFailure(ctx, user.ID, deviceID, s.now())
 	if err != nil {
 		s.log.Warn("record login failure", "userId", user.ID, "err", err)
 		return
 	}
-	if n < s.cfg.Lockout.MaxFailures {
-		return
-	}
-	user.LockedUntil = s.now().Add(s.cfg.Lockout.Duration)
-	if err := s.store.UpdateUser(ctx, user); err != nil {
-		s.log.Warn("lock user", "userId", user.ID, "err", err)
-		return
-	}
-	_ = s.store.ResetLoginFailures(ctx, user.ID)
-	s.log.LogAttrs(ctx, slog.LevelWarn, "account locked", slog.String("event", "account_locked"), slog.String("userId", user.ID))
-	if !s.cfg.Lockout.KeepTokensOnLock {
-		s.revokeUser(ctx, user.ID, "", "login_prevented")
+	pol := s.cfg.Lockout
+	switch {
+	case deviceID != "" && f.Count == pol.DeviceFailures:
+		s.log.LogAttrs(ctx, slog.LevelWarn, "device token no longer trusted", slog.String("event", "device_untrusted"), slog.String("userId", user.ID))
+	case deviceID == "" && f.Count == pol.HardStop:
+		s.log.LogAttrs(ctx, slog.LevelWarn, "account locked until unlocked by an admin", slog.String("event", "account_locked"),
+			slog.String("userId", user.ID), slog.Int("failures", f.Count))
+	case deviceID == "" && f.Count >= pol.FreeFailures:
+		s.log.LogAttrs(ctx, slog.LevelWarn, "account login delayed", slog.String("event", "account_delayed"),
+			slog.String("userId", user.ID), slog.Int("failures", f.Count), slog.Duration("delay", pol.delay(f.Count)))
 	}
 }
 
@@ -354,7 +471,7 @@ func (s *Server) mint(ctx context.Context, p tokenParams) (*tokenResponse, *oaut
 	return resp, nil
 }
 
-func (s *Server) refreshGrant(r *http.Request, app *store.Application) (*tokenResponse, *oauthError) {
+func (s *Server) refreshGrant(r *http.Request, app *store.Application, secretOK bool) (*tokenResponse, *oauthError) {
 	ctx := r.Context()
 	s.refreshCount.Add(1)
 	s.metrics.refreshCalls.Inc()
@@ -363,7 +480,7 @@ func (s *Server) refreshGrant(r *http.Request, app *store.Application) (*tokenRe
 	if tok == "" {
 		return nil, errInvalidRequest("missing_refresh_token", "The refresh_token parameter is required.")
 	}
-	ip := clientIP(r, confidential(app))
+	ip := clientIP(r, secretOK)
 	res, err := s.redeem(ctx, tok, app, ip)
 	if errors.Is(err, errRefreshInvalid) {
 		return nil, errRefreshNotFound()

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/idp"
 	"github.com/gatehouse-auth/gatehouse/idp/idptest"
+	"github.com/gatehouse-auth/gatehouse/idp/store"
 )
 
 func (f *fixture) oauth2Config() *oauth2.Config {
@@ -248,13 +249,13 @@ func TestUnknownAndWrongPasswordLookAlike(t *testing.T) {
 	t.Logf("median latency: known account %v, unknown account %v", medians[0], medians[1])
 }
 
-// S12 / IDP-BF-1, IDP-BF-2: lockout after 5 failures, even the right
-// password is refused while locked; the lock is temporary and per account;
-// success resets the count.
+// S12 / IDP-BF-1, IDP-BF-2 (new lockout, AUD-1): after 5 consecutive
+// failures the account accepts one attempt per delay; even the right
+// password is refused (as a wrong one) inside the delay; the delay is per
+// account; success resets the count; nothing is revoked.
 func TestLockout(t *testing.T) {
 	f := newFixture(t, idptest.AppOptions{})
-	bob := f.idp.CreateUser(t, otherEmail, testPassword, f.clientID)
-	_ = bob
+	f.idp.CreateUser(t, otherEmail, testPassword, f.clientID)
 	_, rt := f.mustLogin()
 	wrong := func(user string) *response {
 		return f.form("/oauth2/token", url.Values{"grant_type": {"password"}, "username": {user}, "password": {"wrong wrong wrong!"},
@@ -271,18 +272,20 @@ func TestLockout(t *testing.T) {
 		wantOAuthError(t, wrong(f.email), 400, "invalid_grant", "invalid_user_credentials")
 	}
 	r, _ := f.login()
-	wantOAuthError(t, r, 400, "invalid_grant", "login_prevented")
-	// onLoginPrevented: the user's refresh tokens were revoked.
-	wantOAuthError(t, f.refresh(rt), 400, "invalid_grant", "refresh_token_not_found")
+	wantOAuthError(t, r, 400, "invalid_grant", "invalid_user_credentials")
+	// AUD-1: the user's refresh tokens were not revoked.
+	if r := f.refresh(rt); r.status != 200 {
+		t.Fatalf("refresh after lockout: %d %s", r.status, r.body)
+	}
 	// IDP-BF-2: another account still works.
 	r = f.form("/oauth2/token", url.Values{"grant_type": {"password"}, "username": {otherEmail}, "password": {testPassword},
 		"client_id": {f.clientID}, "client_secret": {f.secret}})
 	if r.status != 200 {
 		t.Fatalf("IDP-BF-2: other account locked too: %d %s", r.status, r.body)
 	}
-	f.clock.Advance(3*time.Minute + time.Second)
+	f.clock.Advance(30*time.Second + time.Millisecond)
 	if r, _ := f.login(); r.status != 200 {
-		t.Fatalf("lock did not expire: %d %s", r.status, r.body)
+		t.Fatalf("delay did not end: %d %s", r.status, r.body)
 	}
 }
 
@@ -317,8 +320,8 @@ func TestPerIPThrottle(t *testing.T) {
 }
 
 // The remaining Login-API outcomes of spec §1: password change required,
-// expired user, deactivated user (423 → user_locked, even with a wrong
-// password).
+// expired user, deactivated user (user_locked, with the right password
+// only: AUD-2).
 func TestPasswordGrantAccountStates(t *testing.T) {
 	f := newFixture(t, idptest.AppOptions{})
 	ctx := context.Background()
@@ -331,20 +334,17 @@ func TestPasswordGrantAccountStates(t *testing.T) {
 	}
 	wantOAuthError(t, try("change@example.com", testPassword), 400, "change_password_required", "change_password_administrative")
 
-	u, err := f.idp.Store.GetUser(ctx, f.userID)
-	if err != nil {
-		t.Fatal(err)
+	update := func(fn func(u *store.User)) {
+		t.Helper()
+		if err := f.idp.Store.UpdateUser(ctx, f.userID, func(u store.User) (store.User, error) { fn(&u); return u, nil }); err != nil {
+			t.Fatal(err)
+		}
 	}
-	u.Expiry = f.clock.Now().Add(-time.Second)
-	if err := f.idp.Store.UpdateUser(ctx, u); err != nil {
-		t.Fatal(err)
-	}
+	update(func(u *store.User) { u.Expiry = f.clock.Now().Add(-time.Second) })
 	wantOAuthError(t, try(f.email, testPassword), 400, "invalid_grant", "user_expired")
 
-	u.Expiry, u.Active = time.Time{}, false
-	if err := f.idp.Store.UpdateUser(ctx, u); err != nil {
-		t.Fatal(err)
-	}
+	update(func(u *store.User) { u.Expiry, u.Active = time.Time{}, false })
 	wantOAuthError(t, try(f.email, testPassword), 400, "invalid_grant", "user_locked")
-	wantOAuthError(t, try(f.email, "a wrong password here"), 400, "invalid_grant", "user_locked")
+	// AUD-2: only the right password learns "deactivated".
+	wantOAuthError(t, try(f.email, "a wrong password here"), 400, "invalid_grant", "invalid_user_credentials")
 }

@@ -14,7 +14,10 @@ var (
 	// user and wrong password are not told apart (APP-LOGIN-4).
 	ErrInvalidCredentials = errors.New("credentials rejected")
 	// ErrLocked: the account may not log in right now (invalid_grant with
-	// error_reason login_prevented or user_locked).
+	// error_reason login_prevented or user_locked). The Gatehouse IdP sends
+	// only user_locked, and only to the right password of a deactivated
+	// account; an account in its brute-force delay answers like a wrong
+	// password (ErrInvalidCredentials).
 	ErrLocked = errors.New("account locked")
 	// ErrRefreshTokenDead: a refresh was refused with a 4xx status (400
 	// invalid_grant, 401, 404 from /api/jwt/refresh ...): the refresh token

@@ -119,12 +119,24 @@ func TestAgainstRealIdP(t *testing.T) {
 		t.Errorf("token survives RevokeUser: %v", err)
 	}
 
-	// Lockout: login_prevented -> ErrLocked.
+	// Lockout: inside the delay the right password reads as wrong
+	// (AUD-2), except with the device token of an earlier login (AUD-1).
+	first, err := store.PasswordLoginDevice(ctx, "ann@example.com", pw, "", "")
+	if err != nil || first.DeviceToken == "" {
+		t.Fatalf("login: %v, device token %q", err, first.DeviceToken)
+	}
 	for range 5 {
 		_, _ = store.PasswordLogin(ctx, "ann@example.com", "wrong-password-wrong", "")
 	}
-	if _, err := store.PasswordLogin(ctx, "ann@example.com", pw, ""); !errors.Is(err, idpclient.ErrLocked) {
-		t.Errorf("locked account: %v", err)
+	if _, err := store.PasswordLogin(ctx, "ann@example.com", pw, ""); !errors.Is(err, idpclient.ErrInvalidCredentials) {
+		t.Errorf("delayed account: %v", err)
+	}
+	again, err := store.PasswordLoginDevice(ctx, "ann@example.com", pw, "", first.DeviceToken)
+	if err != nil {
+		t.Fatalf("login with the device token during the delay: %v", err)
+	}
+	if again.DeviceToken == "" {
+		t.Error("no renewed device token")
 	}
 
 	// IdP down: ErrUnavailable.

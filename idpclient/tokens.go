@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -22,6 +23,12 @@ type Tokens struct {
 	// IdP issued none. RefreshTokenID is the IdP's id for it, if sent.
 	RefreshToken   string
 	RefreshTokenID string
+	// DeviceToken is the Gatehouse IdP's device token for this browser
+	// (device_token in the password grant's answer; empty from a server
+	// that sends none). Keep it per browser and pass it to the next
+	// PasswordLoginDevice: it lets that browser sign in while strangers
+	// have the account in its brute-force delay.
+	DeviceToken string
 }
 
 // PasswordLogin runs the password grant for username (an email or
@@ -32,15 +39,59 @@ type Tokens struct {
 // ErrInvalidToken (the IdP answered but its token does not verify),
 // ErrRejected. The password is used only for this request.
 func (c *Client) PasswordLogin(ctx context.Context, username, password, clientIP string) (*Tokens, error) {
+	return c.PasswordLoginDevice(ctx, username, password, clientIP, "")
+}
+
+// PasswordLoginDevice is PasswordLogin that also presents the browser's
+// device token from an earlier login (Gatehouse's device_token form
+// parameter, not FusionAuth's; empty sends none) and returns the renewed
+// one in Tokens.DeviceToken.
+func (c *Client) PasswordLoginDevice(ctx context.Context, username, password, clientIP, deviceToken string) (*Tokens, error) {
 	const op = "password grant"
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
-	ctx = context.WithValue(ctx, oauth2.HTTPClient, c.httpClient(normalizeIP(clientIP)))
+	hc := c.httpClient(normalizeIP(clientIP))
+	if deviceToken != "" {
+		hc.Transport = &extraForm{base: hc.Transport, add: url.Values{"device_token": {deviceToken}}}
+	}
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, hc)
 	tok, err := c.oauth.PasswordCredentialsToken(ctx, username, password)
 	if err != nil {
 		return nil, c.oauthError(op, err, passwordKind)
 	}
-	return c.finish(ctx, op, tok.AccessToken, tok.RefreshToken, extraString(tok, "refresh_token_id"))
+	t, err := c.finish(ctx, op, tok.AccessToken, tok.RefreshToken, extraString(tok, "refresh_token_id"))
+	if t != nil {
+		t.DeviceToken = extraString(tok, "device_token")
+	}
+	return t, err
+}
+
+// extraForm appends parameters to a form-encoded request body: the oauth2
+// package's password grant takes no extra parameters.
+type extraForm struct {
+	base http.RoundTripper
+	add  url.Values
+}
+
+// RoundTrip sends a copy of r with the parameters appended.
+func (e *extraForm) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body == nil {
+		return e.base.RoundTrip(r)
+	}
+	body, err := io.ReadAll(r.Body)
+	_ = r.Body.Close()
+	if err != nil {
+		return nil, fmt.Errorf("read request body: %w", err)
+	}
+	if len(body) > 0 {
+		body = append(body, '&')
+	}
+	body = append(body, e.add.Encode()...)
+	r2 := r.Clone(r.Context())
+	r2.Body = io.NopCloser(bytes.NewReader(body))
+	r2.ContentLength = int64(len(body))
+	r2.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	return e.base.RoundTrip(r2)
 }
 
 // Refresh redeems refreshToken by the configured RefreshMethod and verifies

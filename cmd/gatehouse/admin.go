@@ -109,14 +109,14 @@ func runApplication(ctx context.Context, env *cliEnv, args []string) error {
 }
 
 func runUser(ctx context.Context, env *cliEnv, args []string) error {
-	verb, args, err := sub(args, "create", "list", "password", "deactivate")
+	verb, args, err := sub(args, "create", "list", "password", "deactivate", "unlock")
 	if err != nil {
 		return err
 	}
 	fs := newFlagSet(env, "user "+verb)
 	var sf storeFlags
 	sf.register(fs)
-	email := fs.String("email", "", "email (create) or the user to change")
+	email := fs.String("email", "", "email (create) or the user to change (password, deactivate, unlock)")
 	password := fs.String("password", "", "password, at least 15 characters (create, password)")
 	app := fs.String("app", "", "register the new user for this application id (create)")
 	roles := fs.String("roles", "", "comma-separated roles for --app (create)")
@@ -162,8 +162,11 @@ func runUser(ctx context.Context, env *cliEnv, args []string) error {
 			}
 			return err
 		}
-		if verb == "password" {
+		switch verb {
+		case "password":
 			return a.SetPassword(ctx, u.ID, *password)
+		case "unlock": // clear the brute-force delay or hard stop (AUD-1)
+			return a.UnlockUser(ctx, u.ID)
 		}
 		return a.SetActive(ctx, u.ID, false)
 	})

@@ -4,7 +4,7 @@
 //	gatehouse idp                  the identity server
 //	gatehouse app store|forums     one example app against any IdP
 //	gatehouse application create|list
-//	gatehouse user create|list|password|deactivate
+//	gatehouse user create|list|password|deactivate|unlock
 //	gatehouse registration create
 //	gatehouse apikey create|list
 //	gatehouse key rotate|rewrap
@@ -48,7 +48,7 @@ func commands() []command {
 		{"demo", "run the IdP, Store and Forums on loopback with demo data", runDemo},
 		{"app", "run one example app: app store|forums", runApp},
 		{"application", "manage applications: application create|list", runApplication},
-		{"user", "manage users: user create|list|password|deactivate", runUser},
+		{"user", "manage users: user create|list|password|deactivate|unlock", runUser},
 		{"registration", "register a user for an application: registration create", runRegistration},
 		{"apikey", "manage API keys: apikey create|list", runAPIKey},
 		{"key", "manage signing keys: key rotate|rewrap", runKey},

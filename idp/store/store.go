@@ -7,8 +7,9 @@
 // whether a refresh token is expired, whether a password is right or whether
 // a client may use a grant is the job of package idp. The one exception is
 // atomicity: operations documented as atomic (RotateRefreshToken,
-// RecordLoginFailure) must be a single transaction or compare-and-swap in the
-// backend, because only the backend can make them safe across processes.
+// UpdateUser, RecordLogin, RecordLoginFailure) must be a single transaction
+// or compare-and-swap in the backend, because only the backend can make
+// them safe across processes.
 //
 // Secrets never reach a store in usable form: client secrets, API keys and
 // refresh tokens are stored as SHA-256 digests, passwords as password hashes.
@@ -63,8 +64,9 @@ type User struct {
 	Expiry      time.Time
 	LastLoginAt time.Time
 	CreatedAt   time.Time
-	// LockedUntil is set by the brute-force lockout; logins before it fail
-	// with login_prevented. Zero = not locked.
+	// LockedUntil is no longer set by the IdP: the brute-force state lives
+	// in the failure counters (GetLoginFailures). Kept so existing
+	// databases and imports round-trip.
 	LockedUntil time.Time
 	// TokensRevokedBefore: access tokens issued (iat) before this instant
 	// are no longer valid at introspection/validation (IDP-REV-2).
@@ -72,6 +74,11 @@ type User struct {
 }
 
 // UserStore persists users and their brute-force counters.
+//
+// Request paths never write a whole user row they read earlier (a
+// deactivation or password change landing in between would be undone):
+// they use UpdateUser's read-modify-write in one transaction, or the narrow
+// operations RecordLogin and RecordLoginFailure.
 type UserStore interface {
 	// CreateUser inserts u. ErrDuplicate if the id, email or username is
 	// taken (email compared case-insensitively).
@@ -81,9 +88,14 @@ type UserStore interface {
 	// GetUserByLogin returns the user whose email (case-insensitive) or
 	// username equals login, or ErrNotFound.
 	GetUserByLogin(ctx context.Context, login string) (*User, error)
-	// UpdateUser replaces every field of the stored user with u's, keyed by
-	// u.ID. ErrNotFound if absent, ErrDuplicate on a taken email/username.
-	UpdateUser(ctx context.Context, u *User) error
+	// UpdateUser reads the user id, calls fn with it and writes every field
+	// of fn's result back (keyed by id; the ID fn returns is ignored), all in
+	// one transaction that holds the row, so concurrent updates of the same
+	// user serialise and none is lost (Dex's UpdateX model). An error from
+	// fn aborts without writing and is returned wrapped. ErrNotFound if
+	// absent, ErrDuplicate on a taken email/username. fn may run more than
+	// once if the backend retries, so it must not have side effects.
+	UpdateUser(ctx context.Context, id string, fn func(old User) (User, error)) error
 	// DeleteUser removes the user, its registrations, failure counters and
 	// refresh tokens. ErrNotFound if absent.
 	DeleteUser(ctx context.Context, id string) error
@@ -91,13 +103,27 @@ type UserStore interface {
 	// most limit (limit <= 0 means all).
 	ListUsers(ctx context.Context, limit int) ([]*User, error)
 
-	// RecordLoginFailure atomically counts one failed login for the user
-	// and returns the count within the current window. A window starts at
-	// the first failure and lasts window; a failure after it ends starts a
-	// new window at 1.
-	RecordLoginFailure(ctx context.Context, userID string, now time.Time, window time.Duration) (int, error)
-	// ResetLoginFailures clears the failure count (successful login or
-	// admin unlock).
+	// RecordLogin records a successful password login in one conditional
+	// write: only if the user is still active and its PasswordHash still
+	// equals p.OldHash (the hash the password was verified against), it
+	// sets LastLoginAt, replaces the hash with p.NewHash when that is not
+	// empty (rehash on login), clears the account's failure counter when
+	// p.ResetAccount and the counter of device p.DeviceID when not empty.
+	// It returns the row as written. If the user was deactivated or its
+	// password changed in the meantime nothing is written and the error is
+	// ErrConflict: the concurrent change wins. ErrNotFound if absent.
+	RecordLogin(ctx context.Context, p LoginRecord) (*User, error)
+	// GetLoginFailures returns the consecutive-failure counter of the
+	// account (deviceID "") or of one device of the account; the zero
+	// value when there is none.
+	GetLoginFailures(ctx context.Context, userID, deviceID string) (LoginFailures, error)
+	// RecordLoginFailure atomically adds one to the counter of the account
+	// (deviceID "") or of one device of it, sets its LastFailureAt to now
+	// and returns the new counter. Counters never reset by themselves.
+	// ErrNotFound if the user does not exist.
+	RecordLoginFailure(ctx context.Context, userID, deviceID string, now time.Time) (LoginFailures, error)
+	// ResetLoginFailures clears the account's counter and every device
+	// counter of the user (admin unlock, new password).
 	ResetLoginFailures(ctx context.Context, userID string) error
 }
 
@@ -110,6 +136,26 @@ type UserImporter interface {
 	// batch), ErrNotFound when a registration names an unknown
 	// application or user.
 	ImportUsers(ctx context.Context, users []*User, regs []*Registration) error
+}
+
+// LoginFailures is a consecutive-failure counter (IDP-BF-1): the number of
+// failed password checks since the last reset, and when the last one was.
+type LoginFailures struct {
+	Count         int
+	LastFailureAt time.Time
+}
+
+// LoginRecord describes a successful password login for RecordLogin.
+type LoginRecord struct {
+	UserID string
+	At     time.Time
+	// OldHash is the hash the password was verified against; NewHash, when
+	// not empty, replaces it (rehash to current parameters).
+	OldHash, NewHash string
+	// ResetAccount clears the account's failure counter; DeviceID, when not
+	// empty, clears that device's counter.
+	ResetAccount bool
+	DeviceID     string
 }
 
 // Application is an OAuth client. Its ID is the client_id.

@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -62,23 +64,78 @@ func (s *Store) GetUserByLogin(ctx context.Context, login string) (*store.User, 
 	return u, wrap("get user by login", err)
 }
 
-// UpdateUser replaces every stored field of the user keyed by u.ID.
-func (s *Store) UpdateUser(ctx context.Context, u *store.User) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE users SET (`+userColumns+`)
+// UpdateUser runs fn on the row read with SELECT ... FOR UPDATE and writes
+// its result in the same transaction: concurrent updates of the user (on
+// any IdP process) wait for the row lock, so none is lost.
+func (s *Store) UpdateUser(ctx context.Context, id string, fn func(old store.User) (store.User, error)) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return wrap("update user: begin", err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // no-op after Commit
+	old, err := scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1 FOR UPDATE`, id))
+	if err != nil {
+		return wrap("update user", err)
+	}
+	u, err := fn(*old)
+	if err != nil {
+		return fmt.Errorf("postgres: update user: %w", err)
+	}
+	u.ID = id
+	tag, err := tx.Exec(ctx, `UPDATE users SET (`+userColumns+`)
 		= ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
-		WHERE id = $1`, userArgs(u)...)
+		WHERE id = $1`, userArgs(&u)...)
 	if err != nil {
 		return wrap("update user", err)
 	}
 	if tag.RowsAffected() == 0 {
 		return notFound("update user")
 	}
-	return nil
+	return wrap("update user: commit", tx.Commit(ctx))
+}
+
+// RecordLogin is one transaction: the conditional update of the user row
+// (still active, hash unchanged; the row lock orders it against a
+// concurrent deactivation) and the counter resets.
+func (s *Store) RecordLogin(ctx context.Context, p store.LoginRecord) (*store.User, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, wrap("record login: begin", err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // no-op after Commit
+	u, err := scanUser(tx.QueryRow(ctx, `UPDATE users SET last_login_at = $1,
+			password_hash = CASE WHEN $2 <> '' THEN $2 ELSE password_hash END
+		WHERE id = $3 AND active AND password_hash = $4
+		RETURNING `+userColumns, p.At, p.NewHash, p.UserID, p.OldHash))
+	if errors.Is(err, pgx.ErrNoRows) {
+		var one int
+		if err := tx.QueryRow(ctx, `SELECT 1 FROM users WHERE id = $1`, p.UserID).Scan(&one); err != nil {
+			return nil, wrap("record login", err)
+		}
+		return nil, fmt.Errorf("postgres: record login: user changed: %w", store.ErrConflict)
+	}
+	if err != nil {
+		return nil, wrap("record login", err)
+	}
+	if p.ResetAccount {
+		if _, err := tx.Exec(ctx, `DELETE FROM login_failures WHERE user_id = $1 AND device_id = ''`, p.UserID); err != nil {
+			return nil, wrap("record login: reset failures", err)
+		}
+	}
+	if p.DeviceID != "" {
+		if _, err := tx.Exec(ctx, `DELETE FROM login_failures WHERE user_id = $1 AND device_id = $2`, p.UserID, p.DeviceID); err != nil {
+			return nil, wrap("record login: reset device failures", err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, wrap("record login: commit", err)
+	}
+	return u, nil
 }
 
 // DeleteUser removes the user; the foreign keys cascade to its
-// registrations, refresh-token families and their rotation records, and the
-// failure counter lives in the user's row.
+// registrations, failure counters, refresh-token families and their
+// rotation records.
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	tag, err := s.pool.Exec(ctx, `DELETE FROM users WHERE id = $1`, id)
 	if err != nil {
@@ -106,26 +163,30 @@ func (s *Store) ListUsers(ctx context.Context, limit int) ([]*store.User, error)
 	return users, wrap("list users", err)
 }
 
-// RecordLoginFailure counts one failure in a single UPDATE of the user's
-// row, so concurrent failures on several IdP processes are all counted (the
-// row lock serialises them). A failure at or after
-// failure_window_start+window starts a new window at 1.
-func (s *Store) RecordLoginFailure(ctx context.Context, userID string, now time.Time, window time.Duration) (int, error) {
-	var n int
-	err := s.pool.QueryRow(ctx, `UPDATE users SET
-			failure_count = CASE WHEN failure_window_start IS NULL
-					OR $2 >= failure_window_start + $3::bigint * interval '1 microsecond'
-				THEN 1 ELSE failure_count + 1 END,
-			failure_window_start = CASE WHEN failure_window_start IS NULL
-					OR $2 >= failure_window_start + $3::bigint * interval '1 microsecond'
-				THEN $2 ELSE failure_window_start END
-		WHERE id = $1
-		RETURNING failure_count`, userID, now, window.Microseconds()).Scan(&n)
-	return n, wrap("record login failure", err)
+// GetLoginFailures returns one counter, zero when there is none.
+func (s *Store) GetLoginFailures(ctx context.Context, userID, deviceID string) (store.LoginFailures, error) {
+	var f store.LoginFailures
+	err := s.pool.QueryRow(ctx, `SELECT count, last_failure_at FROM login_failures WHERE user_id = $1 AND device_id = $2`,
+		userID, deviceID).Scan(&f.Count, &f.LastFailureAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.LoginFailures{}, nil
+	}
+	return f, wrap("get login failures", err)
 }
 
-// ResetLoginFailures clears the user's failure count.
+// RecordLoginFailure counts one failure in a single upsert, so concurrent
+// failures on several IdP processes are all counted (the row lock
+// serialises them).
+func (s *Store) RecordLoginFailure(ctx context.Context, userID, deviceID string, now time.Time) (store.LoginFailures, error) {
+	var f store.LoginFailures
+	err := s.pool.QueryRow(ctx, `INSERT INTO login_failures (user_id, device_id, count, last_failure_at) VALUES ($1, $2, 1, $3)
+		ON CONFLICT (user_id, device_id) DO UPDATE SET count = login_failures.count + 1, last_failure_at = $3
+		RETURNING count, last_failure_at`, userID, deviceID, now).Scan(&f.Count, &f.LastFailureAt)
+	return f, wrap("record login failure", err)
+}
+
+// ResetLoginFailures clears the account's and every device's counter.
 func (s *Store) ResetLoginFailures(ctx context.Context, userID string) error {
-	_, err := s.pool.Exec(ctx, `UPDATE users SET failure_count = 0, failure_window_start = NULL WHERE id = $1`, userID)
+	_, err := s.pool.Exec(ctx, `DELETE FROM login_failures WHERE user_id = $1`, userID)
 	return wrap("reset login failures", err)
 }

@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -29,13 +31,15 @@ const (
 	tokens_revoked_before = ?
 	WHERE id = ?`
 	qListUsers = `SELECT ` + userCols + ` FROM users ORDER BY created_at, rowid LIMIT ?`
-	// A failure at or after window_start+window starts a new window at 1.
-	// All SET expressions see the old row, so both CASEs test the same thing.
-	qRecordLoginFailure = `INSERT INTO login_failures (user_id, window_start, count) VALUES (?1, ?2, 1)
-	ON CONFLICT (user_id) DO UPDATE SET
-		count = CASE WHEN ?2 >= window_start + ?3 THEN 1 ELSE count + 1 END,
-		window_start = CASE WHEN ?2 >= window_start + ?3 THEN ?2 ELSE window_start END
-	RETURNING count`
+	// RecordLogin's conditional write: a concurrent deactivation or
+	// password change (active or password_hash no longer as read) wins.
+	qRecordLogin = `UPDATE users SET last_login_at = ?1,
+		password_hash = CASE WHEN ?2 <> '' THEN ?2 ELSE password_hash END
+	WHERE id = ?3 AND active = 1 AND password_hash = ?4
+	RETURNING ` + userCols
+	qRecordLoginFailure = `INSERT INTO login_failures (user_id, device_id, count, last_failure_at) VALUES (?1, ?2, 1, ?3)
+	ON CONFLICT (user_id, device_id) DO UPDATE SET count = count + 1, last_failure_at = ?3
+	RETURNING count, last_failure_at`
 )
 
 // normEmail is how e-mails are stored and looked up: lower-cased with
@@ -98,14 +102,71 @@ func (s *Store) GetUserByLogin(ctx context.Context, login string) (*store.User, 
 	return u, nil
 }
 
-// UpdateUser replaces every field of the stored user with u's.
-func (s *Store) UpdateUser(ctx context.Context, u *store.User) error {
-	args := append(userArgs(u), u.ID)
-	res, err := s.w.ExecContext(ctx, qUpdateUser, args...)
+// UpdateUser runs fn on the stored row and writes its result inside one
+// BEGIN IMMEDIATE transaction on the single writer connection, so no other
+// write to the user can land between the read and the write.
+func (s *Store) UpdateUser(ctx context.Context, id string, fn func(old store.User) (store.User, error)) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return wrap("update user: begin", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	old, err := scanUser(tx.QueryRowContext(ctx, qGetUser, id))
 	if err != nil {
 		return wrap("update user", err)
 	}
-	return mustAffect("update user", res)
+	u, err := fn(*old)
+	if err != nil {
+		return fmt.Errorf("sqlite store: update user: %w", err)
+	}
+	u.ID = id
+	res, err := tx.ExecContext(ctx, qUpdateUser, append(userArgs(&u), id)...)
+	if err != nil {
+		return wrap("update user", err)
+	}
+	if err := mustAffect("update user", res); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return wrap("update user: commit", err)
+	}
+	return nil
+}
+
+// RecordLogin is one transaction: the conditional update of the user row
+// (active and hash unchanged) and the counter resets.
+func (s *Store) RecordLogin(ctx context.Context, p store.LoginRecord) (*store.User, error) {
+	ctx = hot(ctx)
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, wrap("record login: begin", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	u, err := scanUser(tx.QueryRowContext(ctx, qRecordLogin, ms(p.At), p.NewHash, p.UserID, p.OldHash))
+	if errors.Is(err, sql.ErrNoRows) {
+		var one int
+		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM users WHERE id = ?`, p.UserID).Scan(&one); err != nil {
+			return nil, wrap("record login", err)
+		}
+		return nil, fmt.Errorf("sqlite store: record login: user changed: %w", store.ErrConflict)
+	}
+	if err != nil {
+		return nil, wrap("record login", err)
+	}
+	if p.ResetAccount {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM login_failures WHERE user_id = ? AND device_id = ''`, p.UserID); err != nil {
+			return nil, wrap("record login: reset failures", err)
+		}
+	}
+	if p.DeviceID != "" {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM login_failures WHERE user_id = ? AND device_id = ?`, p.UserID, p.DeviceID); err != nil {
+			return nil, wrap("record login: reset device failures", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, wrap("record login: commit", err)
+	}
+	return u, nil
 }
 
 // DeleteUser removes the user; foreign keys cascade to its registrations,
@@ -130,18 +191,35 @@ func (s *Store) ListUsers(ctx context.Context, limit int) ([]*store.User, error)
 	return collect(rows, "list users", scanUser)
 }
 
-// RecordLoginFailure counts one failure in a single upsert statement, which
-// the single writer connection serialises.
-func (s *Store) RecordLoginFailure(ctx context.Context, userID string, now time.Time, window time.Duration) (int, error) {
-	var n int
-	err := s.w.QueryRowContext(ctx, qRecordLoginFailure, userID, ms(now), window.Milliseconds()).Scan(&n)
-	if err != nil {
-		return 0, wrap("record login failure", err)
+// GetLoginFailures returns one counter, zero when there is none.
+func (s *Store) GetLoginFailures(ctx context.Context, userID, deviceID string) (store.LoginFailures, error) {
+	var f store.LoginFailures
+	var last int64
+	err := s.r.QueryRowContext(ctx, `SELECT count, last_failure_at FROM login_failures WHERE user_id = ? AND device_id = ?`,
+		userID, deviceID).Scan(&f.Count, &last)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.LoginFailures{}, nil
 	}
-	return n, nil
+	if err != nil {
+		return f, wrap("get login failures", err)
+	}
+	f.LastFailureAt = fromMS(last)
+	return f, nil
 }
 
-// ResetLoginFailures clears the user's failure count.
+// RecordLoginFailure counts one failure in a single upsert statement, which
+// the single writer connection serialises.
+func (s *Store) RecordLoginFailure(ctx context.Context, userID, deviceID string, now time.Time) (store.LoginFailures, error) {
+	var f store.LoginFailures
+	var last int64
+	if err := s.w.QueryRowContext(ctx, qRecordLoginFailure, userID, deviceID, ms(now)).Scan(&f.Count, &last); err != nil {
+		return f, wrap("record login failure", err)
+	}
+	f.LastFailureAt = fromMS(last)
+	return f, nil
+}
+
+// ResetLoginFailures clears the account's and every device's counter.
 func (s *Store) ResetLoginFailures(ctx context.Context, userID string) error {
 	if _, err := s.w.ExecContext(ctx, `DELETE FROM login_failures WHERE user_id = ?`, userID); err != nil {
 		return wrap("reset login failures", err)

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -160,7 +161,7 @@ func testUserUpdate(t *testing.T, s store.Store) {
 	upd.Data = json.RawMessage(`{"plan":"pro"}`)
 	upd.PasswordUpdatedAt, upd.Expiry, upd.LastLoginAt = at(10), at(20), at(30)
 	upd.LockedUntil, upd.TokensRevokedBefore = at(40), at(50)
-	noErr(t, "UpdateUser", s.UpdateUser(ctx, &upd))
+	noErr(t, "UpdateUser", putUser(t, s, &upd))
 
 	want := upd
 	want.Email = "new.address@example.org"
@@ -179,7 +180,7 @@ func testUserUpdate(t *testing.T, s store.Store) {
 
 	// Clearing fields works too (Data absent, times zero).
 	upd.Data, upd.LockedUntil, upd.Expiry = nil, time.Time{}, time.Time{}
-	noErr(t, "UpdateUser(clear)", s.UpdateUser(ctx, &upd))
+	noErr(t, "UpdateUser(clear)", putUser(t, s, &upd))
 	got, err = s.GetUser(ctx, u.ID)
 	noErr(t, "GetUser", err)
 	if len(got.Data) != 0 || !got.LockedUntil.IsZero() || !got.Expiry.IsZero() {
@@ -187,7 +188,7 @@ func testUserUpdate(t *testing.T, s store.Store) {
 	}
 
 	missing := newUser()
-	wantErr(t, "UpdateUser(unknown)", s.UpdateUser(ctx, missing), store.ErrNotFound)
+	wantErr(t, "UpdateUser(unknown)", putUser(t, s, missing), store.ErrNotFound)
 }
 
 func testUserUpdateTaken(t *testing.T, s store.Store) {
@@ -197,10 +198,10 @@ func testUserUpdateTaken(t *testing.T, s store.Store) {
 
 	upd := *b
 	upd.Email = strings.ToUpper(a.Email)
-	wantErr(t, "UpdateUser(taken email)", s.UpdateUser(ctx, &upd), store.ErrDuplicate)
+	wantErr(t, "UpdateUser(taken email)", putUser(t, s, &upd), store.ErrDuplicate)
 	upd = *b
 	upd.Username = a.Username
-	wantErr(t, "UpdateUser(taken username)", s.UpdateUser(ctx, &upd), store.ErrDuplicate)
+	wantErr(t, "UpdateUser(taken username)", putUser(t, s, &upd), store.ErrDuplicate)
 
 	got, err := s.GetUser(ctx, b.ID)
 	noErr(t, "GetUser", err)
@@ -213,8 +214,10 @@ func testUserDeleteCascades(t *testing.T, s store.Store) {
 	old := rt.TokenHash
 	rotate(t, s, rt, at(60))
 	createReg(t, s, u, a, at(0))
-	_, err := s.RecordLoginFailure(ctx, u.ID, at(0), time.Hour)
+	_, err := s.RecordLoginFailure(ctx, u.ID, "", at(0))
 	noErr(t, "RecordLoginFailure", err)
+	_, err = s.RecordLoginFailure(ctx, u.ID, "device-1", at(0))
+	noErr(t, "RecordLoginFailure(device)", err)
 
 	// Another user's records must survive.
 	other := createUser(t, s, newUser())
@@ -250,10 +253,12 @@ func testUserDeleteCascades(t *testing.T, s store.Store) {
 	again := newUser()
 	again.ID = u.ID
 	createUser(t, s, again)
-	n, err := s.RecordLoginFailure(ctx, u.ID, at(1), time.Hour)
-	noErr(t, "RecordLoginFailure(re-created user)", err)
-	if n != 1 {
-		t.Errorf("failure count of re-created user = %d, want 1 (counter survived DeleteUser)", n)
+	for _, dev := range []string{"", "device-1"} {
+		f, err := s.GetLoginFailures(ctx, u.ID, dev)
+		noErr(t, "GetLoginFailures(re-created user)", err)
+		if f.Count != 0 {
+			t.Errorf("failure count %q of re-created user = %d, want 0 (counter survived DeleteUser)", dev, f.Count)
+		}
 	}
 
 	_, err = s.GetRefreshToken(ctx, otherRT.ID)
@@ -292,24 +297,201 @@ func testUserList(t *testing.T, s store.Store) {
 	}
 }
 
-func testLoginFailureWindow(t *testing.T, s store.Store) {
+// putUser writes every field of u through UpdateUser.
+func putUser(t *testing.T, s store.Store, u *store.User) error {
+	t.Helper()
+	return s.UpdateUser(t.Context(), u.ID, func(store.User) (store.User, error) { return *u, nil })
+}
+
+// testUserUpdateFnAbort: an error from fn writes nothing and comes back.
+func testUserUpdateFnAbort(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	u := createUser(t, s, newUser())
-	const window = 10 * time.Minute
-	for _, step := range []struct {
-		sec  int
-		want int
-	}{
-		{0, 1}, {1, 2}, {60, 3}, {599, 4}, // within the window started at 0
-		{601, 1},            // window over: a new one starts at 601
-		{602, 2}, {1100, 3}, // counted in the window started at 601
-		{601 + 3600, 1}, // long after: new window again
-	} {
-		n, err := s.RecordLoginFailure(ctx, u.ID, at(step.sec), window)
+	boom := errors.New("refused by fn")
+	err := s.UpdateUser(ctx, u.ID, func(old store.User) (store.User, error) {
+		old.FirstName = "changed"
+		return old, boom
+	})
+	if !errors.Is(err, boom) {
+		t.Errorf("UpdateUser(fn fails) = %v, want fn's error", err)
+	}
+	got, err := s.GetUser(ctx, u.ID)
+	noErr(t, "GetUser", err)
+	same(t, "user after aborted update", u, got)
+}
+
+// testUserUpdateConcurrent: UpdateUser is a read-modify-write in one
+// transaction, so concurrent updaters of one user lose nothing (AUD-6).
+func testUserUpdateConcurrent(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	u := createUser(t, s, newUser())
+	const n = 10
+	errs := concurrently(n, func(i int) error {
+		return s.UpdateUser(ctx, u.ID, func(old store.User) (store.User, error) {
+			old.FirstName += "x"
+			return old, nil
+		})
+	})
+	for i, err := range errs {
+		noErr(t, fmt.Sprintf("UpdateUser #%d", i), err)
+	}
+	got, err := s.GetUser(ctx, u.ID)
+	noErr(t, "GetUser", err)
+	if want := u.FirstName + strings.Repeat("x", n); got.FirstName != want {
+		t.Errorf("after %d concurrent appends FirstName = %q, want %q (an update was lost)", n, got.FirstName, want)
+	}
+}
+
+// testLoginRaceDeactivation interleaves a login (read the user, verify the
+// password, record the login) with a deactivation landing between the read
+// and the write: the deactivation wins, the login's write is refused with
+// ErrConflict and changes nothing (AUD-6).
+func testLoginRaceDeactivation(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	u := newUser()
+	u.Active = true
+	createUser(t, s, u)
+	read, err := s.GetUser(ctx, u.ID) // the login's read
+	noErr(t, "GetUser", err)
+	_, err = s.RecordLoginFailure(ctx, u.ID, "", at(1))
+	noErr(t, "RecordLoginFailure", err)
+
+	// The deactivation lands while the login hashes.
+	noErr(t, "UpdateUser(deactivate)", s.UpdateUser(ctx, u.ID, func(old store.User) (store.User, error) {
+		old.Active, old.TokensRevokedBefore = false, at(5)
+		return old, nil
+	}))
+
+	_, err = s.RecordLogin(ctx, store.LoginRecord{UserID: u.ID, At: at(10), OldHash: read.PasswordHash,
+		NewHash: "$argon2id$v=19$m=19456,t=2,p=1$cmVoYXNocmVoYXNo$cmVoYXNoZWRoYXNo", ResetAccount: true})
+	wantErr(t, "RecordLogin after deactivation", err, store.ErrConflict)
+	got, err := s.GetUser(ctx, u.ID)
+	noErr(t, "GetUser", err)
+	if got.Active || !got.TokensRevokedBefore.Equal(at(5)) {
+		t.Errorf("deactivation undone by the login: active %v, revoked before %v", got.Active, got.TokensRevokedBefore)
+	}
+	if !got.LastLoginAt.Equal(u.LastLoginAt) || got.PasswordHash != u.PasswordHash {
+		t.Errorf("refused login still wrote: last login %v, hash %q", got.LastLoginAt, got.PasswordHash)
+	}
+	f, err := s.GetLoginFailures(ctx, u.ID, "")
+	noErr(t, "GetLoginFailures", err)
+	if f.Count != 1 {
+		t.Errorf("refused login reset the failure counter to %d", f.Count)
+	}
+
+	// The same with a password change in between: the old password's login
+	// must not write (and must not put its rehash over the new password).
+	v := newUser()
+	v.Active = true
+	createUser(t, s, v)
+	readV, err := s.GetUser(ctx, v.ID)
+	noErr(t, "GetUser", err)
+	newHash := "$argon2id$v=19$m=19456,t=2,p=1$bmV3bmV3bmV3bmV3$bmV3cGFzc3dvcmQ"
+	noErr(t, "UpdateUser(new password)", s.UpdateUser(ctx, v.ID, func(old store.User) (store.User, error) {
+		old.PasswordHash = newHash
+		return old, nil
+	}))
+	_, err = s.RecordLogin(ctx, store.LoginRecord{UserID: v.ID, At: at(10), OldHash: readV.PasswordHash, NewHash: "$rehash-of-old"})
+	wantErr(t, "RecordLogin after password change", err, store.ErrConflict)
+	gotV, err := s.GetUser(ctx, v.ID)
+	noErr(t, "GetUser", err)
+	if gotV.PasswordHash != newHash {
+		t.Errorf("password change undone by the login's rehash: hash %q", gotV.PasswordHash)
+	}
+
+	_, err = s.RecordLogin(ctx, store.LoginRecord{UserID: uuid.NewString(), At: at(10), OldHash: "x"})
+	wantErr(t, "RecordLogin(unknown)", err, store.ErrNotFound)
+}
+
+// testLoginThenDeactivation: the other order. The login's write lands
+// first; the deactivation runs on the fresh row, so the login time stays
+// and the user ends deactivated.
+func testLoginThenDeactivation(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	u := newUser()
+	u.Active = true
+	createUser(t, s, u)
+	for _, dev := range []string{"", "dev-a", "dev-b"} {
+		_, err := s.RecordLoginFailure(ctx, u.ID, dev, at(1))
 		noErr(t, "RecordLoginFailure", err)
-		if n != step.want {
-			t.Errorf("failure at +%ds: count %d, want %d", step.sec, n, step.want)
+	}
+	rehash := "$argon2id$v=19$m=19456,t=2,p=1$cmVoYXNocmVoYXNo$cmVoYXNoZWRoYXNo"
+	got, err := s.RecordLogin(ctx, store.LoginRecord{UserID: u.ID, At: at(10), OldHash: u.PasswordHash, NewHash: rehash,
+		ResetAccount: true, DeviceID: "dev-a"})
+	noErr(t, "RecordLogin", err)
+	if !got.LastLoginAt.Equal(at(10)) || got.PasswordHash != rehash || !got.Active {
+		t.Errorf("RecordLogin returned last login %v, hash %q, active %v", got.LastLoginAt, got.PasswordHash, got.Active)
+	}
+	for dev, want := range map[string]int{"": 0, "dev-a": 0, "dev-b": 1} {
+		f, err := s.GetLoginFailures(ctx, u.ID, dev)
+		noErr(t, "GetLoginFailures", err)
+		if f.Count != want {
+			t.Errorf("after RecordLogin, counter %q = %d, want %d", dev, f.Count, want)
 		}
+	}
+	noErr(t, "UpdateUser(deactivate)", s.UpdateUser(ctx, u.ID, func(old store.User) (store.User, error) {
+		old.Active = false
+		return old, nil
+	}))
+	final, err := s.GetUser(ctx, u.ID)
+	noErr(t, "GetUser", err)
+	if final.Active || !final.LastLoginAt.Equal(at(10)) || final.PasswordHash != rehash {
+		t.Errorf("final row: active %v, last login %v, hash %q", final.Active, final.LastLoginAt, final.PasswordHash)
+	}
+}
+
+// testLoginRaceConcurrent runs logins and one deactivation at the same
+// time, many rounds: whatever the order, the user ends deactivated.
+func testLoginRaceConcurrent(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	for round := range 10 {
+		u := newUser()
+		u.Active = true
+		createUser(t, s, u)
+		errs := concurrently(5, func(i int) error {
+			if i == 0 {
+				return s.UpdateUser(ctx, u.ID, func(old store.User) (store.User, error) {
+					old.Active = false
+					return old, nil
+				})
+			}
+			_, err := s.RecordLogin(ctx, store.LoginRecord{UserID: u.ID, At: at(i), OldHash: u.PasswordHash, ResetAccount: true})
+			if errors.Is(err, store.ErrConflict) {
+				return nil
+			}
+			return err
+		})
+		for i, err := range errs {
+			noErr(t, fmt.Sprintf("round %d #%d", round, i), err)
+		}
+		got, err := s.GetUser(ctx, u.ID)
+		noErr(t, "GetUser", err)
+		if got.Active {
+			t.Fatalf("round %d: a login undid the deactivation", round)
+		}
+	}
+}
+
+func testLoginFailureConsecutive(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	u := createUser(t, s, newUser())
+	// No window: failures hours and days apart keep counting.
+	for i, sec := range []int{0, 1, 60, 3600, 86400, 30 * 86400} {
+		f, err := s.RecordLoginFailure(ctx, u.ID, "", at(sec))
+		noErr(t, "RecordLoginFailure", err)
+		if f.Count != i+1 || !f.LastFailureAt.Equal(at(sec)) {
+			t.Errorf("failure at +%ds: %d at %v, want %d at %v", sec, f.Count, f.LastFailureAt, i+1, at(sec))
+		}
+	}
+	f, err := s.GetLoginFailures(ctx, u.ID, "")
+	noErr(t, "GetLoginFailures", err)
+	if f.Count != 6 || !f.LastFailureAt.Equal(at(30*86400)) {
+		t.Errorf("GetLoginFailures = %+v, want 6 at +30d", f)
+	}
+	none, err := s.GetLoginFailures(ctx, u.ID, "other-device")
+	noErr(t, "GetLoginFailures(no failures)", err)
+	if none != (store.LoginFailures{}) {
+		t.Errorf("GetLoginFailures(no failures) = %+v, want zero", none)
 	}
 }
 
@@ -317,14 +499,18 @@ func testLoginFailureReset(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	u := createUser(t, s, newUser())
 	for i := range 3 {
-		_, err := s.RecordLoginFailure(ctx, u.ID, at(i), time.Hour)
+		_, err := s.RecordLoginFailure(ctx, u.ID, "", at(i))
 		noErr(t, "RecordLoginFailure", err)
+		_, err = s.RecordLoginFailure(ctx, u.ID, "dev", at(i))
+		noErr(t, "RecordLoginFailure(device)", err)
 	}
 	noErr(t, "ResetLoginFailures", s.ResetLoginFailures(ctx, u.ID))
-	n, err := s.RecordLoginFailure(ctx, u.ID, at(4), time.Hour)
-	noErr(t, "RecordLoginFailure", err)
-	if n != 1 {
-		t.Errorf("count after reset = %d, want 1", n)
+	for _, dev := range []string{"", "dev"} {
+		f, err := s.RecordLoginFailure(ctx, u.ID, dev, at(4))
+		noErr(t, "RecordLoginFailure", err)
+		if f.Count != 1 {
+			t.Errorf("count %q after reset = %d, want 1", dev, f.Count)
+		}
 	}
 	// Resetting a user without failures is not an error.
 	other := createUser(t, s, newUser())
@@ -336,19 +522,25 @@ func testLoginFailurePerUser(t *testing.T, s store.Store) {
 	a := createUser(t, s, newUser())
 	b := createUser(t, s, newUser())
 	for i := range 5 {
-		_, err := s.RecordLoginFailure(ctx, a.ID, at(i), time.Hour)
+		_, err := s.RecordLoginFailure(ctx, a.ID, "", at(i))
 		noErr(t, "RecordLoginFailure(a)", err)
 	}
-	n, err := s.RecordLoginFailure(ctx, b.ID, at(5), time.Hour)
+	f, err := s.RecordLoginFailure(ctx, b.ID, "", at(5))
 	noErr(t, "RecordLoginFailure(b)", err)
-	if n != 1 {
-		t.Errorf("b's count = %d, want 1 (counters must be per user)", n)
+	if f.Count != 1 {
+		t.Errorf("b's count = %d, want 1 (counters must be per user)", f.Count)
+	}
+	// A device's counter is separate from the account's.
+	f, err = s.RecordLoginFailure(ctx, a.ID, "dev", at(5))
+	noErr(t, "RecordLoginFailure(a, device)", err)
+	if f.Count != 1 {
+		t.Errorf("a's device count = %d, want 1 (device counters are separate)", f.Count)
 	}
 	noErr(t, "ResetLoginFailures(b)", s.ResetLoginFailures(ctx, b.ID))
-	n, err = s.RecordLoginFailure(ctx, a.ID, at(6), time.Hour)
+	f, err = s.RecordLoginFailure(ctx, a.ID, "", at(6))
 	noErr(t, "RecordLoginFailure(a)", err)
-	if n != 6 {
-		t.Errorf("a's count after resetting b = %d, want 6", n)
+	if f.Count != 6 {
+		t.Errorf("a's count after resetting b = %d, want 6", f.Count)
 	}
 }
 
@@ -361,8 +553,8 @@ func testLoginFailureConcurrent(t *testing.T, s store.Store) {
 	const n = 20
 	counts := make([]int, n)
 	errs := concurrently(n, func(i int) error {
-		c, err := s.RecordLoginFailure(ctx, u.ID, at(0), time.Hour)
-		counts[i] = c
+		f, err := s.RecordLoginFailure(ctx, u.ID, "", at(0))
+		counts[i] = f.Count
 		return err
 	})
 	for i, err := range errs {
@@ -374,14 +566,14 @@ func testLoginFailureConcurrent(t *testing.T, s store.Store) {
 			t.Fatalf("concurrent counts = %v, want each of 1..%d exactly once", counts, n)
 		}
 	}
-	c, err := s.RecordLoginFailure(ctx, u.ID, at(1), time.Hour)
+	f, err := s.RecordLoginFailure(ctx, u.ID, "", at(1))
 	noErr(t, "RecordLoginFailure", err)
-	if c != n+1 {
-		t.Errorf("count after %d concurrent failures = %d, want %d", n, c, n+1)
+	if f.Count != n+1 {
+		t.Errorf("count after %d concurrent failures = %d, want %d", n, f.Count, n+1)
 	}
 }
 
 func testLoginFailureUnknownUser(t *testing.T, s store.Store) {
-	_, err := s.RecordLoginFailure(t.Context(), uuid.NewString(), at(0), time.Hour)
+	_, err := s.RecordLoginFailure(t.Context(), uuid.NewString(), "", at(0))
 	wantErr(t, "RecordLoginFailure(unknown user)", err, store.ErrNotFound)
 }
