@@ -1,7 +1,9 @@
 package appkit_test
 
 import (
+	"cmp"
 	"context"
+	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -18,7 +20,6 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/appkit"
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore/memstore"
-	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore/sqlitestore"
 	"github.com/gatehouse-auth/gatehouse/idp"
 	"github.com/gatehouse-auth/gatehouse/idp/store"
 	"github.com/gatehouse-auth/gatehouse/idp/store/sqlite"
@@ -26,26 +27,37 @@ import (
 	"github.com/gatehouse-auth/gatehouse/password"
 )
 
-// A complete app: login form, a page behind login, logout and a sessions
-// page, against an IdP at https://idp.example.com. Secrets come from the
-// environment; the seal key is 32 random bytes, hex encoded.
+// A complete app: a start page for everyone, a cart behind login, the login
+// form, logout and a "my sessions" page, against the identity server at
+// IDP_URL. A real program ends with
+//
+//	log.Fatal(http.ListenAndServeTLS(":8443", "cert.pem", "key.pem", mux))
+//
+// where this example serves two requests of a browser without cookies.
 func Example() {
-	ctx := context.Background()
 	client, err := idpclient.New(idpclient.Config{
-		BaseURL:       "https://idp.example.com",
-		ClientID:      os.Getenv("STORE_CLIENT_ID"),
+		BaseURL:       cmp.Or(os.Getenv("IDP_URL"), "https://idp.example.com"),
+		ClientID:      cmp.Or(os.Getenv("STORE_CLIENT_ID"), "store"),
 		ClientSecret:  os.Getenv("STORE_CLIENT_SECRET"),
-		RefreshMethod: idpclient.RefreshOAuth2, // or idpclient.RefreshJWT
+		RefreshMethod: idpclient.RefreshOAuth2, // or idpclient.RefreshJWT (FusionAuth's /api/jwt/refresh)
 	})
 	if err != nil {
 		log.Fatal(err)
 	}
-	sessions, err := sqlitestore.Open(ctx, "store-sessions.db")
+	// Sessions in memory; sqlitestore, redisstore and pgstore keep them
+	// across restarts and share them between processes.
+	sessions := memstore.New()
+	defer sessions.Close()
+	// The refresh-cookie key: 32 random bytes, hex (openssl rand -hex 32).
+	// Keep it: with a new key everybody signs in again at their next refresh.
+	sealKey, err := hex.DecodeString(os.Getenv("STORE_SEAL_KEY"))
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer sessions.Close()
-	sealKey, _ := hex.DecodeString(os.Getenv("STORE_SEAL_KEY"))
+	if len(sealKey) == 0 { // none given: a key for this run only
+		sealKey = make([]byte, 32)
+		rand.Read(sealKey)
+	}
 	kit, err := appkit.New(appkit.Config{
 		IdP: client, Store: sessions, SealKey: sealKey,
 		CookieName: "store", HomePath: "/shopping-cart",
@@ -55,15 +67,11 @@ func Example() {
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle("/login", kit.LoginHandler())
-	mux.Handle("/logout", kit.LogoutHandler())
-	mux.Handle("/sessions", kit.SessionsHandler(nil))
+	mux.Handle("/login", kit.LoginHandler())          // GET renders your form, POST logs in
+	mux.Handle("/logout", kit.LogoutHandler())        // POST: session, IdP token, cookies: gone
+	mux.Handle("/sessions", kit.SessionsHandler(nil)) // "my sessions": end one, others, all
 	mux.Handle("GET /shopping-cart", kit.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "cart of %s", appkit.User(r.Context()).Email)
-	})))
-	mux.Handle("POST /shopping-cart/items", kit.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// ... add r.PostFormValue("productId") to the user's cart ...
-		http.Redirect(w, r, "/shopping-cart", http.StatusSeeOther)
 	})))
 	mux.Handle("GET /{$}", kit.OptionalLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if u := appkit.User(r.Context()); u != nil {
@@ -72,7 +80,15 @@ func Example() {
 		}
 		fmt.Fprint(w, `<a href="/login">sign in</a>`)
 	})))
-	log.Fatal(http.ListenAndServeTLS(":8443", "cert.pem", "key.pem", mux))
+
+	for _, path := range []string{"/", "/shopping-cart"} {
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, httptest.NewRequest("GET", "https://store.example.com"+path, nil))
+		fmt.Printf("GET %s: %d %s\n", path, w.Code, cmp.Or(w.Header().Get("Location"), w.Body.String()))
+	}
+	// Output:
+	// GET /: 200 <a href="/login">sign in</a>
+	// GET /shopping-cart: 303 /login?next=%2Fshopping-cart
 }
 
 // The same kind of app, run end to end: a real Gatehouse IdP on loopback,
