@@ -105,6 +105,9 @@ func (k *Kit) resolve(w http.ResponseWriter, r *http.Request) (*reqState, result
 	ctx := r.Context()
 	sidVal := cookieValue(r, k.sidName)
 	var oldKey string
+	// live is a session that is still alive but whose access token has
+	// expired: it is re-validated at the IdP below (AUD-9).
+	var live *sessionstore.Session
 	if sidVal != "" {
 		if key, ok := keyForCookie(sidVal); ok {
 			oldKey = key
@@ -112,11 +115,21 @@ func (k *Kit) resolve(w http.ResponseWriter, r *http.Request) (*reqState, result
 			switch {
 			case err == nil:
 				now := k.now()
-				if now.Before(s.AbsoluteExpiry) {
+				if !now.Before(s.AbsoluteExpiry) {
+					_ = k.store.Delete(ctx, key) // APP-LIFE-2: remove, not only hide
+					break
+				}
+				if s.AccessTokenExpiry.IsZero() || now.Before(s.AccessTokenExpiry) {
 					k.touch(ctx, s, now)
 					return &reqState{sess: s, users: k.users}, resOK
 				}
-				_ = k.store.Delete(ctx, key) // APP-LIFE-2: remove, not only hide
+				// AUD-9 (APP-REF-1): once per access-token lifetime the
+				// session is re-validated by a refresh, so a revocation
+				// reaches it within the access-token TTL even when every
+				// webhook is lost. Without a refresh cookie it cannot be,
+				// so it is not served (a stolen session cookie alone must
+				// not outlive a revocation).
+				live = s
 			case errors.Is(err, sessionstore.ErrNotFound):
 			default:
 				k.log.Error("appkit: session store get failed", "err", err)
@@ -172,6 +185,12 @@ func (k *Kit) resolve(w http.ResponseWriter, r *http.Request) (*reqState, result
 			// The IdP rotated the token but the result was unusable: keep
 			// the new token, the old one is spent.
 			k.setRefreshCookie(w, out.sealed)
+		}
+		if live != nil {
+			// The IdP cannot be asked: an outage logs nobody out, the
+			// session is re-validated at the next request instead.
+			k.log.Warn("appkit: access token expired and the identity server is unavailable; serving the session", "user", live.UserID)
+			return &reqState{sess: live, users: k.users}, resOK
 		}
 		return nil, resUnavailable
 	}
@@ -229,6 +248,13 @@ func (k *Kit) createSession(ctx context.Context, r *http.Request, tok *idpclient
 	if rtID == "" {
 		rtID = tok.Claims.SID
 	}
+	// The re-validation deadline (AUD-9) is the token's lifetime counted
+	// on the kit's clock from now, so a clock skew between app and IdP
+	// neither skips re-validations nor makes every request refresh.
+	ate := tok.Claims.ExpiresAt
+	if life := ate.Sub(tok.Claims.IssuedAt); !ate.IsZero() && !tok.Claims.IssuedAt.IsZero() && life > 0 {
+		ate = now.Add(life)
+	}
 	ua := r.UserAgent()
 	if len(ua) > 512 {
 		ua = ua[:512]
@@ -238,7 +264,7 @@ func (k *Kit) createSession(ctx context.Context, r *http.Request, tok *idpclient
 		UserID:            tok.Claims.Subject,
 		Claims:            tok.Claims.Raw,
 		AccessToken:       tok.AccessToken,
-		AccessTokenExpiry: tok.Claims.ExpiresAt,
+		AccessTokenExpiry: ate,
 		RefreshTokenID:    rtID,
 		AuthTime:          authTime,
 		CreatedAt:         now,
