@@ -3,12 +3,19 @@ package appkit_test
 import (
 	"context"
 	"errors"
+	"io"
+	"log"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore"
+	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore/memstore"
 	"github.com/gatehouse-auth/gatehouse/idp/idptest"
 )
 
@@ -108,5 +115,136 @@ func TestAUD9_OutageLogsNobodyOut(t *testing.T) {
 	calls := w.idp.RefreshCalls()
 	if r := b.get("/shopping-cart"); r.status != 200 || r.cookies[a.kit.SessionCookieName()] == nil || w.idp.RefreshCalls() != calls+1 {
 		t.Fatalf("IdP back: %d, %d refreshes", r.status, w.idp.RefreshCalls()-calls)
+	}
+}
+
+// deadableStore is one process's view of a shared session store; after
+// kill every call fails, as nothing a dead process does reaches the store.
+type deadableStore struct {
+	sessionstore.Store
+	dead atomic.Bool
+}
+
+var errDead = errors.New("process is dead")
+
+func (d *deadableStore) Put(ctx context.Context, s *sessionstore.Session) error {
+	if d.dead.Load() {
+		return errDead
+	}
+	return d.Store.Put(ctx, s)
+}
+
+func (d *deadableStore) ClaimRefresh(ctx context.Context, key, owner string, ttl time.Duration) (bool, error) {
+	if d.dead.Load() {
+		return false, errDead
+	}
+	return d.Store.ClaimRefresh(ctx, key, owner, ttl)
+}
+
+func (d *deadableStore) SetRefreshResult(ctx context.Context, key string, result []byte, ttl time.Duration) error {
+	if d.dead.Load() {
+		return errDead
+	}
+	return d.Store.SetRefreshResult(ctx, key, result, ttl)
+}
+
+func (d *deadableStore) Close() error { return nil } // the shared store is closed by its owner
+
+// TestAUD18_AppDiesAfterRotation: an app process dies right after the IdP
+// rotated the refresh token (before it stored the result); the restarted
+// app (another process on the same session store) takes the dead process's
+// claim over within one lease and presents the old token inside the IdP's
+// grace period, so the user stays signed in and the family lives (AUD-18,
+// APP-REF-4). The grace here is 6 s: the lease (3 s) fits, a claim that
+// outlived one IdP call (the old 10 s) would not.
+func TestAUD18_AppDiesAfterRotation(t *testing.T) {
+	grace := 6 * time.Second
+	w := newWorld(t, idptest.AppOptions{Name: "store", GracePeriod: &grace})
+	shared := memstore.New()
+	t.Cleanup(func() { _ = shared.Close() })
+
+	// Process A reaches the IdP through a proxy that, once armed, lets the
+	// next token request through (the IdP rotates) and then "kills" A: its
+	// store goes dead and the response never arrives.
+	target, _ := url.Parse(w.idp.URL)
+	var armed atomic.Bool
+	rotated := make(chan struct{})
+	storeA := &deadableStore{Store: shared}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.ModifyResponse = func(resp *http.Response) error {
+		if !armed.Load() || !strings.Contains(resp.Request.URL.Path, "/token") && !strings.Contains(resp.Request.URL.Path, "/jwt/refresh") {
+			return nil
+		}
+		storeA.dead.Store(true)
+		close(rotated)
+		<-resp.Request.Context().Done() // A never hears back
+		return resp.Request.Context().Err()
+	}
+	rp.ErrorLog = log.New(io.Discard, "", 0)
+	proxy := httptest.NewServer(rp)
+	t.Cleanup(proxy.Close)
+
+	a := newApp(t, w, appOpt{store: storeA, idpURL: proxy.URL})
+	b := a.browser()
+	b.login("/")
+	a.expire(keyOf(t, b.sid()))
+
+	armed.Store(true)
+	go func() { _, _, _ = rawGet(a, "/shopping-cart", b.cookies) }() // dies mid-refresh
+	select {
+	case <-rotated:
+	case <-time.After(20 * time.Second):
+		t.Fatal("process A never reached the IdP")
+	}
+	start := time.Now()
+
+	// The restarted app: a new process (new instance id) on the same store.
+	restarted := newApp(t, w, appOpt{store: shared})
+	rb := restarted.browser()
+	rb.cookies = b.cookies
+	r := rb.get("/shopping-cart")
+	if r.status != 200 {
+		t.Fatalf("after the crash: %d %q (signed out), %v after the rotation", r.status, r.location(), time.Since(start))
+	}
+	if took := time.Since(start); took >= grace {
+		t.Fatalf("the retry took %v, past the IdP's %v grace", took, grace)
+	}
+	// The family lives: the next refresh works too.
+	restarted.expire(keyOf(t, rb.sid()))
+	if r := rb.get("/shopping-cart"); r.status != 200 {
+		t.Fatalf("refresh after the takeover: %d (family revoked?)", r.status)
+	}
+}
+
+// TestAUD18_SavedResultHonouredAfterSessionIdledOut: a refresh was stored
+// as a result, but the browser never got the answer (the app died) and the
+// result's session idled out meanwhile. The retry with the old cookies
+// must not clear the refresh cookie without asking the IdP: the stored
+// successor token is presented, and the user stays signed in (AUD-18).
+func TestAUD18_SavedResultHonouredAfterSessionIdledOut(t *testing.T) {
+	w := newWorld(t, idptest.AppOptions{Name: "store"})
+	a := newApp(t, w, appOpt{})
+	b := a.browser()
+	b.login("/")
+	a.expire(keyOf(t, b.sid()))
+	lost := b.clone() // the response of the refresh below never arrives
+	if r := b.get("/shopping-cart"); r.status != 200 || r.cookies[a.kit.SessionCookieName()] == nil {
+		t.Fatalf("refresh: %d", r.status)
+	}
+	if err := a.store.Delete(context.Background(), keyOf(t, b.sid())); err != nil { // idled out
+		t.Fatal(err)
+	}
+	calls := w.idp.RefreshCalls()
+	r := lost.get("/shopping-cart")
+	if r.status != 200 || r.cookies[a.kit.SessionCookieName()] == nil || r.cookies[a.kit.RefreshCookieName()] == nil {
+		t.Fatalf("retry with the old cookies: %d %q, cookies %v", r.status, r.location(), r.cookies)
+	}
+	if n := w.idp.RefreshCalls() - calls; n != 1 {
+		t.Fatalf("%d refresh calls, want 1 (the stored successor)", n)
+	}
+	// The grant it holds is alive.
+	a.expire(keyOf(t, lost.sid()))
+	if r := lost.get("/shopping-cart"); r.status != 200 {
+		t.Fatalf("next refresh: %d", r.status)
 	}
 }

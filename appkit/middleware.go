@@ -151,23 +151,47 @@ func (k *Kit) resolve(w http.ResponseWriter, r *http.Request) (*reqState, result
 		return nil, resDead
 	}
 	out := k.refresh(r, rc)
-	switch out.kind {
-	case outOK:
-		sess := out.sess
-		if sess == nil { // refreshed by another process: read what it stored
-			s, err := k.store.Get(ctx, out.key)
-			switch {
-			case err == nil:
-				sess = s
-			case errors.Is(err, sessionstore.ErrNotFound):
-				// Ended (logout, "sign out everywhere") since the refresh.
+	var sess *sessionstore.Session
+	// spent is the newest refresh cookie value that supersedes the one the
+	// browser sent, so a later failure still hands it over.
+	spent := out.sealed
+	if out.kind == outOK {
+		sess = out.sess
+	}
+	if out.kind == outOK && sess == nil { // refreshed before: read what was stored
+		s, err := k.store.Get(ctx, out.key)
+		switch {
+		case err == nil:
+			sess = s
+		case errors.Is(err, sessionstore.ErrNotFound):
+			// AUD-18: the stored result names a session that is gone
+			// (it idled out while the app was down, or was ended). The
+			// browser's token is spent, the result's successor is now
+			// its grant: present that to the IdP, which decides (an
+			// ended session's grant was revoked there).
+			if out.next.token == "" {
 				k.clearCookies(w)
 				return nil, resDead
-			default:
-				k.log.Error("appkit: session store get failed", "err", err)
-				return nil, resUnavailable
 			}
+			out = k.refresh(r, out.next)
+			if out.sealed != "" {
+				spent = out.sealed
+			}
+			sess = out.sess
+			if out.kind == outOK && sess == nil {
+				if s, err := k.store.Get(ctx, out.key); err == nil {
+					sess = s
+				} else {
+					out = &refreshOutcome{kind: outUnavailable}
+				}
+			}
+		default:
+			k.log.Error("appkit: session store get failed", "err", err)
+			return nil, resUnavailable
 		}
+	}
+	switch out.kind {
+	case outOK:
 		if oldKey != "" && oldKey != out.key {
 			_ = k.store.Delete(ctx, oldKey) // APP-SID-2: the earlier id dies
 		}
@@ -181,10 +205,10 @@ func (k *Kit) resolve(w http.ResponseWriter, r *http.Request) (*reqState, result
 		k.clearCookies(w)
 		return nil, resDead
 	default:
-		if out.sealed != "" {
+		if spent != "" {
 			// The IdP rotated the token but the result was unusable: keep
 			// the new token, the old one is spent.
-			k.setRefreshCookie(w, out.sealed)
+			k.setRefreshCookie(w, spent)
 		}
 		if live != nil {
 			// The IdP cannot be asked: an outage logs nobody out, the
