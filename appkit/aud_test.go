@@ -3,6 +3,7 @@ package appkit_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/appkit"
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore"
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore/memstore"
 	"github.com/gatehouse-auth/gatehouse/idp/idptest"
@@ -246,5 +248,63 @@ func TestAUD18_SavedResultHonouredAfterSessionIdledOut(t *testing.T) {
 	a.expire(keyOf(t, lost.sid()))
 	if r := lost.get("/shopping-cart"); r.status != 200 {
 		t.Fatalf("next refresh: %d", r.status)
+	}
+}
+
+// TestAUD17_SessionsPageIsOnePage: a user with 10,000 sessions gets one
+// small page of the most recently seen 50, the count of the rest, a link
+// to the next page and the sign-out-all actions (AUD-17; the unpaged page
+// was 4.7 MB).
+func TestAUD17_SessionsPageIsOnePage(t *testing.T) {
+	w := newWorld(t, idptest.AppOptions{Name: "store"})
+	a := newApp(t, w, appOpt{})
+	b := a.browser()
+	b.login("/")
+	ctx := context.Background()
+	now := time.Now()
+	const n = 10_000
+	for i := range n {
+		err := a.store.Put(ctx, &sessionstore.Session{
+			Key: fmt.Sprintf("other-%05d", i), UserID: w.userID, CreatedAt: now.Add(-time.Hour),
+			LastSeen: now.Add(-time.Duration(i+1) * time.Second), ExpiresAt: now.Add(time.Hour), AbsoluteExpiry: now.Add(time.Hour),
+			IP: "198.51.100.7", UserAgent: "Mozilla/5.0 (Windows NT 10.0) Chrome/140.0 " + strings.Repeat("x", 200),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := b.get("/sessions")
+	if r.status != 200 {
+		t.Fatalf("sessions page: %d", r.status)
+	}
+	if rows := strings.Count(r.body, "<tr><td>"); rows != appkit.SessionsPageSize {
+		t.Fatalf("%d rows, want %d", rows, appkit.SessionsPageSize)
+	}
+	if len(r.body) > 64<<10 {
+		t.Fatalf("page of %d bytes for %d sessions, want a small page", len(r.body), n+1)
+	}
+	if !strings.Contains(r.body, fmt.Sprintf("%d more of your %d sessions", n+1-appkit.SessionsPageSize, n+1)) ||
+		!strings.Contains(r.body, `href="/sessions?page=2"`) || !strings.Contains(r.body, `value="end-others"`) ||
+		!strings.Contains(r.body, "this browser") { // the current session is the most recently seen
+		t.Fatalf("page lacks the count, the next link, the sign-out-all action or this browser:\n%s", r.body)
+	}
+	// The last page holds the rest; a page past the end shows the last.
+	last := (n + 1 + appkit.SessionsPageSize - 1) / appkit.SessionsPageSize
+	for _, q := range []string{fmt.Sprint(last), "999999", "-3"} {
+		r := b.get("/sessions?page=" + q)
+		want := (n + 1) - (last-1)*appkit.SessionsPageSize
+		if q == "-3" {
+			want = appkit.SessionsPageSize
+		}
+		if rows := strings.Count(r.body, "<tr><td>"); r.status != 200 || rows != want {
+			t.Errorf("page %s: %d, %d rows, want %d", q, r.status, rows, want)
+		}
+	}
+	// Signing all the others out is one action, whatever their number.
+	if r := b.post("/sessions", url.Values{"action": {"end-others"}}); r.status != http.StatusSeeOther {
+		t.Fatalf("end-others: %d", r.status)
+	}
+	if l := a.sessions(); len(l) != 1 {
+		t.Fatalf("%d sessions after end-others", len(l))
 	}
 }
