@@ -311,3 +311,57 @@ func TestUserDecodedOncePerSessionToken(t *testing.T) {
 		t.Fatalf("cache holds %d entries, max 2", n)
 	}
 }
+
+// TestHeadersNotSharedBetweenResponses: a handler that writes into a
+// header value the kit set (h[k][0] = ...) changes only its own response,
+// never the next one (issue 10: the values were slices shared by all
+// responses).
+func TestHeadersNotSharedBetweenResponses(t *testing.T) {
+	st := memstore.New()
+	defer st.Close()
+	k, err := New(Config{IdP: benchIdP(t), Store: st, SealKey: make([]byte, 32), Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, key, err := newSessionID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if err := st.Put(context.Background(), &sessionstore.Session{Key: key, UserID: "u", ExpiresAt: now.Add(time.Hour),
+		AbsoluteExpiry: now.Add(time.Hour), AccessTokenExpiry: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	evil := true
+	h := k.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if evil {
+			for _, name := range []string{"X-Content-Type-Options", "Referrer-Policy", "Content-Security-Policy", "Strict-Transport-Security", "Cache-Control"} {
+				w.Header()[name][0] = "tampered"
+			}
+		}
+	}))
+	serve := func() http.Header {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set("Cookie", k.sidName+"="+id)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != 200 {
+			t.Fatalf("status %d", w.Code)
+		}
+		return w.Header()
+	}
+	serve()
+	evil = false
+	got := serve()
+	for name, want := range map[string]string{
+		"X-Content-Type-Options": "nosniff", "Referrer-Policy": "strict-origin-when-cross-origin",
+		"Strict-Transport-Security": "max-age=31536000; includeSubDomains", "Cache-Control": "no-store",
+	} {
+		if got.Get(name) != want {
+			t.Errorf("%s = %q after an earlier handler wrote into its own, want %q", name, got.Get(name), want)
+		}
+	}
+	if !strings.Contains(got.Get("Content-Security-Policy"), "frame-ancestors 'none'") {
+		t.Errorf("Content-Security-Policy = %q after an earlier handler wrote into its own", got.Get("Content-Security-Policy"))
+	}
+}
