@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -25,6 +26,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/examples/demo"
 	"github.com/gatehouse-auth/gatehouse/idp"
 	"github.com/gatehouse-auth/gatehouse/idpclient"
+	"github.com/gatehouse-auth/gatehouse/webhook"
 )
 
 // aud18ChildEnv marks the re-executed test binary as the killable app.
@@ -220,5 +222,65 @@ func TestAUD18_AppKilledUnderRefreshLoad(t *testing.T) {
 	t.Logf("%d pages served (nearly all refreshes), %d requests cut by the kills or refused while down, 0 logouts", total, interrupts.Load())
 	if total < browsers*10 {
 		t.Fatalf("only %d pages served: the load did not run", total)
+	}
+}
+
+// lostDeliveries fails every webhook delivery, as a network that drops them.
+type lostDeliveries struct{}
+
+func (lostDeliveries) RoundTrip(*http.Request) (*http.Response, error) {
+	return nil, errors.New("delivery lost")
+}
+
+// TestAUD9_LostWebhooksRevocationWithinAccessTTL: every revocation webhook
+// is lost, yet a user revoked at the IdP is signed out of both apps (the
+// attacker holding both stolen cookies as well) within the access-token
+// lifetime, while active the whole time (AUD-9, APP-REF-1).
+func TestAUD9_LostWebhooksRevocationWithinAccessTTL(t *testing.T) {
+	const accessTTL = 5 * time.Minute // under the demo's 10 min idle timeout
+	e := newEnv(t, func(o *demo.Options) {
+		o.AccessTTL = accessTTL
+		o.Webhook = func(c *webhook.SenderConfig) {
+			c.Client = &http.Client{Transport: lostDeliveries{}}
+			c.MaxAttempts, c.InitialBackoff, c.MaxBackoff = 1, time.Millisecond, time.Millisecond
+		}
+	})
+	alice, aliceID := e.user(0)
+	victim, attacker := e.browser("victim"), e.browser("attacker")
+	victim.login(e.info.Store, alice, "/shopping-cart")
+	victim.login(e.info.Forums, alice, "/posts")
+	for _, n := range []string{"store-sid", "store-rt"} {
+		attacker.setCookie(e.info.Store, n, victim.cookie(e.info.Store, n))
+	}
+	if r := attacker.get(e.store("/shopping-cart")); r.Status != 200 {
+		t.Fatalf("stolen cookies do not work at first: %d", r.Status)
+	}
+	if _, err := e.admin().RevokeUserTokens(e.ctx, aliceID, ""); err != nil {
+		t.Fatal(err)
+	}
+	// The webhooks are lost: the apps' sessions stay.
+	time.Sleep(propagation)
+	if len(e.storeSessions(aliceID)) == 0 || len(e.forumSessions(aliceID)) == 0 {
+		t.Fatal("test setup: a revocation webhook arrived")
+	}
+	// Active every minute, all of them: still in before the access
+	// token's lifetime, out right after it.
+	for elapsed := time.Minute; elapsed < accessTTL; elapsed += time.Minute {
+		e.clock.Advance(time.Minute)
+		for who, r := range map[string]response{
+			"attacker": attacker.get(e.store("/shopping-cart")), "victim store": victim.get(e.store("/shopping-cart")),
+			"victim forums": victim.get(e.forums("/posts")),
+		} {
+			if r.Status != 200 {
+				t.Fatalf("%s lost the session at %v, before the access-token lifetime: %d", who, elapsed, r.Status)
+			}
+		}
+	}
+	e.clock.Advance(time.Minute + time.Second)
+	expectLogin(t, "attacker", attacker.get(e.store("/shopping-cart")), "/shopping-cart")
+	expectLogin(t, "victim at the Store", victim.get(e.store("/shopping-cart")), "/shopping-cart")
+	expectLogin(t, "victim at the Forums", victim.get(e.forums("/posts")), "/posts")
+	if n, m := len(e.storeSessions(aliceID)), len(e.forumSessions(aliceID)); n != 0 || m != 0 {
+		t.Fatalf("%d Store and %d Forums sessions remain", n, m)
 	}
 }
