@@ -163,9 +163,9 @@ func (k *Kit) redeem(ctx context.Context, r *http.Request, rc refreshCookie, cke
 	case errors.Is(err, idpclient.ErrInvalidToken) && tok != nil && tok.RefreshToken != "":
 		k.log.Error("appkit: refreshed access token failed verification", "err", err)
 		authTime := rc.authTime
-		// The rotated token is kept in the shared record even when it
-		// cannot be sealed into a cookie now: the old one is spent, and a
-		// retry within RefreshResultTTL reads it from there.
+		// The rotated token goes into the shared record (the old one is
+		// spent); a token too long for a cookie is reported, not dropped
+		// silently.
 		rec = refreshRecord{Kind: outUnavailable, RT: tok.RefreshToken, AuthTime: authTime.Unix()}
 		next := refreshCookie{token: tok.RefreshToken, authTime: authTime, issued: now}
 		sealed, serr := k.sealRefresh(next)
