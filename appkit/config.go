@@ -2,6 +2,8 @@ package appkit
 
 import (
 	"crypto/cipher"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"html/template"
@@ -26,9 +28,15 @@ const (
 	DefaultRefreshCookieMaxAge = 30 * 24 * time.Hour // the IdP's default refresh-token lifetime
 	DefaultDeviceCookieMaxAge  = 90 * 24 * time.Hour // the IdP's default device-token lifetime
 	DefaultRefreshResultTTL    = 10 * time.Second
-	DefaultLoginPath           = "/login"
-	DefaultHomePath            = "/"
-	DefaultSessionsPath        = "/sessions"
+	// RefreshClaimLease is how long a process's claim to refresh one token
+	// lives without renewal (renewed every third of it while the IdP call
+	// runs). It is well under the IdP's default 10 s grace period: a
+	// process that dies mid-refresh holds up the others for at most this
+	// long, and they still present the token inside the grace (AUD-18).
+	RefreshClaimLease   = 3 * time.Second
+	DefaultLoginPath    = "/login"
+	DefaultHomePath     = "/"
+	DefaultSessionsPath = "/sessions"
 	// MinSealKeyLen is the least length of Config.SealKey.
 	MinSealKeyLen = 32
 )
@@ -146,7 +154,8 @@ type Kit struct {
 	devName         string
 	cookieAEAD      []cipher.AEAD // [0] seals; all open
 
-	claimTTL    time.Duration // lifetime of a refresh claim in the store
+	instance    string        // random id of this Kit: the owner of its refresh claims
+	claimTTL    time.Duration // lease of a refresh claim in the store, renewed while refreshing
 	waitMax     time.Duration // how long a request waits for another's refresh
 	unavailTTL  time.Duration // how long an "IdP unavailable" outcome is shared
 	sf          singleflight.Group
@@ -248,9 +257,16 @@ func New(cfg Config) (*Kit, error) {
 		}
 		k.cookieAEAD = append(k.cookieAEAD, a)
 	}
-	// A claim must outlive one IdP call.
-	k.claimTTL = cfg.IdP.Timeout() + 5*time.Second
-	k.waitMax = k.claimTTL + 2*time.Second
+	// AUD-18: a claim is a short lease, renewed while its IdP call runs, so
+	// the claim of a process that died lapses well inside the IdP's grace
+	// period (default 10 s) and the next process presents the token in time.
+	k.claimTTL = RefreshClaimLease
+	k.waitMax = cfg.IdP.Timeout() + k.claimTTL + 2*time.Second
+	var inst [16]byte
+	if _, err := rand.Read(inst[:]); err != nil {
+		return nil, fmt.Errorf("appkit: instance id: %w", err)
+	}
+	k.instance = hex.EncodeToString(inst[:])
 	k.unavailTTL = 2 * time.Second
 	if k.loginTmpl == nil {
 		k.loginTmpl = DefaultLoginTemplate()

@@ -119,26 +119,29 @@ func (k *Kit) trusted(a netip.Addr) bool {
 }
 
 // securityHeaders sets the headers every kit response carries
-// (APP-HDR-1/2). Values are prebuilt slices assigned directly: no
-// canonicalization or allocation per request. A later Header().Add by the
-// app appends to a full slice, which copies it, so sharing is safe.
+// (APP-HDR-1/2). Keys are pre-canonicalized; each response gets its own
+// copy of the values: a slice shared between responses would let one
+// handler writing h[k][0] change that header of every later response.
 func (k *Kit) securityHeaders(h http.Header) {
 	if k.cfg.DisableSecurityHeaders {
 		return
 	}
-	h["X-Content-Type-Options"] = k.hdrNosniff
-	h["Referrer-Policy"] = k.hdrReferrer
-	h["Content-Security-Policy"] = k.hdrCSP
+	h["X-Content-Type-Options"] = own(k.hdrNosniff)
+	h["Referrer-Policy"] = own(k.hdrReferrer)
+	h["Content-Security-Policy"] = own(k.hdrCSP)
 	if !k.cfg.DevMode {
-		h["Strict-Transport-Security"] = k.hdrHSTS
+		h["Strict-Transport-Security"] = own(k.hdrHSTS)
 	}
 }
 
 // noStore marks a response that sets cookies or shows account data as not
 // cacheable (APP-CK-5).
 func (k *Kit) noStore(h http.Header) {
-	h["Cache-Control"] = k.hdrNoStore
+	h["Cache-Control"] = own(k.hdrNoStore)
 }
+
+// own returns a copy of a prebuilt header value for one response.
+func own(v []string) []string { return append([]string(nil), v...) }
 
 // isLoopbackPeer reports whether r came from a loopback address; the only
 // peers development mode serves.

@@ -14,10 +14,19 @@
 //     http.Handler; handlers read the user with User(ctx) and the session
 //     with Session(ctx).
 //   - Refresh: an expired session plus a live refresh cookie becomes a new
-//     session in the same response. Concurrent requests carrying the same
-//     refresh cookie share one IdP call: singleflight in the process, and a
-//     claim plus a sealed result record in the session store across
-//     processes (S11).
+//     session in the same response. A live session whose access token has
+//     expired is refreshed the same way, so every session is re-validated
+//     at the IdP once per access-token lifetime and a revocation reaches it
+//     within that time even if every webhook is lost (AUD-9); without the
+//     refresh cookie such a session is not served. Concurrent requests
+//     carrying the same refresh cookie share one IdP call: singleflight in
+//     the process, and a claim plus a sealed result record in the session
+//     store across processes (S11). A claim is a lease of its process
+//     (RefreshClaimLease, renewed while the IdP call runs), so a process
+//     that dies mid-refresh holds the others up for at most one lease and
+//     they still present the token inside the IdP's grace period; a stored
+//     result whose session has gone is honoured by presenting its new
+//     refresh token (AUD-18).
 //   - Logout (LogoutHandler), "my sessions" (SessionsHandler, ListSessions,
 //     EndSession, EndOtherSessions, EndAllSessions) and EndUserSessions for
 //     revocation notices from the IdP.
@@ -60,7 +69,9 @@
 // # Known limits
 //
 // Ending another browser's session revokes its refresh token only when the
-// idpclient has an API key; logout's Clear-Site-Data omits "cookies"
+// idpclient has an API key (without one, a refresh result stored in the
+// last RefreshResultTTL can bring that session back through its successor
+// token); logout's Clear-Site-Data omits "cookies"
 // because browsers apply it to the whole registrable domain (see
 // Config.ClearSiteData).
 package appkit

@@ -118,14 +118,19 @@ type appOpt struct {
 	apiKey  bool
 	devMode bool
 	kitMod  func(*appkit.Config)
+	idpURL  string // default: the world's IdP (a proxy in front of it, say)
 }
 
 func newApp(t *testing.T, w *world, o appOpt) *app {
 	t.Helper()
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	idpURL := w.idp.URL
+	if o.idpURL != "" {
+		idpURL = o.idpURL
+	}
 	icfg := idpclient.Config{
-		BaseURL: w.idp.URL, ClientID: w.clientID, ClientSecret: w.secret,
+		BaseURL: idpURL, ClientID: w.clientID, ClientSecret: w.secret,
 		RefreshMethod: o.method, Timeout: 5 * time.Second, Logger: logger,
 	}
 	if o.apiKey {

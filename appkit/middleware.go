@@ -105,6 +105,9 @@ func (k *Kit) resolve(w http.ResponseWriter, r *http.Request) (*reqState, result
 	ctx := r.Context()
 	sidVal := cookieValue(r, k.sidName)
 	var oldKey string
+	// live is a session that is still alive but whose access token has
+	// expired: it is re-validated at the IdP below (AUD-9).
+	var live *sessionstore.Session
 	if sidVal != "" {
 		if key, ok := keyForCookie(sidVal); ok {
 			oldKey = key
@@ -112,11 +115,21 @@ func (k *Kit) resolve(w http.ResponseWriter, r *http.Request) (*reqState, result
 			switch {
 			case err == nil:
 				now := k.now()
-				if now.Before(s.AbsoluteExpiry) {
+				if !now.Before(s.AbsoluteExpiry) {
+					_ = k.store.Delete(ctx, key) // APP-LIFE-2: remove, not only hide
+					break
+				}
+				if s.AccessTokenExpiry.IsZero() || now.Before(s.AccessTokenExpiry) {
 					k.touch(ctx, s, now)
 					return &reqState{sess: s, users: k.users}, resOK
 				}
-				_ = k.store.Delete(ctx, key) // APP-LIFE-2: remove, not only hide
+				// AUD-9 (APP-REF-1): once per access-token lifetime the
+				// session is re-validated by a refresh, so a revocation
+				// reaches it within the access-token TTL even when every
+				// webhook is lost. Without a refresh cookie it cannot be,
+				// so it is not served (a stolen session cookie alone must
+				// not outlive a revocation).
+				live = s
 			case errors.Is(err, sessionstore.ErrNotFound):
 			default:
 				k.log.Error("appkit: session store get failed", "err", err)
@@ -138,23 +151,47 @@ func (k *Kit) resolve(w http.ResponseWriter, r *http.Request) (*reqState, result
 		return nil, resDead
 	}
 	out := k.refresh(r, rc)
-	switch out.kind {
-	case outOK:
-		sess := out.sess
-		if sess == nil { // refreshed by another process: read what it stored
-			s, err := k.store.Get(ctx, out.key)
-			switch {
-			case err == nil:
-				sess = s
-			case errors.Is(err, sessionstore.ErrNotFound):
-				// Ended (logout, "sign out everywhere") since the refresh.
+	var sess *sessionstore.Session
+	// spent is the newest refresh cookie value that supersedes the one the
+	// browser sent, so a later failure still hands it over.
+	spent := out.sealed
+	if out.kind == outOK {
+		sess = out.sess
+	}
+	if out.kind == outOK && sess == nil { // refreshed before: read what was stored
+		s, err := k.store.Get(ctx, out.key)
+		switch {
+		case err == nil:
+			sess = s
+		case errors.Is(err, sessionstore.ErrNotFound):
+			// AUD-18: the stored result names a session that is gone
+			// (it idled out while the app was down, or was ended). The
+			// browser's token is spent, the result's successor is now
+			// its grant: present that to the IdP, which decides (an
+			// ended session's grant was revoked there).
+			if out.next.token == "" {
 				k.clearCookies(w)
 				return nil, resDead
-			default:
-				k.log.Error("appkit: session store get failed", "err", err)
-				return nil, resUnavailable
 			}
+			out = k.refresh(r, out.next)
+			if out.sealed != "" {
+				spent = out.sealed
+			}
+			sess = out.sess
+			if out.kind == outOK && sess == nil {
+				if s, err := k.store.Get(ctx, out.key); err == nil {
+					sess = s
+				} else {
+					out = &refreshOutcome{kind: outUnavailable}
+				}
+			}
+		default:
+			k.log.Error("appkit: session store get failed", "err", err)
+			return nil, resUnavailable
 		}
+	}
+	switch out.kind {
+	case outOK:
 		if oldKey != "" && oldKey != out.key {
 			_ = k.store.Delete(ctx, oldKey) // APP-SID-2: the earlier id dies
 		}
@@ -168,10 +205,16 @@ func (k *Kit) resolve(w http.ResponseWriter, r *http.Request) (*reqState, result
 		k.clearCookies(w)
 		return nil, resDead
 	default:
-		if out.sealed != "" {
+		if spent != "" {
 			// The IdP rotated the token but the result was unusable: keep
 			// the new token, the old one is spent.
-			k.setRefreshCookie(w, out.sealed)
+			k.setRefreshCookie(w, spent)
+		}
+		if live != nil {
+			// The IdP cannot be asked: an outage logs nobody out, the
+			// session is re-validated at the next request instead.
+			k.log.Warn("appkit: access token expired and the identity server is unavailable; serving the session", "user", live.UserID)
+			return &reqState{sess: live, users: k.users}, resOK
 		}
 		return nil, resUnavailable
 	}
@@ -229,6 +272,13 @@ func (k *Kit) createSession(ctx context.Context, r *http.Request, tok *idpclient
 	if rtID == "" {
 		rtID = tok.Claims.SID
 	}
+	// The re-validation deadline (AUD-9) is the token's lifetime counted
+	// on the kit's clock from now, so a clock skew between app and IdP
+	// neither skips re-validations nor makes every request refresh.
+	ate := tok.Claims.ExpiresAt
+	if life := ate.Sub(tok.Claims.IssuedAt); !ate.IsZero() && !tok.Claims.IssuedAt.IsZero() && life > 0 {
+		ate = now.Add(life)
+	}
 	ua := r.UserAgent()
 	if len(ua) > 512 {
 		ua = ua[:512]
@@ -238,7 +288,7 @@ func (k *Kit) createSession(ctx context.Context, r *http.Request, tok *idpclient
 		UserID:            tok.Claims.Subject,
 		Claims:            tok.Claims.Raw,
 		AccessToken:       tok.AccessToken,
-		AccessTokenExpiry: tok.Claims.ExpiresAt,
+		AccessTokenExpiry: ate,
 		RefreshTokenID:    rtID,
 		AuthTime:          authTime,
 		CreatedAt:         now,

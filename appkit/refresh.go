@@ -29,6 +29,7 @@ type refreshOutcome struct {
 	sid, key string                // the new session (outOK)
 	sess     *sessionstore.Session // set when this process created it
 	sealed   string                // new refresh cookie value; "" = leave it
+	next     refreshCookie         // what sealed holds (token "" when none)
 }
 
 // refreshRecord is the sealed form of an outcome in the store, for other
@@ -67,8 +68,10 @@ func (k *Kit) coordinate(ctx context.Context, r *http.Request, rc refreshCookie,
 		k.log.Error("appkit: refresh result key", "err", err)
 		return &refreshOutcome{kind: outUnavailable}
 	}
-	deadline := time.Now().Add(k.waitMax)
-	delay := 5 * time.Millisecond
+	// Deadlines on the kit's clock; waited bounds the real time slept too,
+	// so a clock that does not move (tests) cannot keep a request here.
+	deadline := k.now().Add(k.waitMax)
+	delay, waited := 5*time.Millisecond, time.Duration(0)
 	for {
 		held := k.holdsClaim(ckey)
 		if out := k.loadResult(ctx, aead, ckey); out != nil {
@@ -79,7 +82,7 @@ func (k *Kit) coordinate(ctx context.Context, r *http.Request, rc refreshCookie,
 			}
 		}
 		if !held {
-			got, err := k.store.ClaimRefresh(ctx, ckey, k.claimTTL)
+			got, err := k.store.ClaimRefresh(ctx, ckey, k.instance, k.claimTTL)
 			if err != nil {
 				k.log.Error("appkit: refresh claim failed", "err", err)
 				return &refreshOutcome{kind: outUnavailable}
@@ -98,7 +101,7 @@ func (k *Kit) coordinate(ctx context.Context, r *http.Request, rc refreshCookie,
 			return k.redeem(ctx, r, rc, ckey, aead)
 		}
 		// Another process is refreshing this token: wait for its result.
-		if time.Now().Add(delay).After(deadline) {
+		if k.now().Add(delay).After(deadline) || waited+delay > k.waitMax {
 			k.log.Warn("appkit: gave up waiting for another process's refresh")
 			return &refreshOutcome{kind: outUnavailable}
 		}
@@ -107,6 +110,7 @@ func (k *Kit) coordinate(ctx context.Context, r *http.Request, rc refreshCookie,
 		case <-ctx.Done():
 			return &refreshOutcome{kind: outUnavailable}
 		}
+		waited += delay
 		delay = min(2*delay, 100*time.Millisecond)
 	}
 }
@@ -115,6 +119,11 @@ func (k *Kit) coordinate(ctx context.Context, r *http.Request, rc refreshCookie,
 // and shares the outcome through the store.
 func (k *Kit) redeem(ctx context.Context, r *http.Request, rc refreshCookie, ckey string, aead cipher.AEAD) *refreshOutcome {
 	ip := k.clientIP(r)
+	// Keep the claim a short lease for as long as this process works on
+	// it, so if the process dies the claim lapses within claimTTL and
+	// another (or the restarted) process presents the token inside the
+	// IdP's grace period (AUD-18).
+	stopRenew := k.renewClaim(ctx, ckey)
 	tok, err := k.idp.Refresh(ctx, rc.token, ip)
 	now := k.now()
 	var rec refreshRecord
@@ -136,31 +145,42 @@ func (k *Kit) redeem(ctx context.Context, r *http.Request, rc refreshCookie, cke
 			rec, out = refreshRecord{Kind: outUnavailable}, &refreshOutcome{kind: outUnavailable}
 			break
 		}
+		next := refreshCookie{token: tok.RefreshToken, authTime: authTime, issued: now}
 		id, sess, cerr := k.createSession(ctx, r, tok, authTime)
 		if cerr != nil {
 			// The token has rotated: keep the new one even without a session.
 			k.log.Error("appkit: create session after refresh", "err", cerr)
 			rec = refreshRecord{Kind: outUnavailable, RT: tok.RefreshToken, AuthTime: authTime.Unix()}
-			out = &refreshOutcome{kind: outUnavailable, sealed: sealed}
+			out = &refreshOutcome{kind: outUnavailable, sealed: sealed, next: next}
 			break
 		}
 		k.log.Info("appkit: session refreshed", "user", sess.UserID, "ip", ip)
 		rec = refreshRecord{Kind: outOK, SID: id, RT: tok.RefreshToken, AuthTime: authTime.Unix()}
-		out = &refreshOutcome{kind: outOK, sid: id, key: sess.Key, sess: sess, sealed: sealed}
+		out = &refreshOutcome{kind: outOK, sid: id, key: sess.Key, sess: sess, sealed: sealed, next: next}
 	case errors.Is(err, idpclient.ErrRefreshTokenDead):
 		k.log.Info("appkit: refresh token rejected; logging out", "ip", ip, "err", err)
 		rec, out = refreshRecord{Kind: outDead}, &refreshOutcome{kind: outDead}
 	case errors.Is(err, idpclient.ErrInvalidToken) && tok != nil && tok.RefreshToken != "":
 		k.log.Error("appkit: refreshed access token failed verification", "err", err)
 		authTime := rc.authTime
-		sealed, _ := k.sealRefresh(refreshCookie{token: tok.RefreshToken, authTime: authTime, issued: now})
+		// The rotated token goes into the shared record (the old one is
+		// spent); a token too long for a cookie is reported, not dropped
+		// silently.
 		rec = refreshRecord{Kind: outUnavailable, RT: tok.RefreshToken, AuthTime: authTime.Unix()}
-		out = &refreshOutcome{kind: outUnavailable, sealed: sealed}
+		next := refreshCookie{token: tok.RefreshToken, authTime: authTime, issued: now}
+		sealed, serr := k.sealRefresh(next)
+		if serr != nil {
+			k.log.Error("appkit: seal refresh cookie", "err", serr)
+			out = &refreshOutcome{kind: outUnavailable}
+			break
+		}
+		out = &refreshOutcome{kind: outUnavailable, sealed: sealed, next: next}
 	default:
 		k.log.Warn("appkit: refresh failed; identity server unavailable", "err", err)
 		rec, out = refreshRecord{Kind: outUnavailable}, &refreshOutcome{kind: outUnavailable}
 	}
 
+	stopRenew()
 	ttl := k.cfg.RefreshResultTTL
 	if rec.Kind == outUnavailable && rec.RT == "" {
 		// Tell other processes for as long as we hold the claim; we keep
@@ -207,8 +227,10 @@ func (k *Kit) loadResult(ctx context.Context, aead cipher.AEAD, ckey string) *re
 	}
 	out := &refreshOutcome{kind: rec.Kind}
 	if rec.RT != "" {
-		s, err := k.sealRefresh(refreshCookie{token: rec.RT, authTime: time.Unix(rec.AuthTime, 0), issued: k.now()})
+		out.next = refreshCookie{token: rec.RT, authTime: time.Unix(rec.AuthTime, 0), issued: k.now()}
+		s, err := k.sealRefresh(out.next)
 		if err != nil {
+			k.log.Error("appkit: seal refresh cookie from a stored result", "err", err)
 			return nil
 		}
 		out.sealed = s
@@ -237,8 +259,42 @@ func (k *Kit) holdClaim(ckey string) {
 			delete(k.heldClaims, c)
 		}
 	}
-	// Stop using the claim a second before the store lets it go.
-	k.heldClaims[ckey] = now.Add(k.claimTTL - time.Second)
+	// Stop using the claim a little before the store lets it go.
+	k.heldClaims[ckey] = now.Add(k.claimTTL - k.claimTTL/3)
+}
+
+// renewClaim renews this process's claim on ckey every claimTTL/3 until
+// the returned stop is called. A renewal the store refuses (the lease
+// lapsed and another process took it) is only logged: both then present
+// the same token inside the IdP's grace period, which answers both.
+func (k *Kit) renewClaim(ctx context.Context, ckey string) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(k.claimTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			ok, err := k.store.ClaimRefresh(ctx, ckey, k.instance, k.claimTTL)
+			switch {
+			case err != nil:
+				k.log.Warn("appkit: renewing the refresh claim failed", "err", err)
+			case !ok:
+				k.log.Warn("appkit: refresh claim lapsed while refreshing")
+			default:
+				k.holdClaim(ckey)
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
 }
 
 func (k *Kit) holdsClaim(ckey string) bool {

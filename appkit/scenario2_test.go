@@ -568,7 +568,9 @@ func TestEndUserSessions_S10_hook(t *testing.T) {
 // it; the record is removed) and APP-LIFE-3 (after ReauthAfter the
 // password is required even with a live refresh token).
 func TestLifetimes(t *testing.T) {
-	w := newWorld(t, idptest.AppOptions{Name: "store"})
+	// Access tokens outlive the absolute lifetime here, so no re-validation
+	// (AUD-9) refreshes the session before it.
+	w := newWorld(t, idptest.AppOptions{Name: "store", AccessTTL: 4 * time.Hour})
 	clk := newClock()
 	a := newApp(t, w, appOpt{clock: clk, kitMod: func(c *appkit.Config) {
 		c.AbsoluteLifetime = time.Hour

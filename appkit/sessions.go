@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,10 +33,25 @@ type SessionView struct {
 	Device string
 }
 
+// SessionsPageSize is how many sessions the sessions page lists at once
+// (AUD-17): a user with thousands of sessions gets a small page, the count
+// of the rest, links to the other pages and the sign-out-all actions.
+const SessionsPageSize = 50
+
 // SessionsPage is the data the sessions template is executed with.
 type SessionsPage struct {
-	User     *UserInfo
+	User *UserInfo
+	// Sessions is one page (at most SessionsPageSize) of the user's live
+	// sessions, most recently seen first.
 	Sessions []SessionView
+	// Total is how many live sessions the user has; More is how many of
+	// them are not on this page.
+	Total, More int
+	// Page (from 1) of Pages is this page's place.
+	Page, Pages int
+	// PrevURL and NextURL link to the more and less recently seen pages;
+	// empty at either end.
+	PrevURL, NextURL string
 	// Action is where the page's forms post (Config.SessionsPath), with a
 	// field "action" = "end" (plus "session" = ID), "end-others" or
 	// "end-all".
@@ -56,16 +72,44 @@ func viewID(key string) string {
 
 // ListSessions returns the live sessions of the user logged in on ctx
 // (which must come from RequireLogin or OptionalLogin), most recently
-// seen first.
+// seen first. It returns all of them; pages use ListSessionsPage.
 func (k *Kit) ListSessions(ctx context.Context) ([]SessionView, error) {
+	cur, list, err := k.userSessions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return k.views(cur, list), nil
+}
+
+// ListSessionsPage returns page (from 1; clamped to the existing pages)
+// of the current user's live sessions, SessionsPageSize a page, most
+// recently seen first, with the user's total number of live sessions and
+// the page actually returned.
+func (k *Kit) ListSessionsPage(ctx context.Context, page int) (views []SessionView, total, got int, err error) {
+	cur, list, err := k.userSessions(ctx)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	pages := max(1, (len(list)+SessionsPageSize-1)/SessionsPageSize)
+	page = min(max(page, 1), pages)
+	lo := (page - 1) * SessionsPageSize
+	return k.views(cur, list[lo:min(lo+SessionsPageSize, len(list))]), len(list), page, nil
+}
+
+// userSessions returns the current session and all the user's live ones.
+func (k *Kit) userSessions(ctx context.Context) (*sessionstore.Session, []*sessionstore.Session, error) {
 	cur := Session(ctx)
 	if cur == nil {
-		return nil, ErrNoSession
+		return nil, nil, ErrNoSession
 	}
 	list, err := k.store.ListByUser(ctx, cur.UserID)
 	if err != nil {
-		return nil, fmt.Errorf("appkit: list sessions: %w", err)
+		return nil, nil, fmt.Errorf("appkit: list sessions: %w", err)
 	}
+	return cur, list, nil
+}
+
+func (k *Kit) views(cur *sessionstore.Session, list []*sessionstore.Session) []SessionView {
 	out := make([]SessionView, 0, len(list))
 	for _, s := range list {
 		out = append(out, SessionView{
@@ -74,7 +118,7 @@ func (k *Kit) ListSessions(ctx context.Context) ([]SessionView, error) {
 			IP: s.IP, UserAgent: s.UserAgent, Device: deviceOf(s.UserAgent),
 		})
 	}
-	return out, nil
+	return out
 }
 
 // EndSession ends one of the current user's sessions by its SessionView
@@ -184,7 +228,8 @@ func (k *Kit) SessionsHandler(tmpl *template.Template) http.Handler {
 		ctx := r.Context()
 		switch r.Method {
 		case http.MethodGet, http.MethodHead:
-			list, err := k.ListSessions(ctx)
+			n, _ := strconv.Atoi(r.URL.Query().Get("page"))
+			list, total, n, err := k.ListSessionsPage(ctx, n)
 			if err != nil {
 				k.log.Error("appkit: list sessions", "err", err)
 				k.unavailable.ServeHTTP(w, r)
@@ -197,7 +242,14 @@ func (k *Kit) SessionsHandler(tmpl *template.Template) http.Handler {
 			case "end-others":
 				msg = "Signed out all other sessions."
 			}
-			page := SessionsPage{User: User(ctx), Sessions: list, Action: k.cfg.SessionsPath, Message: msg}
+			page := SessionsPage{User: User(ctx), Sessions: list, Action: k.cfg.SessionsPath, Message: msg,
+				Total: total, More: total - len(list), Page: n, Pages: max(1, (total+SessionsPageSize-1)/SessionsPageSize)}
+			if n > 1 {
+				page.PrevURL = k.cfg.SessionsPath + "?page=" + strconv.Itoa(n-1)
+			}
+			if n < page.Pages {
+				page.NextURL = k.cfg.SessionsPath + "?page=" + strconv.Itoa(n+1)
+			}
 			var buf bytes.Buffer
 			if err := tmpl.Execute(&buf, &page); err != nil {
 				k.log.Error("appkit: sessions template", "err", err)
@@ -255,6 +307,8 @@ func DefaultSessionsTemplate() *template.Template {
 {{range .Sessions}}<tr><td>{{.Device}}</td><td>{{.IP}}</td><td>{{.CreatedAt.Format "2006-01-02 15:04"}}</td><td>{{.LastSeen.Format "2006-01-02 15:04"}}</td>
 <td>{{if .Current}}this browser{{else}}<form method="post" action="{{$.Action}}"><input type="hidden" name="action" value="end"><input type="hidden" name="session" value="{{.ID}}"><button>Sign out</button></form>{{end}}</td></tr>
 {{end}}</tbody></table>
+{{if .More}}<p>Page {{.Page}} of {{.Pages}}: {{.More}} more of your {{.Total}} sessions are not listed.
+{{if .PrevURL}}<a href="{{.PrevURL}}">More recent</a>{{end}} {{if .NextURL}}<a href="{{.NextURL}}">Older</a>{{end}}</p>{{end}}
 <form method="post" action="{{.Action}}"><input type="hidden" name="action" value="end-others"><button>Sign out all other sessions</button></form>
 <form method="post" action="{{.Action}}"><input type="hidden" name="action" value="end-all"><button>Sign out everywhere</button></form>
 </main></body></html>

@@ -13,6 +13,8 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -309,5 +311,137 @@ func TestUserDecodedOncePerSessionToken(t *testing.T) {
 	}
 	if n := len(cache.m); n > 2 {
 		t.Fatalf("cache holds %d entries, max 2", n)
+	}
+}
+
+// TestHeadersNotSharedBetweenResponses: a handler that writes into a
+// header value the kit set (h[k][0] = ...) changes only its own response,
+// never the next one (issue 10: the values were slices shared by all
+// responses).
+func TestHeadersNotSharedBetweenResponses(t *testing.T) {
+	st := memstore.New()
+	defer st.Close()
+	k, err := New(Config{IdP: benchIdP(t), Store: st, SealKey: make([]byte, 32), Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, key, err := newSessionID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if err := st.Put(context.Background(), &sessionstore.Session{Key: key, UserID: "u", ExpiresAt: now.Add(time.Hour),
+		AbsoluteExpiry: now.Add(time.Hour), AccessTokenExpiry: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	evil := true
+	h := k.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if evil {
+			for _, name := range []string{"X-Content-Type-Options", "Referrer-Policy", "Content-Security-Policy", "Strict-Transport-Security", "Cache-Control"} {
+				w.Header()[name][0] = "tampered"
+			}
+		}
+	}))
+	serve := func() http.Header {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set("Cookie", k.sidName+"="+id)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != 200 {
+			t.Fatalf("status %d", w.Code)
+		}
+		return w.Header()
+	}
+	serve()
+	evil = false
+	got := serve()
+	for name, want := range map[string]string{
+		"X-Content-Type-Options": "nosniff", "Referrer-Policy": "strict-origin-when-cross-origin",
+		"Strict-Transport-Security": "max-age=31536000; includeSubDomains", "Cache-Control": "no-store",
+	} {
+		if got.Get(name) != want {
+			t.Errorf("%s = %q after an earlier handler wrote into its own, want %q", name, got.Get(name), want)
+		}
+	}
+	if !strings.Contains(got.Get("Content-Security-Policy"), "frame-ancestors 'none'") {
+		t.Errorf("Content-Security-Policy = %q after an earlier handler wrote into its own", got.Get("Content-Security-Policy"))
+	}
+}
+
+// countingStore counts ClaimRefresh calls.
+type countingStore struct {
+	sessionstore.Store
+	claims atomic.Int64
+}
+
+func (c *countingStore) ClaimRefresh(ctx context.Context, key, owner string, ttl time.Duration) (bool, error) {
+	c.claims.Add(1)
+	return c.Store.ClaimRefresh(ctx, key, owner, ttl)
+}
+
+// TestCoordinatorUsesKitClock: a request waiting for another process's
+// refresh gives up by the kit's clock (issue 10: the coordinator mixed
+// time.Now and Config.Now). The clock here jumps a minute at every
+// reading, so the first deadline check is past the wait bound; on
+// time.Now the request would poll the store for waitMax of real time.
+func TestCoordinatorUsesKitClock(t *testing.T) {
+	ms := memstore.New()
+	defer ms.Close()
+	st := &countingStore{Store: ms}
+	var mu sync.Mutex
+	t0 := time.Now()
+	clk := t0
+	k, err := New(Config{IdP: benchIdP(t), Store: st, SealKey: make([]byte, 32), Logger: discardLogger(),
+		Now: func() time.Time { mu.Lock(); defer mu.Unlock(); clk = clk.Add(time.Minute); return clk }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another, live process holds the claim.
+	if ok, err := ms.ClaimRefresh(t.Context(), claimKey("rt"), "other-process", time.Hour); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	out := k.refresh(r, refreshCookie{token: "rt", authTime: t0, issued: t0})
+	if out.kind != outUnavailable {
+		t.Fatalf("outcome %v, want unavailable", out.kind)
+	}
+	if n := st.claims.Load(); n > 3 {
+		t.Fatalf("%d claim attempts: the wait ran on another clock than the kit's", n)
+	}
+}
+
+// TestRefreshSealErrorHandled: the IdP rotates the refresh token but its
+// access token fails verification, and the new token cannot be sealed
+// into a cookie (longer than a cookie holds): the kit reports it (issue
+// 10: the error was dropped) and sets no cookie.
+func TestRefreshSealErrorHandled(t *testing.T) {
+	var fake *httptest.Server
+	fake = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/.well-known/openid-configuration" {
+			_, _ = w.Write([]byte(`{"issuer":"` + fake.URL + `"}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"access_token":"not.a.jwt","token_type":"Bearer","expires_in":300,"refresh_token":"` + strings.Repeat("r", maxRefreshToken+1) + `"}`))
+	}))
+	defer fake.Close()
+	ic, err := idpclient.New(idpclient.Config{BaseURL: fake.URL, ClientID: "app", ClientSecret: "secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := memstore.New()
+	defer st.Close()
+	var logs bytes.Buffer
+	k, err := New(Config{IdP: ic, Store: st, SealKey: make([]byte, 32), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	out := k.refresh(httptest.NewRequest("GET", "/", nil), refreshCookie{token: "old", authTime: now, issued: now})
+	if out.kind != outUnavailable || out.sealed != "" {
+		t.Fatalf("outcome %v sealed %q, want unavailable and no cookie", out.kind, out.sealed)
+	}
+	if !strings.Contains(logs.String(), "seal refresh cookie") {
+		t.Fatalf("the seal error was not reported:\n%s", logs.String())
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse/examples/demo"
 )
 
 // S6: the Forums is another app, another OAuth client and other cookies:
@@ -209,7 +211,8 @@ func TestS7_StolenRefreshToken(t *testing.T) {
 var sessionIDField = regexp.MustCompile(`name="session" value="([^"]+)"`)
 
 // S8: an attacker with a stolen session cookie. It works until the idle
-// or absolute timeout, until the user signs it out from the sessions page,
+// or absolute timeout (or, without the refresh cookie, the access token's
+// lifetime: AUD-9), until the user signs it out from the sessions page,
 // logs out, or the IdP revokes the user (S10).
 func TestS8_StolenSessionID(t *testing.T) {
 	stealSID := func(e *env, from, to *browser) {
@@ -231,7 +234,10 @@ func TestS8_StolenSessionID(t *testing.T) {
 		}
 	})
 	t.Run("absolute timeout", func(t *testing.T) {
-		e := newEnv(t)
+		// Access tokens outlive the absolute lifetime here: otherwise the
+		// stolen session id alone ends at the first re-validation (AUD-9,
+		// e2e/aud_appkit_test.go).
+		e := newEnv(t, func(o *demo.Options) { o.AccessTTL = 2 * absolute })
 		victim, attacker := e.browser("victim"), e.browser("attacker")
 		alice, aliceID := e.user(0)
 		victim.login(e.info.Store, alice, "/shopping-cart")

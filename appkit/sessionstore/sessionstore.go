@@ -70,11 +70,17 @@ type Store interface {
 	DeleteByUser(ctx context.Context, userID string) (int, error)
 
 	// ClaimRefresh atomically claims the right to refresh the token whose
-	// hash is key, for ttl. It returns true for exactly one caller until the
-	// claim expires or a result is set.
-	ClaimRefresh(ctx context.Context, key string, ttl time.Duration) (bool, error)
+	// hash is key, for owner (a non-empty id of the calling process,
+	// random at every start), for ttl: a lease. It returns true when there
+	// is neither a live claim nor a live result under key, or when the live
+	// claim is owner's own, which it renews (its expiry becomes now+ttl).
+	// So exactly one owner holds a key at a time, and a claim of a process
+	// that died lapses ttl after its last renewal (AUD-18: a restarted app
+	// takes over inside the IdP's grace period).
+	ClaimRefresh(ctx context.Context, key, owner string, ttl time.Duration) (bool, error)
 	// SetRefreshResult stores the (sealed) outcome of a refresh under key
-	// for ttl, for other processes holding the same refresh cookie.
+	// for ttl, for other processes holding the same refresh cookie. While
+	// the result lives nobody, its owner included, can claim key.
 	SetRefreshResult(ctx context.Context, key string, result []byte, ttl time.Duration) error
 	// GetRefreshResult returns the stored result, or ErrNotFound.
 	GetRefreshResult(ctx context.Context, key string) ([]byte, error)

@@ -143,6 +143,7 @@ type userShard struct {
 // refreshRec is the refresh-coordination state of one refresh token.
 type refreshRec struct {
 	claimUntil  time.Time
+	owner       string // who holds the claim (meaningful until claimUntil)
 	result      []byte
 	resultUntil time.Time // meaningful only when result != nil
 }
@@ -363,12 +364,16 @@ func (s *Store) DeleteByUser(_ context.Context, userID string) (int, error) {
 	return n, nil
 }
 
-// ClaimRefresh claims the right to refresh the token whose hash is key, for
-// ttl. It returns false while an earlier claim or a stored result for key
-// is alive: a result means the token has already been used.
-func (s *Store) ClaimRefresh(_ context.Context, key string, ttl time.Duration) (bool, error) {
+// ClaimRefresh claims the right to refresh the token whose hash is key for
+// owner, for ttl, or renews owner's own live claim. It returns false while
+// another owner's claim or a stored result for key is alive: a result means
+// the token has already been used.
+func (s *Store) ClaimRefresh(_ context.Context, key, owner string, ttl time.Duration) (bool, error) {
 	if key == "" {
 		return false, errors.New("memstore: claim refresh: empty key")
+	}
+	if owner == "" {
+		return false, errors.New("memstore: claim refresh: empty owner")
 	}
 	if ttl <= 0 {
 		return false, fmt.Errorf("memstore: claim refresh: ttl %v is not positive", ttl)
@@ -381,10 +386,10 @@ func (s *Store) ClaimRefresh(_ context.Context, key string, ttl time.Duration) (
 		r = &refreshRec{}
 		s.refresh[key] = r
 	}
-	if now.Before(r.claimUntil) || (r.result != nil && now.Before(r.resultUntil)) {
+	if (now.Before(r.claimUntil) && r.owner != owner) || (r.result != nil && now.Before(r.resultUntil)) {
 		return false, nil
 	}
-	r.claimUntil = now.Add(ttl)
+	r.claimUntil, r.owner = now.Add(ttl), owner
 	r.result = nil
 	return true, nil
 }

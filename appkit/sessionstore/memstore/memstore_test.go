@@ -150,18 +150,18 @@ func TestRefreshWithClock(t *testing.T) {
 	clk := &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	s := New(WithClock(clk.Now), WithCleanupInterval(0))
 	defer s.Close()
-	claim := func() bool {
-		ok, err := s.ClaimRefresh(ctx, "rt", 10*time.Second)
+	claim := func(owner string) bool {
+		ok, err := s.ClaimRefresh(ctx, "rt", owner, 10*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return ok
 	}
-	if !claim() || claim() {
-		t.Fatal("want first claim true, second false")
+	if !claim("a") || claim("b") {
+		t.Fatal("want first claim true, another owner's false")
 	}
 	clk.Add(10 * time.Second)
-	if !claim() {
+	if !claim("b") {
 		t.Fatal("claim at its ttl should succeed again")
 	}
 	if err := s.SetRefreshResult(ctx, "rt", nil, time.Minute); err != nil {
@@ -171,7 +171,7 @@ func TestRefreshWithClock(t *testing.T) {
 		t.Fatalf("empty result = %q, %v; want empty, nil", r, err)
 	}
 	clk.Add(30 * time.Second) // claim over, result alive
-	if claim() {
+	if claim("a") || claim("b") {
 		t.Fatal("claim while a result lives should fail")
 	}
 	clk.Add(30 * time.Second)
@@ -202,7 +202,7 @@ func TestJanitor(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := s.ClaimRefresh(ctx, "rt", time.Millisecond); err != nil {
+	if _, err := s.ClaimRefresh(ctx, "rt", "owner", time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)

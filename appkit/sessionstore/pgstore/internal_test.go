@@ -35,7 +35,7 @@ func TestCollectorRuns(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := s.ClaimRefresh(ctx, "claim", 100*time.Millisecond); err != nil {
+	if _, err := s.ClaimRefresh(ctx, "claim", "owner", 100*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)

@@ -59,11 +59,12 @@ func runChild(role string) error {
 	res := claimResult{Wins: map[string]int{}}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for range workers {
+	for w := range workers {
+		owner := fmt.Sprint(os.Getpid(), "-", w) // each worker stands for a process
 		wg.Go(func() {
 			for k := range keys {
 				key := fmt.Sprintf("rt-%d", k)
-				ok, err := s.ClaimRefresh(ctx, key, time.Minute)
+				ok, err := s.ClaimRefresh(ctx, key, owner, time.Minute)
 				mu.Lock()
 				if err != nil {
 					res.Errors = append(res.Errors, err.Error())

@@ -373,24 +373,29 @@ func (s *Store) DeleteByUser(ctx context.Context, userID string) (int, error) {
 	return n, nil
 }
 
-// ClaimRefresh inserts a claim, or takes over a record whose lifetime has
-// ended, in one statement. Concurrent claimants of one key serialise on
-// the key's unique index: the first inserts, the others see its live row
-// in the conflict check and get no row back.
-func (s *Store) ClaimRefresh(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+// ClaimRefresh inserts a claim for owner, takes over a record whose
+// lifetime has ended, or renews owner's own live claim (not a result), in
+// one statement. Concurrent claimants of one key serialise on the key's
+// unique index: the first inserts, the others see its live row in the
+// conflict check and get no row back.
+func (s *Store) ClaimRefresh(ctx context.Context, key, owner string, ttl time.Duration) (bool, error) {
 	if key == "" {
 		return false, errors.New("pgstore: claim refresh: empty key")
+	}
+	if owner == "" {
+		return false, errors.New("pgstore: claim refresh: empty owner")
 	}
 	if ttl <= 0 {
 		return false, fmt.Errorf("pgstore: claim refresh: ttl %v is not positive", ttl)
 	}
 	now := s.now()
 	var ok bool
-	err := s.pool.QueryRow(ctx, `INSERT INTO gatehouse_refresh AS r (key, has_result, result, expires_at)
-		VALUES ($1, false, NULL, $2)
-		ON CONFLICT (key) DO UPDATE SET has_result = false, result = NULL, expires_at = EXCLUDED.expires_at
-			WHERE r.expires_at <= $3
-		RETURNING true`, key, now.Add(ttl), now).Scan(&ok)
+	err := s.pool.QueryRow(ctx, `INSERT INTO gatehouse_refresh AS r (key, has_result, result, expires_at, owner)
+		VALUES ($1, false, NULL, $2, $4)
+		ON CONFLICT (key) DO UPDATE SET has_result = false, result = NULL, expires_at = EXCLUDED.expires_at,
+				owner = EXCLUDED.owner
+			WHERE r.expires_at <= $3 OR (NOT r.has_result AND r.owner = EXCLUDED.owner)
+		RETURNING true`, key, now.Add(ttl), now, owner).Scan(&ok)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}
@@ -414,7 +419,8 @@ func (s *Store) SetRefreshResult(ctx context.Context, key string, result []byte,
 	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO gatehouse_refresh (key, has_result, result, expires_at)
 		VALUES ($1, true, $2, $3)
-		ON CONFLICT (key) DO UPDATE SET has_result = true, result = EXCLUDED.result, expires_at = EXCLUDED.expires_at`,
+		ON CONFLICT (key) DO UPDATE SET has_result = true, result = EXCLUDED.result, expires_at = EXCLUDED.expires_at,
+			owner = ''`,
 		key, result, s.now().Add(ttl))
 	if err != nil {
 		return fmt.Errorf("pgstore: set refresh result: %w", err)

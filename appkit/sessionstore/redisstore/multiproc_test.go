@@ -66,11 +66,12 @@ func claimChild(s *redisstore.Store, keys, workers int) error {
 	res := claimResult{Wins: map[string]int{}}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for range workers {
+	for w := range workers {
+		owner := fmt.Sprint(os.Getpid(), "-", w) // each worker stands for a process
 		wg.Go(func() {
 			for k := range keys {
 				key := fmt.Sprintf("rt-%d", k)
-				ok, err := s.ClaimRefresh(context.Background(), key, time.Minute)
+				ok, err := s.ClaimRefresh(context.Background(), key, owner, time.Minute)
 				mu.Lock()
 				if err != nil {
 					res.Errors = append(res.Errors, err.Error())

@@ -17,10 +17,11 @@
 //	                  trims members whose score has passed, and its own TTL
 //	                  is set to its latest member's expiry, so it cannot
 //	                  outlive its sessions nor grow without bound;
-//	<prefix>r:<key>   refresh coordination: "c" while claimed, "r"+result
-//	                  once a result is stored, with a PX lifetime. Claims
-//	                  are SET NX, so one record serves both: a live result
-//	                  keeps the token claimed.
+//	<prefix>r:<key>   refresh coordination: "c"+owner while claimed,
+//	                  "r"+result once a result is stored, with a PX
+//	                  lifetime. A claim is taken only when the key is free
+//	                  (or renewed by its owner), so one record serves both:
+//	                  a live result keeps the token claimed.
 //
 // Every operation that touches a session and its index is one Lua script,
 // so concurrent processes never see them disagree. Because a script touches
@@ -260,23 +261,24 @@ func pxMillis(ttl time.Duration) int64 {
 	return max(ms, 1)
 }
 
-// ClaimRefresh sets the token's coordination record to "claimed" with
-// SET NX PX: exactly one caller succeeds while a claim or result lives.
-func (s *Store) ClaimRefresh(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+// ClaimRefresh sets the token's coordination record to "claimed by owner"
+// when the key is free, or renews owner's own claim, in one script: exactly
+// one owner holds it while a claim or result lives.
+func (s *Store) ClaimRefresh(ctx context.Context, key, owner string, ttl time.Duration) (bool, error) {
 	if key == "" {
 		return false, errors.New("redisstore: claim refresh: empty key")
+	}
+	if owner == "" {
+		return false, errors.New("redisstore: claim refresh: empty owner")
 	}
 	if ttl <= 0 {
 		return false, fmt.Errorf("redisstore: claim refresh: ttl %v is not positive", ttl)
 	}
-	ok, err := s.client.SetArgs(ctx, s.refreshKey(key), "c", redis.SetArgs{Mode: "NX", TTL: time.Duration(pxMillis(ttl)) * time.Millisecond}).Result()
-	if errors.Is(err, redis.Nil) {
-		return false, nil
-	}
+	n, err := claimScript.Run(ctx, s.client, []string{s.refreshKey(key)}, "c"+owner, pxMillis(ttl)).Int()
 	if err != nil {
 		return false, fmt.Errorf("redisstore: claim refresh: %w", err)
 	}
-	return ok == "OK", nil
+	return n == 1, nil
 }
 
 // SetRefreshResult stores result under key for ttl (SET PX), replacing a

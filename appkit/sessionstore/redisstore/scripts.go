@@ -148,3 +148,13 @@ for _, k in ipairs(KEYS) do
 end
 return 0
 `)
+
+// claimScript: KEYS[1] refresh record; ARGV "c"+owner, lease ms. Claims a
+// free record or renews the owner's own claim (AUD-18); 0 while another
+// owner's claim or any result lives.
+var claimScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v and v ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+`)

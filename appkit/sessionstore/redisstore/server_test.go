@@ -59,7 +59,7 @@ func TestRestartKeepsSessions(t *testing.T) {
 					t.Fatalf("Put: %v", err)
 				}
 			}
-			if ok, err := s.ClaimRefresh(ctx, "claimed", time.Hour); err != nil || !ok {
+			if ok, err := s.ClaimRefresh(ctx, "claimed", "before", time.Hour); err != nil || !ok {
 				t.Fatalf("ClaimRefresh = %v, %v", ok, err)
 			}
 			if err := s.SetRefreshResult(ctx, "result", []byte("sealed"), time.Hour); err != nil {
@@ -92,7 +92,7 @@ func TestRestartKeepsSessions(t *testing.T) {
 					t.Errorf("ListByUser(user-%d) after restart = %d sessions, %v; want 4", u, len(l), err)
 				}
 			}
-			if ok, err := s.ClaimRefresh(ctx, "claimed", time.Minute); err != nil || ok {
+			if ok, err := s.ClaimRefresh(ctx, "claimed", "after", time.Minute); err != nil || ok {
 				t.Errorf("ClaimRefresh of a claim made before the restart = %v, %v; want false", ok, err)
 			}
 			if r, err := s.GetRefreshResult(ctx, "result"); err != nil || string(r) != "sealed" {

@@ -93,6 +93,8 @@ func Run(t *testing.T, newStore func(t *testing.T) sessionstore.Store) {
 		{"RefreshClaimOnce", testRefreshClaimOnce},
 		{"RefreshClaimExpires", testRefreshClaimExpires},
 		{"RefreshResult", testRefreshResult},
+		{"AUD18_RefreshClaimLease", testAUD18RefreshClaimLease},
+		{"AUD18_DeadOwnersClaimLapses", testAUD18DeadOwnersClaimLapses},
 		{"ExpiredRemoved", testExpiredRemoved},
 	}
 	for _, tc := range tests {
@@ -561,11 +563,14 @@ func testInvalidInput(t *testing.T, s sessionstore.Store) {
 	if err := s.Put(ctx, &sessionstore.Session{UserID: "u", ExpiresAt: time.Now().Add(time.Hour)}); err == nil {
 		t.Error("Put(empty key) = nil, want an error")
 	}
-	if ok, err := s.ClaimRefresh(ctx, "rk", 0); err == nil || ok {
+	if ok, err := s.ClaimRefresh(ctx, "rk", "owner-1", 0); err == nil || ok {
 		t.Errorf("ClaimRefresh(ttl 0) = %v, %v; want false and an error", ok, err)
 	}
-	if ok, err := s.ClaimRefresh(ctx, "", time.Minute); err == nil || ok {
+	if ok, err := s.ClaimRefresh(ctx, "", "owner-2", time.Minute); err == nil || ok {
 		t.Errorf("ClaimRefresh(empty key) = %v, %v; want false and an error", ok, err)
+	}
+	if ok, err := s.ClaimRefresh(ctx, "rk", "", time.Minute); err == nil || ok {
+		t.Errorf("ClaimRefresh(empty owner) = %v, %v; want false and an error", ok, err)
 	}
 	if err := s.SetRefreshResult(ctx, "rk", []byte("x"), -time.Second); err == nil {
 		t.Error("SetRefreshResult(negative ttl) = nil, want an error")
@@ -574,7 +579,7 @@ func testInvalidInput(t *testing.T, s sessionstore.Store) {
 		t.Error("SetRefreshResult(empty key) = nil, want an error")
 	}
 	// Nothing was stored by the rejected calls.
-	if ok, err := s.ClaimRefresh(ctx, "rk", time.Minute); err != nil || !ok {
+	if ok, err := s.ClaimRefresh(ctx, "rk", "owner-3", time.Minute); err != nil || !ok {
 		t.Errorf("ClaimRefresh after rejected calls = %v, %v; want true", ok, err)
 	}
 	if _, err := s.GetRefreshResult(ctx, "rk"); !errors.Is(err, sessionstore.ErrNotFound) {
@@ -719,12 +724,12 @@ func testRefreshClaimOnce(t *testing.T, s sessionstore.Store) {
 		errs  []error
 		start = make(chan struct{})
 	)
-	for range callers {
+	for i := range callers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			<-start
-			ok, err := s.ClaimRefresh(ctx, "rt-hash-1", time.Minute)
+			ok, err := s.ClaimRefresh(ctx, "rt-hash-1", fmt.Sprint("process-", i), time.Minute)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -743,11 +748,11 @@ func testRefreshClaimOnce(t *testing.T, s sessionstore.Store) {
 	if wins != 1 {
 		t.Fatalf("%d of %d concurrent ClaimRefresh calls won, want exactly 1", wins, callers)
 	}
-	if ok, err := s.ClaimRefresh(ctx, "rt-hash-1", time.Minute); err != nil || ok {
+	if ok, err := s.ClaimRefresh(ctx, "rt-hash-1", "owner-4", time.Minute); err != nil || ok {
 		t.Errorf("later ClaimRefresh = %v, %v; want false while the claim lives", ok, err)
 	}
 	// Claims are per key.
-	if ok, err := s.ClaimRefresh(ctx, "rt-hash-2", time.Minute); err != nil || !ok {
+	if ok, err := s.ClaimRefresh(ctx, "rt-hash-2", "owner-5", time.Minute); err != nil || !ok {
 		t.Errorf("ClaimRefresh(other key) = %v, %v; want true", ok, err)
 	}
 }
@@ -756,12 +761,12 @@ func testRefreshClaimExpires(t *testing.T, s sessionstore.Store) {
 	ctx := t.Context()
 	const ttl = 200 * time.Millisecond
 	start := time.Now()
-	ok, err := s.ClaimRefresh(ctx, "rt", ttl)
+	ok, err := s.ClaimRefresh(ctx, "rt", "owner-6", ttl)
 	if err != nil || !ok {
 		t.Fatalf("first ClaimRefresh = %v, %v; want true", ok, err)
 	}
 	waitFor(t, "a new claim succeeds after the claim ttl", func() bool {
-		ok, err := s.ClaimRefresh(ctx, "rt", time.Minute)
+		ok, err := s.ClaimRefresh(ctx, "rt", "owner-7", time.Minute)
 		if err != nil {
 			t.Fatalf("ClaimRefresh: %v", err)
 		}
@@ -772,7 +777,7 @@ func testRefreshClaimExpires(t *testing.T, s sessionstore.Store) {
 		}
 		return ok
 	})
-	if ok, err := s.ClaimRefresh(ctx, "rt", time.Minute); err != nil || ok {
+	if ok, err := s.ClaimRefresh(ctx, "rt", "owner-8", time.Minute); err != nil || ok {
 		t.Errorf("ClaimRefresh right after re-claim = %v, %v; want false", ok, err)
 	}
 }
@@ -786,7 +791,7 @@ func testRefreshResult(t *testing.T, s sessionstore.Store) {
 	if _, err := s.GetRefreshResult(ctx, "r1"); !errors.Is(err, sessionstore.ErrNotFound) {
 		t.Errorf("GetRefreshResult(missing) = %v, want ErrNotFound", err)
 	}
-	if ok, err := s.ClaimRefresh(ctx, "r1", time.Minute); err != nil || !ok {
+	if ok, err := s.ClaimRefresh(ctx, "r1", "owner-9", time.Minute); err != nil || !ok {
 		t.Fatalf("ClaimRefresh = %v, %v", ok, err)
 	}
 	result := []byte("sealed\x00result\xffbytes")
@@ -816,7 +821,7 @@ func testRefreshResult(t *testing.T, s sessionstore.Store) {
 	if err := s.SetRefreshResult(ctx, "r2", []byte("r2"), time.Minute); err != nil {
 		t.Fatalf("SetRefreshResult: %v", err)
 	}
-	if ok, err := s.ClaimRefresh(ctx, "r2", time.Minute); err != nil || ok {
+	if ok, err := s.ClaimRefresh(ctx, "r2", "owner-10", time.Minute); err != nil || ok {
 		t.Errorf("ClaimRefresh while a result lives = %v, %v; want false", ok, err)
 	}
 	if _, err := s.GetRefreshResult(ctx, "r-other"); !errors.Is(err, sessionstore.ErrNotFound) {
@@ -834,7 +839,7 @@ func testRefreshResult(t *testing.T, s sessionstore.Store) {
 		}
 		return err != nil
 	})
-	if ok, err := s.ClaimRefresh(ctx, "r3", time.Minute); err != nil || !ok {
+	if ok, err := s.ClaimRefresh(ctx, "r3", "owner-11", time.Minute); err != nil || !ok {
 		t.Errorf("ClaimRefresh after the result expired = %v, %v; want true", ok, err)
 	}
 }
@@ -856,7 +861,7 @@ func testExpiredRemoved(t *testing.T, s sessionstore.Store) {
 	}
 	live := []*sessionstore.Session{newSession("live-0", "user-0", now), newSession("live-1", "user-1", now)}
 	put(t, s, live...)
-	if ok, err := s.ClaimRefresh(ctx, "claim", time.Hour); err != nil || !ok {
+	if ok, err := s.ClaimRefresh(ctx, "claim", "owner-12", time.Hour); err != nil || !ok {
 		t.Fatalf("ClaimRefresh = %v, %v", ok, err)
 	}
 	if err := s.SetRefreshResult(ctx, "result", []byte("r"), time.Hour); err != nil {
@@ -894,7 +899,7 @@ func testExpiredRemoved(t *testing.T, s sessionstore.Store) {
 	if _, err := s.GetRefreshResult(ctx, "result"); err != nil {
 		t.Errorf("GetRefreshResult of a live result after DeleteExpired: %v", err)
 	}
-	if ok, err := s.ClaimRefresh(ctx, "claim", time.Hour); err != nil || ok {
+	if ok, err := s.ClaimRefresh(ctx, "claim", "owner-13", time.Hour); err != nil || ok {
 		t.Errorf("ClaimRefresh of a live claim after DeleteExpired = %v, %v; want false", ok, err)
 	}
 
@@ -922,7 +927,81 @@ func testExpiredRemoved(t *testing.T, s sessionstore.Store) {
 	if _, err := s.GetRefreshResult(ctx, "result"); !errors.Is(err, sessionstore.ErrNotFound) {
 		t.Errorf("GetRefreshResult after DeleteExpired(+2h) = %v, want ErrNotFound", err)
 	}
-	if ok, err := s.ClaimRefresh(ctx, "claim", time.Minute); err != nil || !ok {
+	if ok, err := s.ClaimRefresh(ctx, "claim", "owner-14", time.Minute); err != nil || !ok {
 		t.Errorf("ClaimRefresh after DeleteExpired(+2h) = %v, %v; want true", ok, err)
+	}
+}
+
+// testAUD18RefreshClaimLease: a claim is a lease of its owner (AUD-18,
+// APP-REF-4): the owner renews it while its IdP call runs, nobody else gets
+// it meanwhile, and a stored result ends it for everybody, owner included.
+func testAUD18RefreshClaimLease(t *testing.T, s sessionstore.Store) {
+	ctx := t.Context()
+	const lease = 300 * time.Millisecond
+	claim := func(owner string, ttl time.Duration) bool {
+		t.Helper()
+		ok, err := s.ClaimRefresh(ctx, "lease", owner, ttl)
+		if err != nil {
+			t.Fatalf("ClaimRefresh(%s): %v", owner, err)
+		}
+		return ok
+	}
+	if !claim("A", lease) {
+		t.Fatal("first claim refused")
+	}
+	if claim("B", lease) {
+		t.Fatal("B got A's live claim")
+	}
+	// A renews every lease/3 for three leases: B never gets it.
+	start := time.Now()
+	for time.Since(start) < 3*lease {
+		time.Sleep(lease / 3)
+		if !claim("A", lease) {
+			t.Fatalf("A's renewal refused after %v", time.Since(start))
+		}
+		if claim("B", lease) {
+			t.Fatalf("B got the claim A keeps renewing, after %v", time.Since(start))
+		}
+	}
+	// A result ends the claim for everybody while it lives.
+	if err := s.SetRefreshResult(ctx, "lease", []byte("done"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if claim("A", lease) || claim("B", lease) {
+		t.Fatal("a claim was granted while a result lives")
+	}
+}
+
+// testAUD18DeadOwnersClaimLapses: the claim of an owner that stopped
+// renewing (its process died in the middle of a refresh) goes to another
+// owner one lease after the last renewal, not earlier, so a restarted app
+// presents the token inside the IdP's grace period (AUD-18).
+func testAUD18DeadOwnersClaimLapses(t *testing.T, s sessionstore.Store) {
+	ctx := t.Context()
+	const lease = 300 * time.Millisecond
+	if ok, err := s.ClaimRefresh(ctx, "dead", "dead-process", time.Minute); err != nil || !ok {
+		t.Fatalf("ClaimRefresh = %v, %v", ok, err)
+	}
+	// Its last renewal shortens the lease to the real one.
+	if ok, err := s.ClaimRefresh(ctx, "dead", "dead-process", lease); err != nil || !ok {
+		t.Fatalf("renewal = %v, %v", ok, err)
+	}
+	last := time.Now()
+	waitFor(t, "another owner takes over the dead owner's claim", func() bool {
+		ok, err := s.ClaimRefresh(ctx, "dead", "restarted-process", time.Minute)
+		if err != nil {
+			t.Fatalf("ClaimRefresh: %v", err)
+		}
+		if ok && time.Since(last) < lease/2 {
+			t.Fatalf("taken over after %v, before the %v lease lapsed", time.Since(last), lease)
+		}
+		return ok
+	})
+	if since := time.Since(last); since > 5*time.Second {
+		t.Errorf("takeover after %v, want about the %v lease", since, lease)
+	}
+	// Now the new owner holds it; the dead one cannot come back.
+	if ok, err := s.ClaimRefresh(ctx, "dead", "dead-process", lease); err != nil || ok {
+		t.Errorf("old owner's ClaimRefresh after the takeover = %v, %v; want false", ok, err)
 	}
 }

@@ -42,8 +42,9 @@ import (
 var schemaSQL string
 
 // schemaVersion is stored in PRAGMA user_version. Open refuses a file with a
-// newer version, written by a newer Gatehouse.
-const schemaVersion = 1
+// newer version, written by a newer Gatehouse. Version 2 added
+// refresh_claims.owner (AUD-18).
+const schemaVersion = 2
 
 // Defaults for the options.
 const (
@@ -226,6 +227,13 @@ func (s *Store) migrate(ctx context.Context) error {
 	}
 	if _, err := tx.ExecContext(ctx, schemaSQL); err != nil {
 		return fmt.Errorf("sqlitestore: open: create schema: %w", err)
+	}
+	if v == 1 {
+		// A version-1 file has refresh_claims without owner (CREATE TABLE
+		// IF NOT EXISTS above left it as it was).
+		if _, err := tx.ExecContext(ctx, `ALTER TABLE refresh_claims ADD COLUMN owner TEXT NOT NULL DEFAULT ''`); err != nil {
+			return fmt.Errorf("sqlitestore: open: migrate to version 2: %w", err)
+		}
 	}
 	if v < schemaVersion {
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
@@ -432,22 +440,27 @@ func (s *Store) DeleteByUser(ctx context.Context, userID string) (int, error) {
 	return n, nil
 }
 
-// ClaimRefresh claims the right to refresh the token whose hash is key, for
-// ttl, in one atomic statement: the row is inserted, or taken over only if
-// the previous claim has expired. It returns false while an earlier claim or
-// a stored result is alive (SetRefreshResult extends the claim to the
-// result's lifetime: a result means the token has already been used).
-func (s *Store) ClaimRefresh(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+// ClaimRefresh claims the right to refresh the token whose hash is key for
+// owner, for ttl, in one atomic statement: the row is inserted, taken over
+// if the previous claim has expired, or renewed if it is owner's. It returns
+// false while another owner's claim or a stored result is alive
+// (SetRefreshResult extends the claim to the result's lifetime and clears
+// its owner: a result means the token has already been used).
+func (s *Store) ClaimRefresh(ctx context.Context, key, owner string, ttl time.Duration) (bool, error) {
 	if key == "" {
 		return false, errors.New("sqlitestore: claim refresh: empty key")
+	}
+	if owner == "" {
+		return false, errors.New("sqlitestore: claim refresh: empty owner")
 	}
 	if ttl <= 0 {
 		return false, fmt.Errorf("sqlitestore: claim refresh: ttl %v is not positive", ttl)
 	}
 	now := s.cfg.now()
-	res, err := s.wdb.ExecContext(ctx, `INSERT INTO refresh_claims (key, expires_at) VALUES (?1, ?2)
-		ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at
-		WHERE refresh_claims.expires_at <= ?3`, key, expiryMS(now, ttl), now.UnixMilli())
+	res, err := s.wdb.ExecContext(ctx, `INSERT INTO refresh_claims (key, expires_at, owner) VALUES (?1, ?2, ?4)
+		ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at, owner = excluded.owner
+		WHERE refresh_claims.expires_at <= ?3 OR refresh_claims.owner = excluded.owner`,
+		key, expiryMS(now, ttl), now.UnixMilli(), owner)
 	if err != nil {
 		return false, fmt.Errorf("sqlitestore: claim refresh: %w", err)
 	}
@@ -481,8 +494,8 @@ func (s *Store) SetRefreshResult(ctx context.Context, key string, result []byte,
 		key, result, exp); err != nil {
 		return fmt.Errorf("sqlitestore: set refresh result: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_claims (key, expires_at) VALUES (?1, ?2)
-		ON CONFLICT (key) DO UPDATE SET expires_at = max(refresh_claims.expires_at, excluded.expires_at)`,
+	if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_claims (key, expires_at, owner) VALUES (?1, ?2, '')
+		ON CONFLICT (key) DO UPDATE SET expires_at = max(refresh_claims.expires_at, excluded.expires_at), owner = ''`,
 		key, exp); err != nil {
 		return fmt.Errorf("sqlitestore: set refresh result: extend claim: %w", err)
 	}

@@ -98,7 +98,7 @@ func TestTwoInstances(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			ok, err := st.ClaimRefresh(ctx, "rt", time.Minute)
+			ok, err := st.ClaimRefresh(ctx, "rt", fmt.Sprint("process-", i), time.Minute)
 			if err != nil {
 				t.Error(err)
 			}
@@ -199,7 +199,7 @@ func TestCollector(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := s.ClaimRefresh(ctx, "c", time.Millisecond); err != nil {
+	if _, err := s.ClaimRefresh(ctx, "c", "owner", time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.SetRefreshResult(ctx, "r", []byte("x"), time.Millisecond); err != nil {
@@ -393,4 +393,43 @@ func BenchmarkGet(b *testing.B) {
 			i = (i + 1) % n
 		}
 	})
+}
+
+// TestMigrateV1AddsClaimOwner: a file written by schema version 1 (refresh
+// claims without an owner) opens, gains the owner column and coordinates
+// refreshes by owner (AUD-18).
+func TestMigrateV1AddsClaimOwner(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v1.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`CREATE TABLE refresh_claims (key TEXT NOT NULL PRIMARY KEY, expires_at INTEGER NOT NULL) WITHOUT ROWID`,
+		`INSERT INTO refresh_claims (key, expires_at) VALUES ('old', 1)`,
+		`PRAGMA user_version = 1`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	s, err := Open(ctx, path, WithCleanupInterval(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, c := range []struct {
+		key, owner string
+		want       bool
+	}{{"old", "A", true}, {"old", "B", false}, {"old", "A", true}, {"new", "B", true}} {
+		if ok, err := s.ClaimRefresh(ctx, c.key, c.owner, time.Minute); err != nil || ok != c.want {
+			t.Errorf("ClaimRefresh(%s, %s) = %v, %v; want %v", c.key, c.owner, ok, err, c.want)
+		}
+	}
+	var v int
+	if err := s.wdb.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil || v != schemaVersion {
+		t.Errorf("user_version = %d, %v; want %d", v, err, schemaVersion)
+	}
 }
