@@ -158,7 +158,8 @@ type Site struct {
 	// Sessions is the session store.
 	Sessions sessionstore.Store
 	// Mux is the app's router; Site has registered /healthz, /readyz,
-	// /static/, /login, /logout, /sessions, the webhook and a 404 page.
+	// /static/, /login, /logout, /sessions, the webhook and a 404/405
+	// page. Serve the Site, not Mux: Site adds the security headers.
 	Mux *http.ServeMux
 	// Log is the app's logger.
 	Log *slog.Logger
@@ -170,6 +171,8 @@ type Site struct {
 	css, icon     []byte
 	ownSessions   bool
 	webhookSecret bool
+	devMode       bool
+	handler       http.Handler // Mux behind the secure middleware
 }
 
 // New checks cfg, opens the session store and builds the site.
@@ -196,7 +199,8 @@ func New(ctx context.Context, cfg Config, spec Spec) (*Site, error) {
 		return nil, fmt.Errorf("site: %w", err)
 	}
 	s := &Site{Mux: http.NewServeMux(), Log: log, spec: spec, clientID: cfg.ClientID,
-		info: &Info{Name: spec.Name, Nav: spec.Nav}}
+		info: &Info{Name: spec.Name, Nav: spec.Nav}, devMode: cfg.DevMode}
+	s.handler = s.secure(s.Mux)
 	if err := s.parseTemplates(); err != nil {
 		return nil, err
 	}
@@ -220,6 +224,9 @@ func New(ctx context.Context, cfg Config, spec Spec) (*Site, error) {
 		LoginPath: "/login", HomePath: spec.HomePath, SessionsPath: "/sessions",
 		LoginTemplate: s.pages["login"], Unavailable: http.HandlerFunc(s.unavailable),
 		TrustedProxies: cfg.TrustedProxies, Logger: log, Now: cfg.Now,
+		// The site's outermost middleware sets these on every response,
+		// with a CSP that also forbids scripts (AUD-17).
+		DisableSecurityHeaders: true,
 	})
 	if err != nil {
 		s.Close()
@@ -339,9 +346,7 @@ func (s *Site) routes(cfg Config) error {
 		// applies (and the IdP sends no Origin).
 		m.Handle(WebhookPath, rc)
 	}
-	m.Handle("/", s.Kit.OptionalLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.Error(w, r, http.StatusNotFound, "There is no page at this address.")
-	})))
+	m.Handle(catchAllPattern, s.Kit.OptionalLogin(http.HandlerFunc(s.notFound)))
 	return nil
 }
 
@@ -468,8 +473,9 @@ func (s *Site) unavailable(w http.ResponseWriter, r *http.Request) {
 	}})
 }
 
-// ServeHTTP serves the app.
-func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.Mux.ServeHTTP(w, r) }
+// ServeHTTP serves the app: Mux behind the security headers and error
+// pages of secure.
+func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // Close closes the session store when the site opened it.
 func (s *Site) Close() error {
