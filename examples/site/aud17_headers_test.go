@@ -33,52 +33,29 @@ func signedEvent(t *testing.T, id string) (body string, hdr map[string]string) {
 func TestAUD17_SecurityHeadersOnEveryResponse(t *testing.T) {
 	s, _ := newSite(t)
 	hookBody, hookHdr := signedEvent(t, "aud17-1")
-	rows := []struct {
-		req    sitetest.Request
-		status int
-		allow  string // for 405
-	}{
-		{sitetest.Request{Method: "GET", Path: "/healthz"}, 200, ""},
-		{sitetest.Request{Method: "HEAD", Path: "/healthz"}, 200, ""},
-		{sitetest.Request{Method: "GET", Path: "/readyz"}, 200, ""},
-		{sitetest.Request{Method: "GET", Path: "/static/style.css"}, 200, ""},
-		{sitetest.Request{Method: "GET", Path: "/static/icon.svg"}, 200, ""},
-		{sitetest.Request{Method: "GET", Path: "/static/missing.js"}, 404, ""},
-		{sitetest.Request{Method: "GET", Path: "/login"}, 200, ""},
-		{sitetest.Request{Method: "POST", Path: "/login", Body: "email=a%40example.com&password=some+long+password"}, 503, ""}, // IdP down
-		{sitetest.Request{Method: "PUT", Path: "/login"}, 405, "GET, HEAD, POST"},
-		{sitetest.Request{Method: "POST", Path: "/logout"}, 303, ""},
-		{sitetest.Request{Method: "GET", Path: "/logout"}, 405, "POST"},
-		{sitetest.Request{Method: "POST", Path: "/logout", Header: map[string]string{"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}}, 403, ""},
-		{sitetest.Request{Method: "GET", Path: "/sessions"}, 303, ""},
-		{sitetest.Request{Method: "GET", Path: "/no/such/page"}, 404, ""},
-		{sitetest.Request{Method: "POST", Path: "/no/such/page"}, 404, ""},
-		{sitetest.Request{Method: "POST", Path: "/healthz"}, 405, "GET, HEAD"},
-		{sitetest.Request{Method: "DELETE", Path: "/static/style.css"}, 405, "GET, HEAD"},
-		{sitetest.Request{Method: "GET", Path: "/static/../healthz"}, 307, ""}, // the mux's path cleaning
-		{sitetest.Request{Method: "GET", Path: WebhookPath}, 405, "POST"},
-		{sitetest.Request{Method: "POST", Path: WebhookPath, Body: hookBody, Header: hookHdr}, 200, ""},
-		{sitetest.Request{Method: "POST", Path: WebhookPath, Body: hookBody, Header: map[string]string{"Content-Type": "application/json"}}, 400, ""}, // unsigned
-	}
-	for _, row := range rows {
-		name := row.req.Method + " " + row.req.Path
-		rec := sitetest.Serve(s, row.req, nil)
-		if rec.Code != row.status {
-			t.Errorf("%s: status %d, want %d", name, rec.Code, row.status)
-		}
-		sitetest.CheckSecurityHeaders(t, name, rec.Header())
-		switch row.status {
-		case http.StatusNotFound:
-			sitetest.CheckErrorPage(t, name, rec, row.status, "Not Found")
-		case http.StatusMethodNotAllowed:
-			if got := rec.Header().Get("Allow"); got != row.allow {
-				t.Errorf("%s: Allow %q, want %q", name, got, row.allow)
-			}
-			if row.req.Method != "HEAD" {
-				sitetest.CheckErrorPage(t, name, rec, row.status, "Method Not Allowed")
-			}
-		}
-	}
+	sitetest.CheckRows(t, s, []sitetest.Row{
+		{Request: sitetest.Request{Method: "GET", Path: "/healthz"}, Status: 200},
+		{Request: sitetest.Request{Method: "HEAD", Path: "/healthz"}, Status: 200},
+		{Request: sitetest.Request{Method: "GET", Path: "/readyz"}, Status: 200},
+		{Request: sitetest.Request{Method: "GET", Path: "/static/style.css"}, Status: 200},
+		{Request: sitetest.Request{Method: "GET", Path: "/static/icon.svg"}, Status: 200},
+		{Request: sitetest.Request{Method: "GET", Path: "/static/missing.js"}, Status: 404},
+		{Request: sitetest.Request{Method: "GET", Path: "/login"}, Status: 200},
+		{Request: sitetest.Request{Method: "POST", Path: "/login", Body: "email=a%40example.com&password=some+long+password"}, Status: 503}, // IdP down
+		{Request: sitetest.Request{Method: "PUT", Path: "/login"}, Status: 405, Allow: "GET, HEAD, POST"},
+		{Request: sitetest.Request{Method: "POST", Path: "/logout"}, Status: 303},
+		{Request: sitetest.Request{Method: "GET", Path: "/logout"}, Status: 405, Allow: "POST"},
+		{Request: sitetest.Request{Method: "POST", Path: "/logout", Header: map[string]string{"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}}, Status: 403},
+		{Request: sitetest.Request{Method: "GET", Path: "/sessions"}, Status: 303},
+		{Request: sitetest.Request{Method: "GET", Path: "/no/such/page"}, Status: 404},
+		{Request: sitetest.Request{Method: "POST", Path: "/no/such/page"}, Status: 404},
+		{Request: sitetest.Request{Method: "POST", Path: "/healthz"}, Status: 405, Allow: "GET, HEAD"},
+		{Request: sitetest.Request{Method: "DELETE", Path: "/static/style.css"}, Status: 405, Allow: "GET, HEAD"},
+		{Request: sitetest.Request{Method: "GET", Path: "/static/../healthz"}, Status: 307}, // the mux's path cleaning
+		{Request: sitetest.Request{Method: "GET", Path: WebhookPath}, Status: 405, Allow: "POST"},
+		{Request: sitetest.Request{Method: "POST", Path: WebhookPath, Body: hookBody, Header: hookHdr}, Status: 200},
+		{Request: sitetest.Request{Method: "POST", Path: WebhookPath, Body: hookBody, Header: map[string]string{"Content-Type": "application/json"}}, Status: 400}, // unsigned
+	}, nil)
 }
 
 // AUD-17: the 405 page is the site's page (layout, lang, title, CSS, a

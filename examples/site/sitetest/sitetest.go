@@ -146,3 +146,41 @@ func CheckErrorPage(t testing.TB, name string, rec *httptest.ResponseRecorder, s
 		t.Errorf("%s: no link to the start page", name)
 	}
 }
+
+// Row is one request of a table and what it must answer.
+type Row struct {
+	Request
+	Status int
+	// Allow is the Allow header a 405 must carry.
+	Allow string
+}
+
+// CheckRows serves the rows in order (signed-in ones with cookies) and
+// checks each answer: its status, the security headers, and for 404 and
+// 405 the site's error page (405 with Allow).
+func CheckRows(t testing.TB, h http.Handler, rows []Row, cookies []*http.Cookie) {
+	t.Helper()
+	for _, row := range rows {
+		name := row.Method + " " + row.Path
+		if row.SignedIn {
+			name += " (signed in)"
+		}
+		rec := Serve(h, row.Request, cookies)
+		if rec.Code != row.Status {
+			t.Errorf("%s: status %d, want %d", name, rec.Code, row.Status)
+		}
+		CheckSecurityHeaders(t, name, rec.Header())
+		switch {
+		case row.Method == http.MethodHead:
+		case rec.Code == http.StatusNotFound:
+			CheckErrorPage(t, name, rec, rec.Code, "Not Found")
+		case rec.Code == http.StatusMethodNotAllowed:
+			CheckErrorPage(t, name, rec, rec.Code, "Method Not Allowed")
+		}
+		if rec.Code == http.StatusMethodNotAllowed {
+			if got := rec.Header().Get("Allow"); got != row.Allow {
+				t.Errorf("%s: Allow %q, want %q", name, got, row.Allow)
+			}
+		}
+	}
+}
