@@ -1,8 +1,11 @@
 // Package site is the frame the two Gatehouse example apps (Store and
 // Forums) share: configuration, the app kit wired to the IdP and a
 // session store, the page layout and stylesheet, the login, "my sessions"
-// and error pages, the revocation webhook receiver (S10) and the health
-// endpoints. Each app adds its own data, routes and page templates.
+// and error pages (404 and 405 included), the revocation webhook receiver
+// (S10), the health endpoints, and the security headers of every response
+// (CSP with script-src 'none', nosniff; see secure). Each app adds its own
+// data, routes and page templates; its templates may use neither scripts
+// nor inline styles.
 //
 // It owns how an example app is assembled; it does not own the login
 // architecture itself (package appkit), the IdP protocol (idpclient), the
