@@ -92,6 +92,13 @@ func TestAUD17_CheckContextRules(t *testing.T) {
 		{"domain label alone with enough of its own", "example of a good passphrase", []string{"dave@example.org"}, nil},
 		{"username", "xX_darkknight_Xx 7", []string{"DarkKnight"}, ErrContextSpecific},
 		{"two-letter words ignored", "io io io io io io io", []string{"jo@io.io"}, nil},
+		{"a 4-rune local part is matched by containment", "dana plays the cello well", []string{"dana@example.org"}, ErrContextSpecific},
+		{"a 3-rune word counts for dominance", "bob bob bob bob 12", []string{"bob@x.io"}, ErrContextSpecific},
+		{"digits never count as the password's own", "bob example 12345678", []string{"bob@example.com"}, ErrContextSpecific},
+		{"exactly 8 own letters are enough", "bob example sunshine", []string{"bob@example.com"}, nil},
+		{"7 own letters are not", "bob example sunshin", []string{"bob@example.com"}, ErrContextSpecific},
+		{"a value that is only @domain has no local part", "examplecom is a site I like", []string{"@example.com"}, nil},
+		{"longest word is taken out first", "examples examples 1", []string{"Exam Examples"}, ErrContextSpecific},
 		{"no context", "a perfectly fine passphrase", nil, nil},
 		{"empty context values", "a perfectly fine passphrase", []string{"", "@", "  "}, nil},
 	}
