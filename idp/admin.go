@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 
@@ -40,6 +42,9 @@ type AdminConfig struct {
 	// Events receives the revocation events of password changes,
 	// deactivations, deletions and revocations; nil = none.
 	Events EventSink
+	// Issuer, when set, is the IdP's issuer URL: its host name joins the
+	// words a new password may not be built from (AUD-17).
+	Issuer string
 }
 
 // NewAdmin returns the administrative operations on cfg.Store alone.
@@ -56,7 +61,7 @@ func NewAdmin(cfg AdminConfig) (*Admin, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Admin{s: &core{store: cfg.Store, hasher: cfg.Hasher, log: cfg.Logger, now: cfg.Now, events: cfg.Events, routes: routeTable()}}, nil
+	return &Admin{s: &core{store: cfg.Store, hasher: cfg.Hasher, log: cfg.Logger, now: cfg.Now, events: cfg.Events, routes: routeTable(), issuer: cfg.Issuer}}, nil
 }
 
 // ValidationError is a rejected input field; the admin API answers it as a
@@ -201,6 +206,10 @@ type UserSpec struct {
 	Data                                        json.RawMessage
 	Verified                                    bool
 	PasswordChangeRequired                      bool
+	// ApplicationID, when set, is the application the user is created
+	// for: its name joins the words a new Password must not be built
+	// from (AUD-17). It registers nothing.
+	ApplicationID string
 }
 
 // CreateUser validates and creates a user.
@@ -239,7 +248,8 @@ func (a *Admin) prepareUser(ctx context.Context, spec UserSpec) (*store.User, er
 	hash := spec.PasswordHash
 	if hash == "" {
 		var err error
-		if hash, err = a.hashPassword(ctx, spec.Password); err != nil {
+		words := a.passwordContext(ctx, email, spec.Username, spec.ApplicationID)
+		if hash, err = a.hashPassword(ctx, spec.Password, words); err != nil {
 			return nil, err
 		}
 	} else if _, err := password.Inspect(hash); err != nil {
@@ -363,7 +373,12 @@ func (a *Admin) ImportUsers(ctx context.Context, batch []ImportUser) error {
 	return nil
 }
 
-func (a *Admin) hashPassword(ctx context.Context, pw string) (string, error) {
+// hashPassword applies the password policy to a new plain-text password
+// and hashes it. Besides the length rules, password.Check refuses common
+// breached passwords ([breachedCommonPassword]password) and passwords
+// built from words (passwordContext: the service's name, the user's email)
+// ([contextSpecific]password), per NIST SP 800-63B (AUD-17, IDP-HASH-6).
+func (a *Admin) hashPassword(ctx context.Context, pw string, words []string) (string, error) {
 	if pw == "" {
 		return "", invalid("password", "blank", "A password is required.")
 	}
@@ -376,17 +391,58 @@ func (a *Admin) hashPassword(ctx context.Context, pw string) (string, error) {
 		}
 		return "", invalid("password", "invalid", err.Error())
 	}
+	if err := password.Check(pw, words...); err != nil {
+		switch code := password.Code(err); code {
+		case password.CodeBreachedCommon:
+			return "", invalid("password", code, "This password is one of the most common leaked passwords. Choose another one.")
+		case password.CodeContextSpecific:
+			return "", invalid("password", code, "The password must not be made of the email address, username or the name of the service.")
+		}
+		return "", invalid("password", "invalid", "The password is not allowed.")
+	}
 	return a.s.hasher.Hash(ctx, pw)
+}
+
+// passwordContext returns the words a user's new password must not be
+// built from: the product's name, the server's host name (from the
+// issuer, unless an IP address), the user's email and username, and the
+// names of the given applications (unknown ones are skipped: their
+// absence is reported by whatever uses them).
+func (a *Admin) passwordContext(ctx context.Context, email, username string, appIDs ...string) []string {
+	words := []string{"Gatehouse", email, username}
+	if u, err := url.Parse(a.s.issuer); err == nil && u.Hostname() != "" {
+		if _, err := netip.ParseAddr(u.Hostname()); err != nil {
+			words = append(words, u.Hostname())
+		}
+	}
+	for _, id := range appIDs {
+		if id == "" {
+			continue
+		}
+		if app, err := a.s.store.GetApplication(ctx, id); err == nil {
+			words = append(words, app.Name)
+		}
+	}
+	return words
 }
 
 // SetPassword changes a user's password, clears its brute-force lock
 // (AUD-1) and revokes all its refresh tokens (IDP-REV-3), telling the
 // apps. Only the password fields are written, in one transaction (AUD-6).
 func (a *Admin) SetPassword(ctx context.Context, userID, pw string) error {
-	if _, err := a.s.store.GetUser(ctx, userID); err != nil {
+	u, err := a.s.store.GetUser(ctx, userID)
+	if err != nil {
 		return err
 	}
-	hash, err := a.hashPassword(ctx, pw)
+	regs, err := a.s.store.ListRegistrations(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("set password: registrations: %w", err)
+	}
+	appIDs := make([]string, 0, len(regs))
+	for _, r := range regs {
+		appIDs = append(appIDs, r.ApplicationID)
+	}
+	hash, err := a.hashPassword(ctx, pw, a.passwordContext(ctx, u.Email, u.Username, appIDs...))
 	if err != nil {
 		return err
 	}

@@ -124,7 +124,7 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) {
 	verified := req.SkipVerification || (u.Verified != nil && *u.Verified)
 	user, err := s.admin.CreateUser(r.Context(), UserSpec{ID: u.ID, Email: u.Email, Username: u.Username, Password: u.Password,
 		FirstName: u.FirstName, LastName: u.LastName, FullName: u.FullName, Data: u.Data, Verified: verified,
-		PasswordChangeRequired: u.PasswordChangeRequired})
+		PasswordChangeRequired: u.PasswordChangeRequired, ApplicationID: req.ApplicationID})
 	if err != nil {
 		writeAdminError(w, err, "user.")
 		return
@@ -348,7 +348,8 @@ func (s *Server) handleCreateRegistration(w http.ResponseWriter, r *http.Request
 		}
 		u := req.User
 		user, err = s.admin.CreateUser(ctx, UserSpec{ID: userID, Email: u.Email, Username: u.Username, Password: u.Password,
-			FirstName: u.FirstName, LastName: u.LastName, FullName: u.FullName, Data: u.Data, Verified: req.SkipVerification})
+			FirstName: u.FirstName, LastName: u.LastName, FullName: u.FullName, Data: u.Data, Verified: req.SkipVerification,
+			ApplicationID: req.Registration.ApplicationID})
 		if err != nil {
 			writeAdminError(w, err, "user.")
 			return

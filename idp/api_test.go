@@ -324,7 +324,7 @@ func TestDiscovery(t *testing.T) {
 
 func TestUserAdminAPI(t *testing.T) {
 	f := newFixture(t, idptest.AppOptions{})
-	r := f.api("POST", "/api/user", `{"user":{"email":"Carol@Example.com","password":"carol's long passphrase","firstName":"Carol","data":{"plan":"gold"}},"skipVerification":true}`)
+	r := f.api("POST", "/api/user", `{"user":{"email":"Carol@Example.com","password":"her own long passphrase","firstName":"Carol","data":{"plan":"gold"}},"skipVerification":true}`)
 	if r.status != 200 {
 		t.Fatalf("create: %d %s", r.status, r.body)
 	}

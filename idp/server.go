@@ -170,6 +170,10 @@ type core struct {
 	// routes answers which API routes exist (API-key permissions name
 	// them); the Server's own mux, or routeTable() for an Admin alone.
 	routes *http.ServeMux
+	// issuer is the IdP's issuer URL; its host name is a context word new
+	// passwords may not be built from (AUD-17). Empty for an Admin alone
+	// unless AdminConfig.Issuer is set.
+	issuer string
 }
 
 // Server is the identity server. Create it with New; serve Handler().
@@ -226,7 +230,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		cfg.MaxBodyBytes = 64 << 10
 	}
 	s := &Server{
-		core:    core{store: cfg.Store, hasher: cfg.Hasher, log: cfg.Logger, now: cfg.Now, events: cfg.Events},
+		core:    core{store: cfg.Store, hasher: cfg.Hasher, log: cfg.Logger, now: cfg.Now, events: cfg.Events, issuer: cfg.Issuer},
 		cfg:     cfg,
 		metrics: newMetrics(), pwLimit: newThrottle(cfg.Throttle, cfg.Now), clientLimit: newThrottle(cfg.Throttle, cfg.Now),
 	}

@@ -144,7 +144,8 @@ func runUser(ctx context.Context, env *cliEnv, args []string) error {
 					return err
 				}
 			}
-			u, err := a.CreateUser(ctx, idp.UserSpec{Email: *email, Password: *password, FirstName: *first, LastName: *last, Verified: true})
+			u, err := a.CreateUser(ctx, idp.UserSpec{Email: *email, Password: *password, FirstName: *first, LastName: *last, Verified: true,
+				ApplicationID: *app})
 			if err != nil {
 				return err
 			}

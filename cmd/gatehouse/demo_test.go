@@ -212,7 +212,7 @@ func TestAppCommand(t *testing.T) {
 	i := idptest.Start(t, idptest.WithConfig(func(c *idp.Config) { c.Events = sender }))
 	apps.st = i.Store
 	id, secret := i.CreateApp(t, idptest.AppOptions{Name: "Forums"})
-	const pw = "carol's long enough passphrase"
+	const pw = "her own long enough passphrase"
 	uid := i.CreateUser(t, "carol@example.com", pw, id)
 	dir := t.TempDir()
 	hookSecret := "a webhook secret of enough length"

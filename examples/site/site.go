@@ -1,8 +1,11 @@
 // Package site is the frame the two Gatehouse example apps (Store and
 // Forums) share: configuration, the app kit wired to the IdP and a
 // session store, the page layout and stylesheet, the login, "my sessions"
-// and error pages, the revocation webhook receiver (S10) and the health
-// endpoints. Each app adds its own data, routes and page templates.
+// and error pages (404 and 405 included), the revocation webhook receiver
+// (S10), the health endpoints, and the security headers of every response
+// (CSP with script-src 'none', nosniff; see secure). Each app adds its own
+// data, routes and page templates; its templates may use neither scripts
+// nor inline styles.
 //
 // It owns how an example app is assembled; it does not own the login
 // architecture itself (package appkit), the IdP protocol (idpclient), the
@@ -158,17 +161,20 @@ type Site struct {
 	// Sessions is the session store.
 	Sessions sessionstore.Store
 	// Mux is the app's router; Site has registered /healthz, /readyz,
-	// /static/, /login, /logout, /sessions, the webhook and a 404 page.
+	// /static/, /login, /logout, /sessions, the webhook and a 404/405
+	// page. Serve the Site, not Mux: Site adds the security headers.
 	Mux *http.ServeMux
 	// Log is the app's logger.
 	Log *slog.Logger
 
-	spec        Spec
-	info        *Info
-	clientID    string
-	pages       map[string]*template.Template
-	css, icon   []byte
-	ownSessions bool
+	spec          Spec
+	info          *Info
+	clientID      string
+	pages         map[string]*template.Template
+	css, icon     []byte
+	ownSessions   bool
+	devMode       bool
+	handler       http.Handler // Mux behind the secure middleware
 }
 
 // New checks cfg, opens the session store and builds the site.
@@ -195,7 +201,8 @@ func New(ctx context.Context, cfg Config, spec Spec) (*Site, error) {
 		return nil, fmt.Errorf("site: %w", err)
 	}
 	s := &Site{Mux: http.NewServeMux(), Log: log, spec: spec, clientID: cfg.ClientID,
-		info: &Info{Name: spec.Name, Nav: spec.Nav}}
+		info: &Info{Name: spec.Name, Nav: spec.Nav}, devMode: cfg.DevMode}
+	s.handler = s.secure(s.Mux)
 	if err := s.parseTemplates(); err != nil {
 		return nil, err
 	}
@@ -219,6 +226,9 @@ func New(ctx context.Context, cfg Config, spec Spec) (*Site, error) {
 		LoginPath: "/login", HomePath: spec.HomePath, SessionsPath: "/sessions",
 		LoginTemplate: s.pages["login"], Unavailable: http.HandlerFunc(s.unavailable),
 		TrustedProxies: cfg.TrustedProxies, Logger: log, Now: cfg.Now,
+		// The site's outermost middleware sets these on every response,
+		// with a CSP that also forbids scripts (AUD-17).
+		DisableSecurityHeaders: true,
 	})
 	if err != nil {
 		s.Close()
@@ -338,9 +348,7 @@ func (s *Site) routes(cfg Config) error {
 		// applies (and the IdP sends no Origin).
 		m.Handle(WebhookPath, rc)
 	}
-	m.Handle("/", s.Kit.OptionalLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.Error(w, r, http.StatusNotFound, "There is no page at this address.")
-	})))
+	m.Handle(catchAllPattern, s.Kit.OptionalLogin(http.HandlerFunc(s.notFound)))
 	return nil
 }
 
@@ -467,8 +475,9 @@ func (s *Site) unavailable(w http.ResponseWriter, r *http.Request) {
 	}})
 }
 
-// ServeHTTP serves the app.
-func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.Mux.ServeHTTP(w, r) }
+// ServeHTTP serves the app: Mux behind the security headers and error
+// pages of secure.
+func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // Close closes the session store when the site opened it.
 func (s *Site) Close() error {

@@ -1,0 +1,72 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore/memstore"
+	"github.com/gatehouse-auth/gatehouse/examples/site"
+	"github.com/gatehouse-auth/gatehouse/examples/site/sitetest"
+	"github.com/gatehouse-auth/gatehouse/idp/idptest"
+	"github.com/gatehouse-auth/gatehouse/webhook"
+)
+
+// AUD-17, APP-HDR-2: every route of the Store, signed out and signed in
+// against a real IdP, plus static files, health checks, the webhook, 404
+// and 405, answers with a CSP with script-src and nosniff; 404 and 405 are
+// the site's page, 405 with Allow.
+func TestAUD17_StoreSecurityHeadersOnEveryRoute(t *testing.T) {
+	const email, pw, hookSecret = "ann@example.com", "plum tractor whispers at dawn", "store-test-webhook-secret-0123456789"
+	i := idptest.Start(t)
+	id, secret := i.CreateApp(t, idptest.AppOptions{Name: "Gatehouse Store"})
+	i.CreateUser(t, email, pw, id)
+	ms := memstore.New()
+	t.Cleanup(func() { ms.Close() })
+	a, err := New(context.Background(), Config{IdPURL: i.URL, ClientID: id, ClientSecret: secret,
+		DBPath: filepath.Join(t.TempDir(), "store.db"), Sessions: ms, SealKey: bytes.Repeat([]byte("k"), 32),
+		WebhookSecret: hookSecret, DevMode: true, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	cookies := sitetest.Login(t, a, email, pw)
+
+	ev, _ := webhook.Marshal(webhook.Event{ID: "aud17-store", Type: webhook.EventUserDeactivate, UserID: "nobody"})
+	ts, sig := webhook.Sign([]byte(hookSecret), time.Now(), ev)
+	hook := map[string]string{"Content-Type": "application/json", webhook.HeaderTimestamp: ts, webhook.HeaderSignature: sig}
+	in := func(method, path, body string) sitetest.Request {
+		return sitetest.Request{Method: method, Path: path, Body: body, SignedIn: true}
+	}
+	out := func(method, path string) sitetest.Request { return sitetest.Request{Method: method, Path: path} }
+	sitetest.CheckRows(t, a, []sitetest.Row{
+		{Request: out("GET", "/"), Status: 200},
+		{Request: in("GET", "/", ""), Status: 200},
+		{Request: out("GET", "/shopping-cart"), Status: 303},
+		{Request: in("POST", "/shopping-cart/items", "productId=1&quantity=2"), Status: 303},
+		{Request: in("GET", "/shopping-cart?added=1", ""), Status: 200},
+		{Request: in("POST", "/shopping-cart/items/1", "quantity=3"), Status: 303},
+		{Request: in("POST", "/shopping-cart/items/1/remove", ""), Status: 303},
+		{Request: in("POST", "/shopping-cart/items", "productId=9999"), Status: 404},
+		{Request: in("POST", "/shopping-cart/items", "productId=1&quantity=500"), Status: 400},
+		{Request: out("POST", "/shopping-cart/items"), Status: 303},
+		{Request: in("GET", "/sessions", ""), Status: 200},
+		{Request: in("PUT", "/sessions", ""), Status: 405, Allow: "GET, HEAD, POST"},
+		{Request: out("GET", "/login"), Status: 200},
+		{Request: out("GET", "/static/style.css"), Status: 200},
+		{Request: out("GET", "/static/icon.svg"), Status: 200},
+		{Request: out("GET", "/healthz"), Status: 200},
+		{Request: out("GET", "/readyz"), Status: 200},
+		{Request: out("GET", "/no-such-page"), Status: 404},
+		{Request: in("GET", "/no-such-page", ""), Status: 404},
+		{Request: out("POST", "/"), Status: 405, Allow: "GET, HEAD"},
+		{Request: in("GET", "/shopping-cart/items", ""), Status: 405, Allow: "POST"},
+		{Request: out("DELETE", "/healthz"), Status: 405, Allow: "GET, HEAD"},
+		{Request: out("GET", site.WebhookPath), Status: 405, Allow: "POST"},
+		{Request: sitetest.Request{Method: "POST", Path: site.WebhookPath, Body: string(ev), Header: hook}, Status: 200},
+		{Request: in("POST", "/logout", ""), Status: 303},
+	}, cookies)
+}
