@@ -9,9 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 

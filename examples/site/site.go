@@ -167,14 +167,14 @@ type Site struct {
 	// Log is the app's logger.
 	Log *slog.Logger
 
-	spec          Spec
-	info          *Info
-	clientID      string
-	pages         map[string]*template.Template
-	css, icon     []byte
-	ownSessions   bool
-	devMode       bool
-	handler       http.Handler // Mux behind the secure middleware
+	spec        Spec
+	info        *Info
+	clientID    string
+	pages       map[string]*template.Template
+	css, icon   []byte
+	ownSessions bool
+	devMode     bool
+	handler     http.Handler // Mux behind the secure middleware
 }
 
 // New checks cfg, opens the session store and builds the site.
