@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/gatehouse-auth/gatehouse/idp/store"
@@ -44,7 +45,10 @@ type Config struct {
 	// Throttle is the per-client-IP policy for failed logins and failed
 	// client authentications.
 	Throttle ThrottlePolicy
-	// Events receives revocation events (webhooks); nil = none.
+	// Events is told about revocation events once they are committed to
+	// the store's outbox (a webhook sender's wake-up call); nil = none. The
+	// outbox delivers them either way once a sender runs. A sink that is a
+	// prometheus.Collector is exposed on /metrics.
 	Events EventSink
 	// MaxBodyBytes caps request bodies; default 64 KiB.
 	MaxBodyBytes int64
@@ -127,6 +131,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s := &Server{
 		cfg: cfg, store: cfg.Store, hasher: cfg.Hasher, log: cfg.Logger, now: cfg.Now,
 		metrics: newMetrics(), ipLimit: newThrottle(cfg.Throttle, cfg.Now),
+	}
+	if c, ok := cfg.Events.(prometheus.Collector); ok {
+		if err := s.metrics.reg.Register(c); err != nil {
+			return nil, fmt.Errorf("idp: event sink metrics: %w", err)
+		}
 	}
 	// Retired keys stay published a day: longer than any access token.
 	kr, err := newKeyring(ctx, cfg.Store, cfg.SigningAlgorithm, 24*time.Hour, cfg.Now)

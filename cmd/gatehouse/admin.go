@@ -22,14 +22,10 @@ func withAdmin(ctx context.Context, env *cliEnv, sf *storeFlags, f func(*idp.Ser
 		return err
 	}
 	defer st.Close()
-	// Revocations made here (password change, deactivation) reach the apps
-	// like those made by a running IdP.
-	events, err := newEventSender(st, log)
-	if err != nil {
-		return err
-	}
-	defer closeEvents(events)
-	srv, err := idp.New(ctx, idp.Config{Store: st, Issuer: "gatehouse-cli", Logger: log, Events: events})
+	// Revocations made here (password change, deactivation) enter the
+	// store's outbox with the change; the running IdP's sender delivers
+	// them to the apps (AUD-8), so no sender runs here.
+	srv, err := idp.New(ctx, idp.Config{Store: st, Issuer: "gatehouse-cli", Logger: log})
 	if err != nil {
 		return err
 	}
