@@ -161,3 +161,40 @@ func TestPayloadShape(t *testing.T) {
 		t.Fatalf("payload %s", b)
 	}
 }
+
+// failingSeen is a SeenStore whose database is down.
+type failingSeen struct{}
+
+func (failingSeen) MarkSeen(context.Context, string, time.Time) (bool, error) {
+	return false, errors.New("db down")
+}
+func (failingSeen) Forget(context.Context, string) error { return nil }
+
+// AUD-10: the Receiver keeps handled ids in its SeenStore: a new Receiver
+// on the same store (an app restart) refuses the replay; a store that
+// cannot record the id answers 500 (the sender retries) without handling.
+func TestAUD10_ReceiverSeenStoreOutlivesTheReceiver(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	calls := 0
+	handle := func(context.Context, Event) error { calls++; return nil }
+	seen := NewMemorySeen(0, func() time.Time { return now })
+	mk := func(s SeenStore) *Receiver {
+		rc, err := NewReceiver(ReceiverConfig{Secret: []byte(testSecret), Handle: handle, Seen: s,
+			Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return now }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rc
+	}
+	body, _ := Marshal(Event{ID: "evt-r", Type: EventUserDelete, UserID: "u"})
+	ts, sig := Sign([]byte(testSecret), now, body)
+	if rec := post(mk(seen), body, ts, sig); rec.Code != 200 || calls != 1 {
+		t.Fatalf("first: %d, %d calls", rec.Code, calls)
+	}
+	if rec := post(mk(seen), body, ts, sig); rec.Code != 200 || calls != 1 || !strings.Contains(rec.Body.String(), "already handled") {
+		t.Fatalf("replay to a new receiver: %d, %d calls", rec.Code, calls)
+	}
+	if rec := post(mk(failingSeen{}), body, ts, sig); rec.Code != 500 || calls != 1 {
+		t.Fatalf("seen store down: %d, %d calls", rec.Code, calls)
+	}
+}

@@ -13,6 +13,7 @@ package site
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
@@ -170,6 +171,10 @@ type Site struct {
 	css, icon     []byte
 	ownSessions   bool
 	webhookSecret bool
+	// db is the site's own pool on the app's database (DBPath), holding
+	// the webhook ids handled (seen); nil without a webhook receiver.
+	db   *sql.DB
+	seen webhook.SeenStore
 }
 
 // New checks cfg, opens the session store and builds the site.
@@ -226,6 +231,18 @@ func New(ctx context.Context, cfg Config, spec Spec) (*Site, error) {
 		return nil, fmt.Errorf("site: %w", err)
 	}
 	s.Kit = kit
+	if cfg.WebhookSecret != "" {
+		// Replay protection that survives a restart (AUD-10): the ids
+		// live in the app's own database, not in memory.
+		if s.db, err = openFile(cfg.DBPath); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("site: webhook ids: %w", err)
+		}
+		if s.seen, err = NewSeenDB(ctx, s.db, cfg.Now); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("site: webhook ids: %w", err)
+		}
+	}
 	if err := s.routes(cfg); err != nil {
 		s.Close()
 		return nil, err
@@ -330,7 +347,7 @@ func (s *Site) routes(cfg Config) error {
 	m.Handle("/sessions", s.Kit.SessionsHandler(s.pages["sessions"]))
 	if cfg.WebhookSecret != "" {
 		rc, err := webhook.NewReceiver(webhook.ReceiverConfig{
-			Secret: []byte(cfg.WebhookSecret), Handle: s.handleEvent, Logger: s.Log, Now: cfg.Now,
+			Secret: []byte(cfg.WebhookSecret), Handle: s.handleEvent, Seen: s.seen, Logger: s.Log, Now: cfg.Now,
 		})
 		if err != nil {
 			return fmt.Errorf("site: webhook receiver: %w", err)
@@ -471,12 +488,17 @@ func (s *Site) unavailable(w http.ResponseWriter, r *http.Request) {
 // ServeHTTP serves the app.
 func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.Mux.ServeHTTP(w, r) }
 
-// Close closes the session store when the site opened it.
+// Close closes the session store when the site opened it, and the site's
+// pool on the app's database.
 func (s *Site) Close() error {
+	var errs []error
 	if s.ownSessions && s.Sessions != nil {
-		return s.Sessions.Close()
+		errs = append(errs, s.Sessions.Close())
 	}
-	return nil
+	if s.db != nil {
+		errs = append(errs, s.db.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // when formats a time for pages: "2006-01-02 15:04" in UTC, or "—".
