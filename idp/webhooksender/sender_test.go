@@ -22,6 +22,8 @@ import (
 	"github.com/gatehouse-auth/gatehouse/idp"
 	"github.com/gatehouse-auth/gatehouse/idp/idptest"
 	"github.com/gatehouse-auth/gatehouse/idp/store"
+	"github.com/gatehouse-auth/gatehouse/idp/store/postgres"
+	"github.com/gatehouse-auth/gatehouse/idp/store/postgres/pgtest"
 	"github.com/gatehouse-auth/gatehouse/idp/store/sqlite"
 	"github.com/gatehouse-auth/gatehouse/idp/webhooksender"
 	"github.com/gatehouse-auth/gatehouse/password"
@@ -466,5 +468,39 @@ func TestAUD8_PendingDeliveriesSurviveAnIdPKill(t *testing.T) {
 	}
 	if !types[webhook.EventUserDeactivate] || !types[webhook.EventUserPasswordUpdate] {
 		t.Fatalf("delivered types %v", types)
+	}
+}
+
+// AUD-8: with PostgreSQL, several IdP processes share the outbox: two
+// senders on two connection pools (two processes) deliver every message,
+// and never the same message at once (FOR UPDATE SKIP LOCKED and the
+// lease), so each event reaches the app exactly once.
+func TestAUD8_TwoSendersShareThePostgresOutbox(t *testing.T) {
+	url := pgtest.NewSchema(t)
+	ctx := context.Background()
+	open := func() *postgres.Store {
+		st, err := postgres.Open(ctx, url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = st.Close() })
+		return st
+	}
+	st1, st2 := open(), open()
+	r := newRecv(t, testSecret, 0)
+	app := createApp(t, st1, testSecret, r.srv.URL)
+	const n = 200
+	for i := range n {
+		enqueue(t, st1, webhook.Event{Type: webhook.EventRefreshTokenRevoke, UserID: fmt.Sprintf("u%d", i), ApplicationID: app})
+	}
+	s1 := newSender(t, st1, nil, func(c *webhooksender.Config) { c.Batch = 5 })
+	s2 := newSender(t, st2, nil, func(c *webhooksender.Config) { c.Batch = 5 })
+	eventually(t, "every event", func() bool { return len(r.Events()) == n })
+	eventually(t, "an empty outbox", func() bool { return outboxLen(t, st1) == 0 })
+	if h := r.hits.Load(); h != n {
+		t.Fatalf("%d requests for %d events: a message was delivered twice", h, n)
+	}
+	if s1.Stats().Delivered == 0 || s2.Stats().Delivered == 0 {
+		t.Logf("one sender delivered everything (s1 %d, s2 %d)", s1.Stats().Delivered, s2.Stats().Delivered)
 	}
 }
