@@ -59,11 +59,14 @@ func (m *MemorySeen) MarkSeen(_ context.Context, id string, until time.Time) (bo
 	defer m.mu.Unlock()
 	// Callers pass until = now + a fixed window, so insertion order is
 	// expiry order.
-	for len(m.order) > 0 && (!now.Before(m.order[0].until) || len(m.order) >= m.max) {
+	for len(m.order) > 0 && !now.Before(m.order[0].until) {
 		m.evictOldest()
 	}
 	if u, ok := m.seen[id]; ok && now.Before(u) {
 		return true, nil
+	}
+	for len(m.order) > 0 && len(m.order) >= m.max {
+		m.evictOldest()
 	}
 	m.seen[id] = until
 	m.order = append(m.order, seenEntry{id: id, until: until})

@@ -198,3 +198,38 @@ func TestAUD10_ReceiverSeenStoreOutlivesTheReceiver(t *testing.T) {
 		t.Fatalf("seen store down: %d, %d calls", rec.Code, calls)
 	}
 }
+
+// The in-memory SeenStore keeps at most max ids, oldest out first, and
+// drops ids after their until.
+func TestMemorySeenBoundAndExpiry(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	m := NewMemorySeen(2, func() time.Time { return now })
+	ctx := context.Background()
+	mark := func(id string) bool {
+		seen, err := m.MarkSeen(ctx, id, now.Add(time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return seen
+	}
+	if mark("a") || mark("b") || !mark("b") {
+		t.Fatal("first marks")
+	}
+	if mark("c") { // evicts a, the oldest
+		t.Fatal("c seen")
+	}
+	if !mark("c") || !mark("b") {
+		t.Fatal("want b and c kept")
+	}
+	if mark("a") {
+		t.Fatal("want a evicted at the bound of 2")
+	}
+	now = now.Add(time.Minute)
+	if mark("c") {
+		t.Fatal("c still seen after its until")
+	}
+	_ = m.Forget(ctx, "c")
+	if mark("c") {
+		t.Fatal("c seen after Forget")
+	}
+}
