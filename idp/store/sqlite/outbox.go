@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -48,6 +49,15 @@ func (s *Store) EnqueueOutbox(ctx context.Context, msgs []*store.OutboxMessage) 
 func (s *Store) ClaimOutbox(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]*store.OutboxMessage, error) {
 	if limit <= 0 {
 		return nil, nil
+	}
+	// Senders poll: look on the read pool first, so an empty outbox never
+	// takes the write lock from the refresh path.
+	var one int
+	switch err := s.r.QueryRowContext(ctx, `SELECT 1 FROM webhook_outbox WHERE available_at <= ? LIMIT 1`, ms(now)).Scan(&one); {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, nil
+	case err != nil:
+		return nil, wrap("claim outbox", err)
 	}
 	claim := rand.Text()
 	rows, err := s.w.QueryContext(ctx, `UPDATE webhook_outbox SET available_at = ?, claim = ?
