@@ -129,3 +129,32 @@ func TestAUD10_WebhookReplayAfterAppRestartIgnored(t *testing.T) {
 		t.Fatalf("cart after the replay: %d", r.Status)
 	}
 }
+
+// AUD-8: revoking every refresh token of one application (DELETE
+// /api/jwt/refresh?applicationId=) ends every user's sessions in that app,
+// and only in that app: the IdP announces it per user.
+func TestAUD8_ApplicationWideRevocationEndsEveryUsersSessions(t *testing.T) {
+	e := newEnv(t)
+	alice, aliceID := e.user(0)
+	bob, bobID := e.user(1)
+	ba, bb := e.browser("alice"), e.browser("bob")
+	ba.login(e.info.Store, alice, "/shopping-cart")
+	ba.login(e.info.Forums, alice, "/posts")
+	bb.login(e.info.Store, bob, "/shopping-cart")
+	req, _ := http.NewRequest(http.MethodDelete, e.info.IdP+"/api/jwt/refresh?applicationId="+e.info.Applications.Store.ID, nil)
+	req.Header.Set("Authorization", e.info.APIKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("DELETE /api/jwt/refresh?applicationId=: %d", resp.StatusCode)
+	}
+	if !within(propagation, func() bool { return len(e.storeSessions(aliceID)) == 0 && len(e.storeSessions(bobID)) == 0 }) {
+		t.Fatalf("store sessions still live: alice %d, bob %d", len(e.storeSessions(aliceID)), len(e.storeSessions(bobID)))
+	}
+	if len(e.forumSessions(aliceID)) != 1 {
+		t.Fatal("the store's revocation ended a forum session")
+	}
+}

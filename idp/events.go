@@ -55,24 +55,45 @@ func (s *Server) announce(tmpl Event) *announcement { return &announcement{s: s,
 
 // notify is the store.Notify: one event per webhook.MaxIDsPerEvent ids
 // deleted, so no body outgrows a receiver's limit however many families a
-// revocation ends (AUD-8); one event without ids when none were.
-func (a *announcement) notify(ids []string) ([]*store.OutboxMessage, error) {
+// revocation ends (AUD-8); one event without ids when none were. A
+// revocation that names no user (every family of an application) is
+// announced per user, so an app can end each user's sessions.
+func (a *announcement) notify(deleted []store.DeletedFamily) ([]*store.OutboxMessage, error) {
 	a.events = a.events[:0]
 	now := a.s.now()
-	var msgs []*store.OutboxMessage
-	for first := true; first || len(ids) > 0; first = false {
-		n := min(len(ids), webhook.MaxIDsPerEvent)
-		e := a.tmpl
-		e.ID = uuid.NewString()
-		e.CreateInstant = now.UnixMilli()
-		e.RefreshTokenIDs = ids[:n:n]
-		ids = ids[n:]
-		body, err := webhook.Marshal(e.Wire())
-		if err != nil {
-			return nil, fmt.Errorf("announce %s: %w", e.Type, err)
+	var users []string
+	byUser := map[string][]string{}
+	for _, f := range deleted {
+		u := a.tmpl.UserID
+		if u == "" {
+			u = f.UserID
 		}
-		msgs = append(msgs, &store.OutboxMessage{ID: e.ID, ApplicationID: e.ApplicationID, Payload: body, CreatedAt: now})
-		a.events = append(a.events, e)
+		if _, ok := byUser[u]; !ok {
+			users = append(users, u)
+		}
+		byUser[u] = append(byUser[u], f.ID)
+	}
+	if len(users) == 0 {
+		users = []string{a.tmpl.UserID}
+	}
+	var msgs []*store.OutboxMessage
+	for _, u := range users {
+		ids := byUser[u]
+		for first := true; first || len(ids) > 0; first = false {
+			n := min(len(ids), webhook.MaxIDsPerEvent)
+			e := a.tmpl
+			e.ID = uuid.NewString()
+			e.UserID = u
+			e.CreateInstant = now.UnixMilli()
+			e.RefreshTokenIDs = ids[:n:n]
+			ids = ids[n:]
+			body, err := webhook.Marshal(e.Wire())
+			if err != nil {
+				return nil, fmt.Errorf("announce %s: %w", e.Type, err)
+			}
+			msgs = append(msgs, &store.OutboxMessage{ID: e.ID, ApplicationID: e.ApplicationID, Payload: body, CreatedAt: now})
+			a.events = append(a.events, e)
+		}
 	}
 	return msgs, nil
 }

@@ -205,11 +205,11 @@ func (s *Server) handleDeleteRefreshTokens(w http.ResponseWriter, r *http.Reques
 			_, err = s.revokeUser(ctx, uid, aid, "api")
 		} else {
 			an := s.announce(Event{Type: webhook.EventRefreshTokenRevoke, ApplicationID: aid, Reason: "api"})
-			_, err = s.store.DeleteRefreshTokensByApplication(ctx, aid, func(ids []string) ([]*store.OutboxMessage, error) {
-				if len(ids) == 0 {
+			_, err = s.store.DeleteRefreshTokensByApplication(ctx, aid, func(deleted []store.DeletedFamily) ([]*store.OutboxMessage, error) {
+				if len(deleted) == 0 {
 					return nil, nil // nothing ended: nothing to tell
 				}
-				return an.notify(ids)
+				return an.notify(deleted)
 			})
 			if err == nil {
 				an.publish(ctx)

@@ -394,8 +394,9 @@ func (s *Site) handleEvent(ctx context.Context, e webhook.Event) error {
 		return nil
 	}
 	if e.UserID == "" {
-		// An application-wide revocation names no user: sessions live on
-		// until their refresh fails.
+		// Gatehouse names the user even in an application-wide revocation
+		// (one event per user); an event without one has nothing to match
+		// sessions by, and they end at their next refresh.
 		s.Log.Info("webhook: event without a user; nothing to end", "type", e.Type, "reason", e.Reason)
 		return nil
 	}

@@ -294,14 +294,14 @@ type RefreshTokenStore interface {
 	GetRotation(ctx context.Context, hash []byte) (*Rotation, error)
 
 	// DeleteRefreshToken removes one family and its rotation history.
-	// ErrNotFound if absent. When notify is not nil it is called with
-	// []string{id} once the family is deleted, and the messages it returns
-	// are enqueued in the outbox in the same transaction (see Notify).
+	// ErrNotFound if absent. When notify is not nil it is called with the
+	// family once it is deleted, and the messages it returns are enqueued
+	// in the outbox in the same transaction (see Notify).
 	DeleteRefreshToken(ctx context.Context, id string, notify Notify) error
 	// DeleteRefreshTokensByUser removes the user's families (all of them
 	// when applicationID is empty) and returns the ids removed. notify, if
-	// not nil, is called with those ids (possibly none) and its messages
-	// are enqueued in the same transaction.
+	// not nil, is called with those families (possibly none) and its
+	// messages are enqueued in the same transaction.
 	DeleteRefreshTokensByUser(ctx context.Context, userID, applicationID string, notify Notify) ([]string, error)
 	// DeleteRefreshTokensByApplication removes every family of the app,
 	// enqueuing notify's messages in the same transaction.
@@ -313,13 +313,19 @@ type RefreshTokenStore interface {
 	DeleteExpiredRefreshTokens(ctx context.Context, now, successorCutoff time.Time) (int, error)
 }
 
-// Notify turns the ids of the refresh-token families a deletion removed
-// into the outbox messages announcing it. A deletion method calls it inside
+// DeletedFamily is a refresh-token family a deletion removed.
+type DeletedFamily struct {
+	ID     string
+	UserID string
+}
+
+// Notify turns the refresh-token families a deletion removed into the
+// outbox messages announcing it. A deletion method calls it inside
 // its transaction, after the delete, and enqueues what it returns in that
 // same transaction: the revocation and its announcement commit together or
 // not at all, so a crash can never lose the announcement (AUD-8). It must
 // not do I/O; an error rolls the deletion back.
-type Notify func(deletedIDs []string) ([]*OutboxMessage, error)
+type Notify func(deleted []DeletedFamily) ([]*OutboxMessage, error)
 
 // OutboxMessage is one event waiting in the transactional outbox for
 // delivery to the applications' webhooks.

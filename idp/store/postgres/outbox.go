@@ -124,21 +124,23 @@ func (s *Store) lostClaim(ctx context.Context, op, id string) error {
 func (s *Store) deleteNotify(ctx context.Context, op, where string, notify store.Notify, args ...any) ([]string, error) {
 	var ids []string
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `DELETE FROM refresh_tokens WHERE `+where+` RETURNING id`, args...)
+		rows, err := tx.Query(ctx, `DELETE FROM refresh_tokens WHERE `+where+` RETURNING id, user_id`, args...)
 		if err != nil {
 			return err
 		}
-		if ids, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		deleted, err := pgx.CollectRows(rows, pgx.RowToStructByPos[store.DeletedFamily])
+		if err != nil {
 			return err
 		}
-		sort.Strings(ids)
-		if ids == nil {
-			ids = []string{}
+		sort.Slice(deleted, func(i, j int) bool { return deleted[i].ID < deleted[j].ID })
+		ids = make([]string, len(deleted))
+		for i, f := range deleted {
+			ids[i] = f.ID
 		}
 		if notify == nil {
 			return nil
 		}
-		msgs, err := notify(ids)
+		msgs, err := notify(deleted)
 		if err != nil {
 			return fmt.Errorf("build outbox messages: %w", err)
 		}

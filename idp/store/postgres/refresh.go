@@ -139,11 +139,11 @@ func (s *Store) DeleteRefreshToken(ctx context.Context, id string, notify store.
 		return nil
 	}
 	// notify runs only when the family was there to delete.
-	ids, err := s.deleteNotify(ctx, "delete refresh token", `id = $1`, func(ids []string) ([]*store.OutboxMessage, error) {
-		if len(ids) == 0 {
+	ids, err := s.deleteNotify(ctx, "delete refresh token", `id = $1`, func(deleted []store.DeletedFamily) ([]*store.OutboxMessage, error) {
+		if len(deleted) == 0 {
 			return nil, nil
 		}
-		return notify(ids)
+		return notify(deleted)
 	}, id)
 	if err != nil {
 		return err

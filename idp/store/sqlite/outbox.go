@@ -132,7 +132,8 @@ func (s *Store) claimHeld(ctx context.Context, op, id string, res sql.Result) er
 	return fmt.Errorf("sqlite store: %s: %w", op, store.ErrConflict)
 }
 
-// deleteNotify deletes the families q selects (q ends in RETURNING id)
+// deleteNotify deletes the families q selects (q ends in RETURNING id,
+// user_id)
 // and enqueues notify's messages in the same transaction. With once, an
 // empty deletion calls no notify and answers ErrNotFound.
 func (s *Store) deleteNotify(ctx context.Context, op, q string, notify store.Notify, once bool, args ...any) ([]string, error) {
@@ -142,16 +143,17 @@ func (s *Store) deleteNotify(ctx context.Context, op, q string, notify store.Not
 		if err != nil {
 			return err
 		}
-		got, err := collect(rows, op, func(sc scanner) (*string, error) {
-			var id string
-			return &id, sc.Scan(&id)
+		got, err := collect(rows, op, func(sc scanner) (*store.DeletedFamily, error) {
+			var f store.DeletedFamily
+			return &f, sc.Scan(&f.ID, &f.UserID)
 		})
 		if err != nil {
 			return err
 		}
 		ids = make([]string, len(got))
-		for i, id := range got {
-			ids[i] = *id
+		deleted := make([]store.DeletedFamily, len(got))
+		for i, f := range got {
+			ids[i], deleted[i] = f.ID, *f
 		}
 		if once && len(ids) == 0 {
 			return sql.ErrNoRows
@@ -159,7 +161,7 @@ func (s *Store) deleteNotify(ctx context.Context, op, q string, notify store.Not
 		if notify == nil {
 			return nil
 		}
-		msgs, err := notify(ids)
+		msgs, err := notify(deleted)
 		if err != nil {
 			return fmt.Errorf("build outbox messages: %w", err)
 		}

@@ -183,7 +183,7 @@ func (s *Store) DeleteRefreshToken(ctx context.Context, id string, notify store.
 		}
 		return mustAffect("delete refresh token", res)
 	}
-	_, err := s.deleteNotify(ctx, "delete refresh token", `DELETE FROM refresh_tokens WHERE id = ? RETURNING id`, notify, true, id)
+	_, err := s.deleteNotify(ctx, "delete refresh token", `DELETE FROM refresh_tokens WHERE id = ? RETURNING id, user_id`, notify, true, id)
 	return err
 }
 
@@ -193,10 +193,10 @@ func (s *Store) DeleteRefreshToken(ctx context.Context, id string, notify store.
 func (s *Store) DeleteRefreshTokensByUser(ctx context.Context, userID, applicationID string, notify store.Notify) ([]string, error) {
 	if applicationID == "" {
 		return s.deleteNotify(ctx, "delete refresh tokens by user",
-			`DELETE FROM refresh_tokens WHERE user_id = ? RETURNING id`, notify, false, userID)
+			`DELETE FROM refresh_tokens WHERE user_id = ? RETURNING id, user_id`, notify, false, userID)
 	}
 	return s.deleteNotify(ctx, "delete refresh tokens by user",
-		`DELETE FROM refresh_tokens WHERE user_id = ? AND application_id = ? RETURNING id`, notify, false, userID, applicationID)
+		`DELETE FROM refresh_tokens WHERE user_id = ? AND application_id = ? RETURNING id, user_id`, notify, false, userID, applicationID)
 }
 
 // DeleteRefreshTokensByApplication removes every family of the application
@@ -204,7 +204,7 @@ func (s *Store) DeleteRefreshTokensByUser(ctx context.Context, userID, applicati
 // transaction.
 func (s *Store) DeleteRefreshTokensByApplication(ctx context.Context, applicationID string, notify store.Notify) ([]string, error) {
 	return s.deleteNotify(ctx, "delete refresh tokens by application",
-		`DELETE FROM refresh_tokens WHERE application_id = ? RETURNING id`, notify, false, applicationID)
+		`DELETE FROM refresh_tokens WHERE application_id = ? RETURNING id, user_id`, notify, false, applicationID)
 }
 
 // DeleteExpiredRefreshTokens removes families with 0 < ExpiresAt <= now

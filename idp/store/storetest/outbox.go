@@ -18,11 +18,16 @@ func newMsg(appID string, created time.Time) *store.OutboxMessage {
 	return &store.OutboxMessage{ID: uuid.NewString(), ApplicationID: appID, Payload: []byte(`{"event":{"id":"x"}}`), CreatedAt: created}
 }
 
-// notifyInto returns a Notify that records the ids it is called with and
-// returns msgs.
-func notifyInto(got *[]string, msgs ...*store.OutboxMessage) store.Notify {
-	return func(ids []string) ([]*store.OutboxMessage, error) {
-		*got = append(*got, ids...)
+// notifyInto returns a Notify that records the family ids it is called
+// with, checks they belong to userID, and returns msgs.
+func notifyInto(t *testing.T, userID string, got *[]string, msgs ...*store.OutboxMessage) store.Notify {
+	return func(deleted []store.DeletedFamily) ([]*store.OutboxMessage, error) {
+		for _, f := range deleted {
+			if f.UserID != userID {
+				t.Errorf("deleted family %s: user %q, want %q", f.ID, f.UserID, userID)
+			}
+			*got = append(*got, f.ID)
+		}
 		return msgs, nil
 	}
 }
@@ -154,7 +159,7 @@ func testOutboxAtomicWithDeletion(t *testing.T, s store.Store) {
 	rt3 := createToken(t, s, newToken(u, a))
 
 	boom := errors.New("boom")
-	failing := func([]string) ([]*store.OutboxMessage, error) { return nil, boom }
+	failing := func([]store.DeletedFamily) ([]*store.OutboxMessage, error) { return nil, boom }
 	if _, err := s.DeleteRefreshTokensByUser(ctx, u.ID, "", failing); !errors.Is(err, boom) {
 		t.Fatalf("DeleteRefreshTokensByUser with failing notify: %v, want boom", err)
 	}
@@ -172,7 +177,7 @@ func testOutboxAtomicWithDeletion(t *testing.T, s store.Store) {
 	// A duplicate message id fails the insert: the deletion rolls back too.
 	dup := newMsg("", at(0))
 	noErr(t, "EnqueueOutbox", s.EnqueueOutbox(ctx, []*store.OutboxMessage{dup}))
-	if err := s.DeleteRefreshToken(ctx, rt.ID, notifyInto(new([]string), dup)); !errors.Is(err, store.ErrDuplicate) {
+	if err := s.DeleteRefreshToken(ctx, rt.ID, notifyInto(t, u.ID, new([]string), dup)); !errors.Is(err, store.ErrDuplicate) {
 		t.Fatalf("DeleteRefreshToken with a duplicate message: %v, want ErrDuplicate", err)
 	}
 	if _, err := s.GetRefreshToken(ctx, rt.ID); err != nil {
@@ -183,24 +188,24 @@ func testOutboxAtomicWithDeletion(t *testing.T, s store.Store) {
 
 	var ids []string
 	one := newMsg(a.ID, at(1))
-	noErr(t, "DeleteRefreshToken", s.DeleteRefreshToken(ctx, rt.ID, notifyInto(&ids, one)))
+	noErr(t, "DeleteRefreshToken", s.DeleteRefreshToken(ctx, rt.ID, notifyInto(t, u.ID, &ids, one)))
 	wantIDs(t, "notify ids (one)", []string{rt.ID}, ids)
 	// A missing family: ErrNotFound and no notify.
 	ids = nil
-	wantErr(t, "DeleteRefreshToken missing", s.DeleteRefreshToken(ctx, rt.ID, notifyInto(&ids, newMsg("", at(1)))), store.ErrNotFound)
+	wantErr(t, "DeleteRefreshToken missing", s.DeleteRefreshToken(ctx, rt.ID, notifyInto(t, u.ID, &ids, newMsg("", at(1)))), store.ErrNotFound)
 	if len(ids) != 0 {
 		t.Fatal("notify called for a family that was not there")
 	}
 	ids = nil
 	two, three := newMsg("", at(2)), newMsg("", at(3))
-	gone, err := s.DeleteRefreshTokensByUser(ctx, u.ID, a.ID, notifyInto(&ids, two, three))
+	gone, err := s.DeleteRefreshTokensByUser(ctx, u.ID, a.ID, notifyInto(t, u.ID, &ids, two, three))
 	noErr(t, "DeleteRefreshTokensByUser", err)
 	wantIDs(t, "deleted", sorted([]string{rt2.ID, rt3.ID}), sorted(gone))
 	wantIDs(t, "notify ids (user)", sorted([]string{rt2.ID, rt3.ID}), sorted(ids))
 	// Nothing left to delete: notify still runs, with no ids.
 	ids = []string{"sentinel"}
 	four := newMsg("", at(4))
-	_, err = s.DeleteRefreshTokensByApplication(ctx, a.ID, notifyInto(&ids, four))
+	_, err = s.DeleteRefreshTokensByApplication(ctx, a.ID, notifyInto(t, u.ID, &ids, four))
 	noErr(t, "DeleteRefreshTokensByApplication", err)
 	wantIDs(t, "notify ids (none)", []string{"sentinel"}, ids)
 
