@@ -92,8 +92,9 @@ type Config struct {
 	// each wait is drawn uniformly from [b/2, b]. Defaults 500 ms, 5 min.
 	InitialBackoff time.Duration
 	MaxBackoff     time.Duration
-	// Lease is how long a claimed message is withheld from other senders;
-	// it must exceed one round (targets × Timeout). Default 1 min.
+	// Lease is how long a claimed message is withheld from other senders.
+	// A round stops posting at 3/4 of it; targets not reached then wait
+	// for the next round. Default 1 min.
 	Lease time.Duration
 	// PollInterval is how often the outbox is polled when no Publish
 	// wakes the Sender (another process's events, retries). Default 1 s.
@@ -309,6 +310,10 @@ func (s *Sender) deliver(m *store.OutboxMessage) {
 	for _, k := range m.Done {
 		done[k] = true
 	}
+	// The round ends well inside the lease, so no other sender claims m
+	// while this one still posts it.
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Lease*3/4)
+	defer cancel()
 	var failStatus int
 	var failErr error
 	failed := 0
@@ -316,7 +321,7 @@ func (s *Sender) deliver(m *store.OutboxMessage) {
 		if done[t.key] {
 			continue
 		}
-		status, err := s.send(t, ev, m.Payload)
+		status, err := s.send(ctx, t, ev, m.Payload)
 		if err == nil && status/100 == 2 {
 			done[t.key] = true
 			m.Done = append(m.Done, t.key)
@@ -379,8 +384,8 @@ func (s *Sender) giveUp(m *store.OutboxMessage, ev webhook.Event, why string, st
 // halves, each sent as an event whose id derives from ev's (so a retry
 // splits the same way and the receiver recognises the halves it already
 // handled); the result is 200 only when every part was acknowledged.
-func (s *Sender) send(t target, ev webhook.Event, body []byte) (int, error) {
-	status, err := s.attempt(t, body)
+func (s *Sender) send(ctx context.Context, t target, ev webhook.Event, body []byte) (int, error) {
+	status, err := s.attempt(ctx, t, body)
 	if err != nil || status != http.StatusRequestEntityTooLarge || len(ev.RefreshTokenIDs) < 2 {
 		return status, err
 	}
@@ -396,7 +401,7 @@ func (s *Sender) send(t target, ev webhook.Event, body []byte) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		if status, err := s.send(t, part, b); err != nil || status/100 != 2 {
+		if status, err := s.send(ctx, t, part, b); err != nil || status/100 != 2 {
 			return status, err
 		}
 	}
@@ -447,9 +452,12 @@ func (s *Sender) targets(ev webhook.Event) ([]target, error) {
 
 // attempt makes one signed request; it returns the status or the
 // transport error.
-func (s *Sender) attempt(t target, body []byte) (int, error) {
+func (s *Sender) attempt(ctx context.Context, t target, body []byte) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err // the round is over: the rest waits for the next
+	}
 	s.attempts.Add(1)
-	req, err := http.NewRequestWithContext(s.ctx, http.MethodPost, t.url, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, bytes.NewReader(body))
 	if err != nil {
 		return 0, fmt.Errorf("build request: %w", err)
 	}

@@ -504,3 +504,38 @@ func TestAUD8_TwoSendersShareThePostgresOutbox(t *testing.T) {
 		t.Logf("one sender delivered everything (s1 %d, s2 %d)", s1.Stats().Delivered, s2.Stats().Delivered)
 	}
 }
+
+// A round ends inside its lease: a target that hangs is cut off and
+// retried in a later round, rather than the round outliving the lease (and
+// another sender claiming the message meanwhile).
+func TestRoundEndsInsideTheLease(t *testing.T) {
+	st := openStore(t, filepath.Join(t.TempDir(), "idp.db"))
+	r := newRecv(t, testSecret, 0)
+	release := make(chan struct{})
+	var first atomic.Bool
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if first.CompareAndSwap(false, true) {
+			select { // hang until the client gives up or the test ends
+			case <-req.Context().Done():
+			case <-release:
+			}
+			return
+		}
+		r.srv.Config.Handler.ServeHTTP(w, req)
+	}))
+	t.Cleanup(hang.Close)
+	t.Cleanup(func() { close(release) }) // runs before hang.Close
+	app := createApp(t, st, testSecret, hang.URL)
+	logs := &syncBuf{}
+	defer func() {
+		if t.Failed() {
+			t.Log(logs.String())
+		}
+	}()
+	s := newSender(t, st, logs, func(c *webhooksender.Config) { c.Lease, c.Timeout = 200*time.Millisecond, time.Hour })
+	enqueue(t, st, webhook.Event{Type: webhook.EventUserDelete, UserID: "u1", ApplicationID: app})
+	eventually(t, "the retry's delivery", func() bool { return len(r.Events()) == 1 })
+	if got := s.Stats(); got.Retried < 1 || got.Attempts < 2 {
+		t.Fatalf("stats %+v", got)
+	}
+}
