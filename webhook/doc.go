@@ -28,8 +28,9 @@
 // id as already handled.
 //
 // A revocation of many refresh-token families travels as several events of
-// at most MaxIDsPerEvent ids each; a revocation event without ids means
-// every family of the user ended.
+// at most MaxIDsPerEvent ids each; a receiver that still answers 413 gets
+// the event in halves with ids "<id>.1" and "<id>.2" (recursively). A
+// revocation event without ids means every family of the user ended.
 //
 // It owns the format, signing and verification; it does not own delivery
 // (idp/webhooksender), what an app does with an event (package appkit's
