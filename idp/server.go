@@ -46,9 +46,10 @@ type Config struct {
 	// client authentications.
 	Throttle ThrottlePolicy
 	// Events is told about revocation events once they are committed to
-	// the store's outbox (a webhook sender's wake-up call); nil = none. The
-	// outbox delivers them either way once a sender runs. A sink that is a
-	// prometheus.Collector is exposed on /metrics.
+	// the store's outbox (a webhook sender's wake-up call); nil = none.
+	// Delivery is the job of an idp/webhooksender.Sender on the same store
+	// (in this process or another); without one the outbox only grows. A
+	// sink that is a prometheus.Collector is exposed on /metrics.
 	Events EventSink
 	// MaxBodyBytes caps request bodies; default 64 KiB.
 	MaxBodyBytes int64
