@@ -26,7 +26,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/examples/demo"
 	"github.com/gatehouse-auth/gatehouse/idp"
 	"github.com/gatehouse-auth/gatehouse/idpclient"
-	"github.com/gatehouse-auth/gatehouse/webhook"
+	"github.com/gatehouse-auth/gatehouse/idp/webhooksender"
 )
 
 // aud18ChildEnv marks the re-executed test binary as the killable app.
@@ -240,7 +240,7 @@ func TestAUD9_LostWebhooksRevocationWithinAccessTTL(t *testing.T) {
 	const accessTTL = 5 * time.Minute // under the demo's 10 min idle timeout
 	e := newEnv(t, func(o *demo.Options) {
 		o.AccessTTL = accessTTL
-		o.Webhook = func(c *webhook.SenderConfig) {
+		o.Webhook = func(c *webhooksender.Config) {
 			c.Client = &http.Client{Transport: lostDeliveries{}}
 			c.MaxAttempts, c.InitialBackoff, c.MaxBackoff = 1, time.Millisecond, time.Millisecond
 		}

@@ -21,8 +21,8 @@ import (
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore"
 	"github.com/gatehouse-auth/gatehouse/examples/demo"
 	"github.com/gatehouse-auth/gatehouse/idp"
+	"github.com/gatehouse-auth/gatehouse/idp/webhooksender"
 	"github.com/gatehouse-auth/gatehouse/password"
-	"github.com/gatehouse-auth/gatehouse/webhook"
 )
 
 // Lifetimes of the test demo. The refresh cookie outlives the IdP's
@@ -174,8 +174,8 @@ func newEnv(t *testing.T, mods ...func(*demo.Options)) *env {
 		Hasher:         password.NewHasher(password.Params{Memory: 64, Time: 1}),
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 		WrapIdP:        e.rec.wrap,
-		Webhook: func(c *webhook.SenderConfig) {
-			c.InitialBackoff, c.MaxBackoff = 20*time.Millisecond, 200*time.Millisecond
+		Webhook: func(c *webhooksender.Config) {
+			c.InitialBackoff, c.MaxBackoff, c.PollInterval = 20*time.Millisecond, 200*time.Millisecond, 50*time.Millisecond
 		},
 		Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:    e.clock.Now,

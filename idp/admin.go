@@ -19,6 +19,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/idp/store"
 	"github.com/gatehouse-auth/gatehouse/password"
+	"github.com/gatehouse-auth/gatehouse/webhook"
 )
 
 // Admin holds the administrative operations shared by the admin HTTP API
@@ -456,12 +457,8 @@ func (a *Admin) SetPassword(ctx context.Context, userID, pw string) error {
 	if err := a.s.store.ResetLoginFailures(ctx, userID); err != nil {
 		return fmt.Errorf("clear lock: %w", err)
 	}
-	ids, err := a.s.store.DeleteRefreshTokensByUser(ctx, userID, "")
-	if err != nil {
-		return err
-	}
-	a.s.emit(ctx, Event{Type: EventUserPasswordUpdate, UserID: userID, RefreshTokenIDs: ids, Reason: "password_changed"})
-	return nil
+	_, err = a.s.revokeUserAs(ctx, userID, "", Event{Type: webhook.EventUserPasswordUpdate, UserID: userID, Reason: "password_changed"})
+	return err
 }
 
 // UnlockUser clears the user's brute-force state: the account's
@@ -494,22 +491,25 @@ func (a *Admin) SetActive(ctx context.Context, userID string, active bool) error
 		return fmt.Errorf("update user: %w", err)
 	}
 	if !active {
-		ids, err := a.s.store.DeleteRefreshTokensByUser(ctx, userID, "")
-		if err != nil {
+		if _, err := a.s.revokeUserAs(ctx, userID, "", Event{Type: webhook.EventUserDeactivate, UserID: userID, Reason: "deactivated"}); err != nil {
 			return err
 		}
-		a.s.emit(ctx, Event{Type: EventUserDeactivate, UserID: userID, RefreshTokenIDs: ids, Reason: "deactivated"})
 	}
 	return nil
 }
 
-// DeleteUser deletes a user with registrations and tokens.
+// DeleteUser deletes a user with registrations and tokens. The tokens go
+// first, with the user.delete event in their transaction (AUD-8): a crash
+// before the user row goes leaves a user who is signed out everywhere, and
+// the apps told so, never a deletion the apps miss.
 func (a *Admin) DeleteUser(ctx context.Context, userID string) error {
-	if err := a.s.store.DeleteUser(ctx, userID); err != nil {
+	if _, err := a.s.store.GetUser(ctx, userID); err != nil {
 		return err
 	}
-	a.s.emit(ctx, Event{Type: EventUserDelete, UserID: userID, Reason: "deleted"})
-	return nil
+	if _, err := a.s.revokeUserAs(ctx, userID, "", Event{Type: webhook.EventUserDelete, UserID: userID, Reason: "deleted"}); err != nil {
+		return err
+	}
+	return a.s.store.DeleteUser(ctx, userID)
 }
 
 // RevokeUserTokens ends the user's refresh tokens (one application or all)

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/gatehouse-auth/gatehouse/idp/store"
+	"github.com/gatehouse-auth/gatehouse/webhook"
 )
 
 // jwtRefreshRequest is the POST /api/jwt/refresh body (spec §4). Unknown
@@ -204,10 +205,15 @@ func (s *Server) handleDeleteRefreshTokens(w http.ResponseWriter, r *http.Reques
 		if uid != "" {
 			_, err = s.revokeUser(ctx, uid, aid, "api")
 		} else {
-			var ids []string
-			ids, err = s.store.DeleteRefreshTokensByApplication(ctx, aid)
-			if err == nil && len(ids) > 0 {
-				s.emit(ctx, Event{Type: EventRefreshTokenRevoke, ApplicationID: aid, RefreshTokenIDs: ids, Reason: "api"})
+			an := s.announce(Event{Type: webhook.EventRefreshTokenRevoke, ApplicationID: aid, Reason: "api"})
+			_, err = s.store.DeleteRefreshTokensByApplication(ctx, aid, func(deleted []store.DeletedFamily) ([]*store.OutboxMessage, error) {
+				if len(deleted) == 0 {
+					return nil, nil // nothing ended: nothing to tell
+				}
+				return an.notify(deleted)
+			})
+			if err == nil {
+				an.publish(ctx)
 			}
 		}
 		if err != nil {
@@ -252,12 +258,10 @@ func (s *Server) familyOf(r *http.Request, tok string) (*store.RefreshToken, err
 }
 
 func (s *Server) revokeFamily(w http.ResponseWriter, r *http.Request, fam *store.RefreshToken, reason string) {
-	if err := s.store.DeleteRefreshToken(r.Context(), fam.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err := s.endFamily(r.Context(), fam, reason); err != nil && !errors.Is(err, store.ErrNotFound) {
 		writeEmpty(w, http.StatusInternalServerError)
 		return
 	}
-	s.emit(r.Context(), Event{Type: EventRefreshTokenRevoke, UserID: fam.UserID, ApplicationID: fam.ApplicationID,
-		RefreshTokenIDs: []string{fam.ID}, Reason: reason})
 	writeEmpty(w, http.StatusOK)
 }
 
@@ -361,9 +365,8 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 		if fam, err := s.familyOf(r, tok); err == nil {
 			if global {
 				_, _ = s.revokeUser(r.Context(), fam.UserID, "", "logout_global")
-			} else if err := s.store.DeleteRefreshToken(r.Context(), fam.ID); err == nil {
-				s.emit(r.Context(), Event{Type: EventRefreshTokenRevoke, UserID: fam.UserID, ApplicationID: fam.ApplicationID,
-					RefreshTokenIDs: []string{fam.ID}, Reason: "logout"})
+			} else {
+				_ = s.endFamily(r.Context(), fam, "logout")
 			}
 		}
 	}

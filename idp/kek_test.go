@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/idp/store"
 	"github.com/gatehouse-auth/gatehouse/idp/store/sqlite"
 	"github.com/gatehouse-auth/gatehouse/password"
+	"github.com/gatehouse-auth/gatehouse/webhook"
 )
 
 func newKEK(t *testing.T) *idp.KEK {
@@ -257,8 +258,8 @@ func TestAUD14_AdminWithoutServer(t *testing.T) {
 	if err := adm.SetPassword(ctx, u.ID, "another long passphrase"); err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(events.Types(), ","); !strings.Contains(got, idp.EventUserPasswordUpdate) {
-		t.Fatalf("events %q, want %s", got, idp.EventUserPasswordUpdate)
+	if got := strings.Join(events.Types(), ","); !strings.Contains(got, webhook.EventUserPasswordUpdate) {
+		t.Fatalf("events %q, want %s", got, webhook.EventUserPasswordUpdate)
 	}
 	if keys := signingKeys(t, st); len(keys) != 0 {
 		t.Fatalf("the admin core created %d signing key(s)", len(keys))

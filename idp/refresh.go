@@ -212,15 +212,15 @@ func (s *Server) redeemRetired(ctx context.Context, tok string, hash []byte, app
 	}
 	// Reuse outside the grace period: the token was stolen or replayed.
 	// Revoke the whole family (IDP-RT-4) and tell the apps (S10).
-	if err := s.store.DeleteRefreshToken(ctx, fam.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+	// The event is enqueued with the deletion (AUD-8); ErrNotFound means a
+	// concurrent reuse already revoked and announced it.
+	if err := s.endFamily(ctx, fam, "reuse"); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("revoke family on reuse: %w", err)
 	}
 	s.metrics.reuseDetected.Inc()
 	s.log.LogAttrs(ctx, slog.LevelWarn, "refresh token reuse detected; family revoked",
 		slog.String("event", "refresh_token_reuse"), slog.String("refreshTokenId", fam.ID),
 		slog.String("userId", fam.UserID), slog.String("applicationId", fam.ApplicationID))
-	s.emit(ctx, Event{Type: EventRefreshTokenRevoke, UserID: fam.UserID, ApplicationID: fam.ApplicationID,
-		RefreshTokenIDs: []string{fam.ID}, Reason: "reuse"})
 	return nil, errRefreshInvalid
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/idp"
 	"github.com/gatehouse-auth/gatehouse/idp/idptest"
+	"github.com/gatehouse-auth/gatehouse/webhook"
 )
 
 func dur(d time.Duration) *time.Duration { return &d }
@@ -26,7 +27,7 @@ func TestRotationAndReuseDetection(t *testing.T) {
 	f.clock.Advance(11 * time.Second) // past the default 10 s grace period
 	wantOAuthError(t, f.refresh(rt1), 400, "invalid_grant", "refresh_token_not_found")
 	wantOAuthError(t, f.refresh(rt2), 400, "invalid_grant", "refresh_token_not_found")
-	if got := f.events.Types(); len(got) == 0 || got[len(got)-1] != idp.EventRefreshTokenRevoke+":reuse" {
+	if got := f.events.Types(); len(got) == 0 || got[len(got)-1] != webhook.EventRefreshTokenRevoke+":reuse" {
 		t.Fatalf("events = %v, want a reuse revocation", got)
 	}
 	toks, _ := f.idp.Store.ListRefreshTokens(context.Background(), f.userID)
@@ -189,7 +190,7 @@ func TestPasswordChangeAndDeactivateRevoke(t *testing.T) {
 	r, _ := f2.login()
 	wantOAuthError(t, r, 400, "invalid_grant", "user_locked")
 	types := f2.events.Types()
-	if len(types) == 0 || types[len(types)-1] != idp.EventUserDeactivate+":deactivated" {
+	if len(types) == 0 || types[len(types)-1] != webhook.EventUserDeactivate+":deactivated" {
 		t.Fatalf("events = %v", types)
 	}
 }

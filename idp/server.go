@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/gatehouse-auth/gatehouse/idp/store"
@@ -52,7 +53,11 @@ type Config struct {
 	// password logins and a separate one per TCP peer for failed client
 	// authentications (AUD-4).
 	Throttle ThrottlePolicy
-	// Events receives revocation events (webhooks); nil = none.
+	// Events is told about revocation events once they are committed to
+	// the store's outbox (a webhook sender's wake-up call); nil = none.
+	// Delivery is the job of an idp/webhooksender.Sender on the same store
+	// (in this process or another); without one the outbox only grows. A
+	// sink that is a prometheus.Collector is exposed on /metrics.
 	Events EventSink
 	// MaxBodyBytes caps request bodies; default 64 KiB.
 	MaxBodyBytes int64
@@ -236,6 +241,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if len(cfg.KEKs) == 0 {
 		s.log.Warn("signing keys are stored unencrypted: no key-encryption key configured")
+	}
+	if c, ok := cfg.Events.(prometheus.Collector); ok {
+		if err := s.metrics.reg.Register(c); err != nil {
+			return nil, fmt.Errorf("idp: event sink metrics: %w", err)
+		}
 	}
 	// Retired keys stay published a day: longer than any access token.
 	kr, err := newKeyring(ctx, cfg.Store, cfg.KEKs, cfg.SigningAlgorithm, 24*time.Hour, cfg.Now)

@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/gatehouse-auth/gatehouse/idp/store"
+	"github.com/gatehouse-auth/gatehouse/webhook"
 )
 
 // Scopes this server understands; anything else is invalid_scope.
@@ -411,14 +412,9 @@ func (s *Server) loginFailed(ctx context.Context, user *store.User, deviceID str
 }
 
 // revokeUser deletes the user's refresh tokens (for one application or
-// all) and publishes the event.
+// all) and enqueues the revocation event with them.
 func (s *core) revokeUser(ctx context.Context, userID, appID, reason string) ([]string, error) {
-	ids, err := s.store.DeleteRefreshTokensByUser(ctx, userID, appID)
-	if err != nil {
-		return nil, fmt.Errorf("revoke user tokens: %w", err)
-	}
-	s.emit(ctx, Event{Type: EventRefreshTokenRevoke, UserID: userID, ApplicationID: appID, RefreshTokenIDs: ids, Reason: reason})
-	return ids, nil
+	return s.revokeUserAs(ctx, userID, appID, Event{Type: webhook.EventRefreshTokenRevoke, UserID: userID, ApplicationID: appID, Reason: reason})
 }
 
 // loginTokens answers a successful password login: a new refresh-token

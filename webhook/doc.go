@@ -1,7 +1,9 @@
-// Package webhook carries the identity server's revocation events to the
-// apps (scenario S10): a Sender that the IdP publishes events to
-// (idp.EventSink) and a Receiver, an http.Handler an app mounts to learn
-// that a user's tokens were revoked so it can end that user's sessions.
+// Package webhook is the wire format of the identity server's revocation
+// events to the apps (scenario S10) and the Receiver, an http.Handler an app
+// mounts to learn that a user's tokens were revoked so it can end that
+// user's sessions. It imports nothing of Gatehouse, so an app that receives
+// events does not link the identity server; the sender lives on the IdP
+// side (package idp/webhooksender).
 //
 // # Wire format
 //
@@ -19,24 +21,19 @@
 // The MAC covers the exact bytes of the body and the timestamp, so a
 // receiver that checks the timestamp window (default 5 minutes) and
 // remembers event ids it has handled within that window refuses both
-// tampering and replays. The secret is the application's WebhookSecret.
-// Event ids are stable across retries and targets, so receivers can treat
-// a repeated id as already handled.
+// tampering and replays. The ids are kept by a SeenStore: in memory by
+// default, in the app's database when a replay must be refused after a
+// restart too. The secret is the application's WebhookSecret. Event ids
+// are stable across retries and targets, so receivers can treat a repeated
+// id as already handled.
 //
-// # Delivery
+// A revocation of many refresh-token families travels as several events of
+// at most MaxIDsPerEvent ids each; a receiver that still answers 413 gets
+// the event in halves with ids "<id>.1" and "<id>.2" (recursively). A
+// revocation event without ids means every family of the user ended.
 //
-// Publish never blocks: it puts the event on a bounded queue (and drops,
-// with a log line, when the queue is full). A dispatcher resolves the
-// targets — the WebhookURLs of the event's application, or of every
-// application when the event has no ApplicationID — and each delivery is
-// attempted with exponential backoff and jitter until it succeeds, gets a
-// permanent refusal (a 4xx other than 408/425/429) or runs out of
-// attempts. Close stops intake and drains what is queued, waiting at most
-// until its context ends. Logs carry event type, ids and the target's
-// scheme+host+path, never a secret, a signature or a query string.
-//
-// It owns the format, signing and delivery; it does not own what an app
-// does with an event (package appkit's EndUserSessions, wired by the app)
-// or where webhook URLs and secrets are configured (the IdP's application
-// store).
+// It owns the format, signing and verification; it does not own delivery
+// (idp/webhooksender), what an app does with an event (package appkit's
+// EndUserSessions, wired by the app) or where webhook URLs and secrets are
+// configured (the IdP's application store).
 package webhook

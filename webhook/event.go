@@ -3,18 +3,28 @@ package webhook
 import (
 	"encoding/json"
 	"fmt"
-
-	"github.com/gatehouse-auth/gatehouse/idp"
 )
 
-// Event names, re-exported from package idp so receivers need not import
-// the identity server.
+// Event types, FusionAuth's names where FusionAuth has one. The identity
+// server emits these; receivers switch on them.
 const (
-	EventRefreshTokenRevoke = idp.EventRefreshTokenRevoke
-	EventUserDeactivate     = idp.EventUserDeactivate
-	EventUserDelete         = idp.EventUserDelete
-	EventUserPasswordUpdate = idp.EventUserPasswordUpdate
+	// EventRefreshTokenRevoke: one or more refresh-token families ended
+	// (logout, reuse detected, admin, "sign out everywhere").
+	EventRefreshTokenRevoke = "jwt.refresh-token.revoke"
+	// EventUserDeactivate: the user can no longer log in.
+	EventUserDeactivate = "user.deactivate"
+	// EventUserDelete: the user was deleted.
+	EventUserDelete = "user.delete"
+	// EventUserPasswordUpdate: the password changed; the user's grants were
+	// revoked.
+	EventUserPasswordUpdate = "user.password.update"
 )
+
+// MaxIDsPerEvent bounds the refresh-token ids one event lists. A
+// revocation of more families is sent as several events (each with its own
+// id), so a body stays near 20 KB, well under DefaultMaxBodyBytes, whatever
+// the number of families (AUD-8).
+const MaxIDsPerEvent = 500
 
 // Event is one revocation notice as it travels in a delivery's body.
 // Field names follow FusionAuth's event objects; RefreshTokenIDs and
@@ -35,7 +45,9 @@ type Event struct {
 	// (FusionAuth's single-token form).
 	RefreshToken *EventRefreshToken `json:"refreshToken,omitempty"`
 	// RefreshTokenIDs are the refresh-token families (FusionAuth
-	// refreshTokenId, the access token's sid) that ended.
+	// refreshTokenId, the access token's sid) that ended. Empty on a
+	// revocation means every family of the user (in ApplicationID, or
+	// everywhere) ended.
 	RefreshTokenIDs []string `json:"refreshTokenIds,omitempty"`
 	// Reason says why: logout, reuse, admin, api, password_changed, …
 	Reason string `json:"reason,omitempty"`
@@ -58,19 +70,17 @@ type Payload struct {
 	Event Event `json:"event"`
 }
 
-// FromIdP converts an IdP event to its wire form under the given id.
-func FromIdP(id string, e idp.Event) Event {
-	out := Event{
-		ID: id, Type: e.Type, CreateInstant: e.CreateInstant, ApplicationID: e.ApplicationID,
-		UserID: e.UserID, RefreshTokenIDs: e.RefreshTokenIDs, Reason: e.Reason,
-	}
+// Normalize fills the FusionAuth-shaped duplicates (User, RefreshToken)
+// from UserID and RefreshTokenIDs, as a sender does before encoding.
+func (e Event) Normalize() Event {
+	e.User, e.RefreshToken = nil, nil
 	if e.UserID != "" {
-		out.User = &EventUser{ID: e.UserID}
+		e.User = &EventUser{ID: e.UserID}
 	}
 	if len(e.RefreshTokenIDs) == 1 {
-		out.RefreshToken = &EventRefreshToken{ID: e.RefreshTokenIDs[0], UserID: e.UserID, ApplicationID: e.ApplicationID}
+		e.RefreshToken = &EventRefreshToken{ID: e.RefreshTokenIDs[0], UserID: e.UserID, ApplicationID: e.ApplicationID}
 	}
-	return out
+	return e
 }
 
 // Marshal encodes e as a delivery body.
@@ -80,4 +90,13 @@ func Marshal(e Event) ([]byte, error) {
 		return nil, fmt.Errorf("webhook: encode event: %w", err)
 	}
 	return b, nil
+}
+
+// Unmarshal decodes a delivery body.
+func Unmarshal(body []byte) (Event, error) {
+	var p Payload
+	if err := json.Unmarshal(body, &p); err != nil {
+		return Event{}, fmt.Errorf("webhook: decode event: %w", err)
+	}
+	return p.Event, nil
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 )
 
@@ -37,8 +36,12 @@ type ReceiverConfig struct {
 	Tolerance time.Duration
 	// MaxBodyBytes bounds the body; larger gets 413. Default 64 KiB.
 	MaxBodyBytes int64
-	// MaxRemembered bounds how many handled event ids are kept to refuse
-	// replays. Default 100,000.
+	// Seen remembers handled event ids to refuse replays. Default: in
+	// memory (NewMemorySeen(MaxRemembered)), which a restart forgets; an
+	// app that must refuse a replay after a restart (AUD-10) passes one
+	// kept in its own database.
+	Seen SeenStore
+	// MaxRemembered bounds the default in-memory Seen. Default 100,000.
 	MaxRemembered int
 	// Logger receives one line per delivery (never the secret or the
 	// signature). Default slog.Default().
@@ -59,15 +62,6 @@ type ReceiverConfig struct {
 type Receiver struct {
 	cfg ReceiverConfig
 	log *slog.Logger
-
-	mu    sync.Mutex
-	seen  map[string]time.Time // event id -> forget after
-	order []seenEntry          // insertion order, for eviction
-}
-
-type seenEntry struct {
-	id    string
-	until time.Time
 }
 
 // NewReceiver validates cfg and returns a Receiver.
@@ -93,7 +87,10 @@ func NewReceiver(cfg ReceiverConfig) (*Receiver, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Receiver{cfg: cfg, log: cfg.Logger, seen: map[string]time.Time{}}, nil
+	if cfg.Seen == nil {
+		cfg.Seen = NewMemorySeen(cfg.MaxRemembered, cfg.Now)
+	}
+	return &Receiver{cfg: cfg, log: cfg.Logger}, nil
 }
 
 // ServeHTTP verifies and handles one delivery.
@@ -134,48 +131,30 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if e.UserID == "" && e.User != nil {
 		e.UserID = e.User.ID
 	}
-	if !rc.remember(e.ID, now) {
+	// Ids are kept for twice the tolerance: a replay of an older delivery
+	// fails the timestamp check anyway.
+	seen, err := rc.cfg.Seen.MarkSeen(r.Context(), e.ID, now.Add(2*rc.cfg.Tolerance))
+	if err != nil {
+		rc.log.Error("webhook: cannot record event id", "type", e.Type, "eventId", e.ID, "err", err)
+		reply(w, http.StatusInternalServerError, "cannot record event")
+		return
+	}
+	if seen {
 		rc.log.Info("webhook: repeated event ignored", "type", e.Type, "eventId", e.ID)
 		reply(w, http.StatusOK, "already handled")
 		return
 	}
 	if err := rc.cfg.Handle(r.Context(), e); err != nil {
-		rc.forget(e.ID)
+		// Forget the id so the sender's retry runs the handler again.
+		if ferr := rc.cfg.Seen.Forget(context.WithoutCancel(r.Context()), e.ID); ferr != nil {
+			rc.log.Error("webhook: cannot forget event id", "eventId", e.ID, "err", ferr)
+		}
 		rc.log.Error("webhook: handler failed", "type", e.Type, "eventId", e.ID, "userId", e.UserID, "err", err)
 		reply(w, http.StatusInternalServerError, "handler failed")
 		return
 	}
 	rc.log.Info("webhook: event handled", "type", e.Type, "eventId", e.ID, "userId", e.UserID, "reason", e.Reason)
 	reply(w, http.StatusOK, "ok")
-}
-
-// remember records id as handled and reports whether it was new. Ids are
-// kept for twice the tolerance: a replay of an older delivery fails the
-// timestamp check anyway.
-func (rc *Receiver) remember(id string, now time.Time) bool {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	for len(rc.order) > 0 && (!now.Before(rc.order[0].until) || len(rc.order) >= rc.cfg.MaxRemembered) {
-		old := rc.order[0]
-		rc.order = rc.order[1:]
-		if until, ok := rc.seen[old.id]; ok && until.Equal(old.until) {
-			delete(rc.seen, old.id)
-		}
-	}
-	if until, ok := rc.seen[id]; ok && now.Before(until) {
-		return false
-	}
-	until := now.Add(2 * rc.cfg.Tolerance)
-	rc.seen[id] = until
-	rc.order = append(rc.order, seenEntry{id: id, until: until})
-	return true
-}
-
-// forget undoes remember after a failed handler, so the retry runs it.
-func (rc *Receiver) forget(id string) {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	delete(rc.seen, id)
 }
 
 func reply(w http.ResponseWriter, status int, msg string) {

@@ -5,149 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/gatehouse-auth/gatehouse/idp"
-	"github.com/gatehouse-auth/gatehouse/idp/store"
 )
 
 const testSecret = "whsec-test-0123456789abcdef-marker"
-
-// apps is an in-memory Applications.
-type apps struct {
-	mu   sync.Mutex
-	list []*store.Application
-	fail atomic.Bool
-}
-
-func (a *apps) GetApplication(_ context.Context, id string) (*store.Application, error) {
-	if a.fail.Load() {
-		return nil, errors.New("store down")
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for _, x := range a.list {
-		if x.ID == id {
-			return x, nil
-		}
-	}
-	return nil, store.ErrNotFound
-}
-
-func (a *apps) ListApplications(context.Context) ([]*store.Application, error) {
-	if a.fail.Load() {
-		return nil, errors.New("store down")
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return append([]*store.Application(nil), a.list...), nil
-}
-
-func app(id, secret string, urls ...string) *store.Application {
-	return &store.Application{ID: id, Name: id, Active: true,
-		Config: store.ApplicationConfig{WebhookURLs: urls, WebhookSecret: secret}}
-}
-
-// syncBuf collects logs from goroutines.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// recv is a test endpoint: a real Receiver plus a switchable failure mode.
-type recv struct {
-	srv     *httptest.Server
-	mu      sync.Mutex
-	events  []Event
-	hits    atomic.Int64
-	failN   atomic.Int64 // answer 503 to this many more requests
-	status  atomic.Int64 // when non-zero, always answer this
-	handled chan Event
-}
-
-func newRecv(t *testing.T, secret string) *recv {
-	t.Helper()
-	r := &recv{handled: make(chan Event, 100)}
-	rc, err := NewReceiver(ReceiverConfig{Secret: []byte(secret), Logger: slog.New(slog.DiscardHandler),
-		Handle: func(_ context.Context, e Event) error {
-			r.mu.Lock()
-			r.events = append(r.events, e)
-			r.mu.Unlock()
-			r.handled <- e
-			return nil
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		r.hits.Add(1)
-		if s := r.status.Load(); s != 0 {
-			w.WriteHeader(int(s))
-			return
-		}
-		if r.failN.Load() > 0 {
-			r.failN.Add(-1)
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return
-		}
-		rc.ServeHTTP(w, req)
-	}))
-	t.Cleanup(r.srv.Close)
-	return r
-}
-
-func (r *recv) wait(t *testing.T) Event {
-	t.Helper()
-	select {
-	case e := <-r.handled:
-		return e
-	case <-time.After(5 * time.Second):
-		t.Fatal("no event delivered within 5 s")
-		return Event{}
-	}
-}
-
-func newTestSender(t *testing.T, a Applications, logs io.Writer, mod func(*SenderConfig)) *Sender {
-	t.Helper()
-	if logs == nil {
-		logs = io.Discard
-	}
-	cfg := SenderConfig{Applications: a, InitialBackoff: 10 * time.Millisecond, MaxBackoff: 40 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
-	if mod != nil {
-		mod(&cfg)
-	}
-	s, err := NewSender(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = s.Close(ctx)
-	})
-	return s
-}
 
 func TestSignVerify(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
@@ -279,159 +145,9 @@ func TestReceiverStatusesTamperAndReplay(t *testing.T) {
 	}
 }
 
-// The sender signs with the application's secret, sends FusionAuth-shaped
-// JSON, routes by application, and never logs the secret or the signature.
-func TestSenderRoutesAndSigns(t *testing.T) {
-	r1, r2 := newRecv(t, testSecret), newRecv(t, "second-app-secret-0123456789")
-	a := &apps{list: []*store.Application{
-		app("app-1", testSecret, r1.srv.URL+"/hook?token=query-marker"),
-		app("app-2", "second-app-secret-0123456789", r2.srv.URL+"/hook"),
-		app("app-3", "", r2.srv.URL+"/unsigned"), // no secret: never sent
-	}}
-	logs := &syncBuf{}
-	s := newTestSender(t, a, logs, nil)
-
-	s.Publish(context.Background(), idp.Event{Type: idp.EventRefreshTokenRevoke, UserID: "u1", ApplicationID: "app-1",
-		RefreshTokenIDs: []string{"fam-9"}, Reason: "reuse", CreateInstant: 1234})
-	e := r1.wait(t)
-	if e.Type != EventRefreshTokenRevoke || e.UserID != "u1" || e.ApplicationID != "app-1" || e.Reason != "reuse" ||
-		e.User == nil || e.User.ID != "u1" || e.RefreshToken == nil || e.RefreshToken.ID != "fam-9" || e.ID == "" || e.CreateInstant != 1234 {
-		t.Fatalf("event %+v", e)
-	}
-	// Every application when the event has none.
-	s.Publish(context.Background(), idp.Event{Type: idp.EventUserPasswordUpdate, UserID: "u2"})
-	e1, e2 := r1.wait(t), r2.wait(t)
-	if e1.ID != e2.ID || e1.UserID != "u2" || e2.Type != EventUserPasswordUpdate {
-		t.Fatalf("broadcast: %+v / %+v", e1, e2)
-	}
-	// Unknown application: nothing sent, nothing blocks.
-	s.Publish(context.Background(), idp.Event{Type: idp.EventUserDelete, UserID: "u3", ApplicationID: "nope"})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := s.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if n := r2.hits.Load(); n != 1 {
-		t.Fatalf("app-2 got %d requests, want 1 (no request for app-1's event, none unsigned)", n)
-	}
-	if st := s.Stats(); st.Delivered != 3 || st.Failed != 0 {
-		t.Fatalf("stats %+v", st)
-	}
-	out := logs.String()
-	for _, secret := range []string{testSecret, "second-app-secret", "sha256=", "query-marker"} {
-		if strings.Contains(out, secret) {
-			t.Fatalf("log contains %q:\n%s", secret, out)
-		}
-	}
-	if !strings.Contains(out, "no webhook secret") {
-		t.Fatalf("missing-secret warning not logged:\n%s", out)
-	}
-}
-
-func TestSenderRetriesWithBackoff(t *testing.T) {
-	r := newRecv(t, testSecret)
-	r.failN.Store(3)
-	a := &apps{list: []*store.Application{app("app-1", testSecret, r.srv.URL)}}
-	s := newTestSender(t, a, nil, nil)
-	s.Publish(context.Background(), idp.Event{Type: idp.EventUserDeactivate, UserID: "u1", ApplicationID: "app-1"})
-	if e := r.wait(t); e.UserID != "u1" {
-		t.Fatalf("event %+v", e)
-	}
-	if n := r.hits.Load(); n != 4 {
-		t.Fatalf("%d requests, want 3 failures + 1 success", n)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := s.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if st := s.Stats(); st.Delivered != 1 || st.Attempts != 4 {
-		t.Fatalf("stats %+v", st)
-	}
-}
-
-func TestSenderStopsOnRefusalAndAfterMaxAttempts(t *testing.T) {
-	refuse, down := newRecv(t, testSecret), newRecv(t, testSecret)
-	refuse.status.Store(http.StatusUnauthorized)
-	down.status.Store(http.StatusBadGateway)
-	a := &apps{list: []*store.Application{app("a", testSecret, refuse.srv.URL), app("b", testSecret, down.srv.URL)}}
-	s := newTestSender(t, a, nil, func(c *SenderConfig) { c.MaxAttempts = 3 })
-	s.Publish(context.Background(), idp.Event{Type: idp.EventUserDelete, UserID: "u1"})
-	deadline := time.Now().Add(5 * time.Second)
-	for s.Stats().Failed < 2 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if refuse.hits.Load() != 1 || down.hits.Load() != 3 || s.Stats().Failed != 2 {
-		t.Fatalf("refused %d (want 1), down %d (want 3), stats %+v", refuse.hits.Load(), down.hits.Load(), s.Stats())
-	}
-}
-
-// Publish never blocks, even when the queue and the pending deliveries are
-// full behind a receiver that does not answer: it drops instead.
-func TestPublishNeverBlocks(t *testing.T) {
-	block := make(chan struct{})
-	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-block }))
-	defer slow.Close()
-	defer close(block)
-	a := &apps{list: []*store.Application{app("a", testSecret, slow.URL)}}
-	s := newTestSender(t, a, nil, func(c *SenderConfig) { c.QueueSize = 2; c.MaxPending = 2; c.Workers = 1 })
-	start := time.Now()
-	for i := 0; i < 200; i++ {
-		s.Publish(context.Background(), idp.Event{Type: idp.EventUserDelete, UserID: "u"})
-	}
-	if st := s.Stats(); st.Dropped == 0 {
-		t.Fatalf("nothing dropped with a blocked receiver and tiny queues: %+v", st)
-	}
-	// Generous bound: 200 non-blocking calls; a blocking Publish would hang
-	// on the first full queue for the receiver's lifetime.
-	if time.Since(start) > 5*time.Second {
-		t.Fatal("Publish blocked")
-	}
-}
-
-// Close drains: a delivery waiting for its next attempt is attempted at
-// once; when the deadline passes first, Close reports the abandoned ones.
-func TestCloseDrainsWithDeadline(t *testing.T) {
-	r := newRecv(t, testSecret)
-	r.failN.Store(1)
-	a := &apps{list: []*store.Application{app("a", testSecret, r.srv.URL)}}
-	s := newTestSender(t, a, nil, func(c *SenderConfig) { c.InitialBackoff = time.Hour; c.MaxBackoff = time.Hour })
-	s.Publish(context.Background(), idp.Event{Type: idp.EventUserDelete, UserID: "u1"})
-	for r.hits.Load() < 1 {
-		time.Sleep(2 * time.Millisecond)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := s.Close(ctx); err != nil {
-		t.Fatalf("close: %v", err)
-	}
-	if st := s.Stats(); st.Delivered != 1 {
-		t.Fatalf("hour-long backoff not cut short by Close: %+v", st)
-	}
-	// Published after Close: dropped.
-	s.Publish(context.Background(), idp.Event{Type: idp.EventUserDelete, UserID: "u1"})
-	if s.Stats().Dropped != 1 {
-		t.Fatal("event after Close not dropped")
-	}
-
-	down := newRecv(t, testSecret)
-	down.status.Store(http.StatusServiceUnavailable)
-	a2 := &apps{list: []*store.Application{app("a", testSecret, down.srv.URL)}}
-	s2 := newTestSender(t, a2, nil, func(c *SenderConfig) { c.InitialBackoff = time.Hour; c.MaxBackoff = time.Hour })
-	s2.Publish(context.Background(), idp.Event{Type: idp.EventUserDelete, UserID: "u1"})
-	for down.hits.Load() < 1 {
-		time.Sleep(2 * time.Millisecond)
-	}
-	ctx2, cancel2 := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel2()
-	if err := s2.Close(ctx2); err == nil || !strings.Contains(err.Error(), "1 deliveries abandoned") {
-		t.Fatalf("close past deadline: %v", err)
-	}
-}
-
 // The body is FusionAuth's {"event":{…}} shape.
 func TestPayloadShape(t *testing.T) {
-	b, err := Marshal(FromIdP("id-1", idp.Event{Type: idp.EventRefreshTokenRevoke, UserID: "u", ApplicationID: "a", RefreshTokenIDs: []string{"f1", "f2"}, CreateInstant: 5}))
+	b, err := Marshal(Event{ID: "id-1", Type: EventRefreshTokenRevoke, UserID: "u", ApplicationID: "a", RefreshTokenIDs: []string{"f1", "f2"}, CreateInstant: 5}.Normalize())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -446,25 +162,74 @@ func TestPayloadShape(t *testing.T) {
 	}
 }
 
-// An application store that cannot be read drops the event with a log
-// line after a few tries; it does not wedge the dispatcher.
-func TestUnreadableStoreDropsEvent(t *testing.T) {
-	r := newRecv(t, testSecret)
-	a := &apps{list: []*store.Application{app("a", testSecret, r.srv.URL)}}
-	a.fail.Store(true)
-	logs := &syncBuf{}
-	s := newTestSender(t, a, logs, nil)
-	s.Publish(context.Background(), idp.Event{Type: idp.EventUserDelete, UserID: "u1"})
-	deadline := time.Now().Add(5 * time.Second)
-	for s.Stats().Dropped < 1 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
+// failingSeen is a SeenStore whose database is down.
+type failingSeen struct{}
+
+func (failingSeen) MarkSeen(context.Context, string, time.Time) (bool, error) {
+	return false, errors.New("db down")
+}
+func (failingSeen) Forget(context.Context, string) error { return nil }
+
+// AUD-10: the Receiver keeps handled ids in its SeenStore: a new Receiver
+// on the same store (an app restart) refuses the replay; a store that
+// cannot record the id answers 500 (the sender retries) without handling.
+func TestAUD10_ReceiverSeenStoreOutlivesTheReceiver(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	calls := 0
+	handle := func(context.Context, Event) error { calls++; return nil }
+	seen := NewMemorySeen(0, func() time.Time { return now })
+	mk := func(s SeenStore) *Receiver {
+		rc, err := NewReceiver(ReceiverConfig{Secret: []byte(testSecret), Handle: handle, Seen: s,
+			Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return now }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rc
 	}
-	if s.Stats().Dropped != 1 || !strings.Contains(logs.String(), "cannot read applications") {
-		t.Fatalf("stats %+v, logs:\n%s", s.Stats(), logs.String())
+	body, _ := Marshal(Event{ID: "evt-r", Type: EventUserDelete, UserID: "u"})
+	ts, sig := Sign([]byte(testSecret), now, body)
+	if rec := post(mk(seen), body, ts, sig); rec.Code != 200 || calls != 1 {
+		t.Fatalf("first: %d, %d calls", rec.Code, calls)
 	}
-	a.fail.Store(false)
-	s.Publish(context.Background(), idp.Event{Type: idp.EventUserDelete, UserID: "u2"})
-	if e := r.wait(t); e.UserID != "u2" {
-		t.Fatalf("dispatcher wedged: %+v", e)
+	if rec := post(mk(seen), body, ts, sig); rec.Code != 200 || calls != 1 || !strings.Contains(rec.Body.String(), "already handled") {
+		t.Fatalf("replay to a new receiver: %d, %d calls", rec.Code, calls)
+	}
+	if rec := post(mk(failingSeen{}), body, ts, sig); rec.Code != 500 || calls != 1 {
+		t.Fatalf("seen store down: %d, %d calls", rec.Code, calls)
+	}
+}
+
+// The in-memory SeenStore keeps at most max ids, oldest out first, and
+// drops ids after their until.
+func TestMemorySeenBoundAndExpiry(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	m := NewMemorySeen(2, func() time.Time { return now })
+	ctx := context.Background()
+	mark := func(id string) bool {
+		seen, err := m.MarkSeen(ctx, id, now.Add(time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return seen
+	}
+	if mark("a") || mark("b") || !mark("b") {
+		t.Fatal("first marks")
+	}
+	if mark("c") { // evicts a, the oldest
+		t.Fatal("c seen")
+	}
+	if !mark("c") || !mark("b") {
+		t.Fatal("want b and c kept")
+	}
+	if mark("a") {
+		t.Fatal("want a evicted at the bound of 2")
+	}
+	now = now.Add(time.Minute)
+	if mark("c") {
+		t.Fatal("c still seen after its until")
+	}
+	_ = m.Forget(ctx, "c")
+	if mark("c") {
+		t.Fatal("c seen after Forget")
 	}
 }

@@ -29,14 +29,10 @@ func withAdmin(ctx context.Context, env *cliEnv, sf *storeFlags, f func(*idp.Adm
 		return err
 	}
 	defer st.Close()
-	// Revocations made here (password change, deactivation) reach the apps
-	// like those made by a running IdP.
-	events, err := newEventSender(st, log)
-	if err != nil {
-		return err
-	}
-	defer closeEvents(events)
-	adm, err := idp.NewAdmin(idp.AdminConfig{Store: st, Logger: log, Events: events})
+	// Revocations made here (password change, deactivation) enter the
+	// store's outbox with the change; the running IdP's sender delivers
+	// them to the apps (AUD-8), so no sender runs here.
+	adm, err := idp.NewAdmin(idp.AdminConfig{Store: st, Logger: log})
 	if err != nil {
 		return err
 	}

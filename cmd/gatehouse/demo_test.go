@@ -19,10 +19,8 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/examples/demo"
-	"github.com/gatehouse-auth/gatehouse/idp"
 	"github.com/gatehouse-auth/gatehouse/idp/idptest"
-	"github.com/gatehouse-auth/gatehouse/idp/store"
-	"github.com/gatehouse-auth/gatehouse/webhook"
+	"github.com/gatehouse-auth/gatehouse/idp/webhooksender"
 )
 
 // lockedBuffer is written by a running command and read by the test.
@@ -188,29 +186,19 @@ func TestDemoCommandRejectsBadFlags(t *testing.T) {
 	}
 }
 
-// lazyApps lets a webhook sender read an IdP store created after it.
-type lazyApps struct{ st store.Store }
-
-func (l *lazyApps) GetApplication(ctx context.Context, id string) (*store.Application, error) {
-	return l.st.GetApplication(ctx, id)
-}
-
-func (l *lazyApps) ListApplications(ctx context.Context) ([]*store.Application, error) {
-	return l.st.ListApplications(ctx)
-}
-
 var listening = regexp.MustCompile(`forums listening"? url=(http://127\.0\.0\.1:\d+)`)
 
 // `gatehouse app forums` runs the Forums alone against an IdP from flags
 // and environment, with a persistent seal key and the revocation webhook.
 func TestAppCommand(t *testing.T) {
-	apps := &lazyApps{}
-	sender, err := webhook.NewSender(webhook.SenderConfig{Applications: apps, Logger: slog.New(slog.DiscardHandler)})
+	i := idptest.Start(t)
+	// The sender polls the IdP store's outbox, where revocations land.
+	sender, err := webhooksender.New(webhooksender.Config{Store: i.Store, Logger: slog.New(slog.DiscardHandler),
+		PollInterval: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	i := idptest.Start(t, idptest.WithConfig(func(c *idp.Config) { c.Events = sender }))
-	apps.st = i.Store
+	t.Cleanup(func() { _ = sender.Close(context.Background()) })
 	id, secret := i.CreateApp(t, idptest.AppOptions{Name: "Forums"})
 	const pw = "her own long enough passphrase"
 	uid := i.CreateUser(t, "carol@example.com", pw, id)

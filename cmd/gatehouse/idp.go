@@ -16,7 +16,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/idp/store"
 	"github.com/gatehouse-auth/gatehouse/idp/store/postgres"
 	"github.com/gatehouse-auth/gatehouse/idp/store/sqlite"
-	"github.com/gatehouse-auth/gatehouse/webhook"
+	"github.com/gatehouse-auth/gatehouse/idp/webhooksender"
 )
 
 // storeFlags select the IdP database.
@@ -154,18 +154,20 @@ func runIDP(ctx context.Context, env *cliEnv, args []string) error {
 	return serve(ctx, log, ln, srv.Handler(), *cert, *key, func(ctx context.Context) { srv.Run(ctx, time.Minute) })
 }
 
-// newEventSender delivers the IdP's revocation events to the webhook URLs
-// of the applications (S10).
-func newEventSender(st store.Store, log *slog.Logger) (*webhook.Sender, error) {
-	s, err := webhook.NewSender(webhook.SenderConfig{Applications: st, Logger: log})
+// newEventSender delivers the IdP's revocation events from the store's
+// outbox to the webhook URLs of the applications (S10, AUD-8), including
+// those left by a previous run or written by admin commands.
+func newEventSender(st store.Store, log *slog.Logger) (*webhooksender.Sender, error) {
+	s, err := webhooksender.New(webhooksender.Config{Store: st, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("webhook sender: %w", err)
 	}
 	return s, nil
 }
 
-// closeEvents drains queued deliveries for up to 10 s.
-func closeEvents(s *webhook.Sender) {
+// closeEvents lets the delivery round in flight finish for up to 10 s;
+// what is left stays in the outbox for the next start.
+func closeEvents(s *webhooksender.Sender) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = s.Close(ctx)

@@ -57,14 +57,14 @@ func listSigningKeys(t *testing.T, db string) []*store.SigningKey {
 // the ES256 key `user list` had created).
 func TestAUD14_AdminCommandsCreateNoSigningKey(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "idp.db")
-	out, err := runCLI(t, db, "user", "list")
+	_, err := runCLI(t, db, "user", "list")
 	if err != nil {
 		t.Fatalf("user list: %v", err)
 	}
 	if keys := listSigningKeys(t, db); len(keys) != 0 {
 		t.Fatalf("user list on a fresh database created %d signing key(s)", len(keys))
 	}
-	out, err = runCLI(t, db, "application", "create", "--name", "Store")
+	out, err := runCLI(t, db, "application", "create", "--name", "Store")
 	if err != nil {
 		t.Fatalf("application create: %v", err)
 	}

@@ -25,8 +25,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/gatehouse-auth/gatehouse/examples/demo"
+	"github.com/gatehouse-auth/gatehouse/idp/webhooksender"
 	"github.com/gatehouse-auth/gatehouse/password"
-	"github.com/gatehouse-auth/gatehouse/webhook"
 )
 
 // Lifetimes of the test demo. They are the realistic ones: S4 and S5 move
@@ -192,8 +192,8 @@ func newEnv(t *testing.T) *env {
 		// A cheap hash: the suite is about the browser, not argon2id cost.
 		Hasher:  password.NewHasher(password.Params{Memory: 64, Time: 1}),
 		WrapIdP: e.rec.wrap,
-		Webhook: func(c *webhook.SenderConfig) {
-			c.InitialBackoff, c.MaxBackoff = 20*time.Millisecond, 200*time.Millisecond
+		Webhook: func(c *webhooksender.Config) {
+			c.InitialBackoff, c.MaxBackoff, c.PollInterval = 20*time.Millisecond, 200*time.Millisecond, 50*time.Millisecond
 		},
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:    e.clock.Now,

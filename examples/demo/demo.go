@@ -37,9 +37,9 @@ import (
 	"github.com/gatehouse-auth/gatehouse/idp"
 	idpstore "github.com/gatehouse-auth/gatehouse/idp/store"
 	"github.com/gatehouse-auth/gatehouse/idp/store/sqlite"
+	"github.com/gatehouse-auth/gatehouse/idp/webhooksender"
 	"github.com/gatehouse-auth/gatehouse/idpclient"
 	"github.com/gatehouse-auth/gatehouse/password"
-	"github.com/gatehouse-auth/gatehouse/webhook"
 )
 
 // Default listen addresses (DESIGN.md §6).
@@ -84,7 +84,7 @@ type Options struct {
 	// WrapIdP wraps the IdP's handler (tests record its traffic).
 	WrapIdP func(http.Handler) http.Handler
 	// Webhook tunes the event sender (tests shorten backoff).
-	Webhook func(*webhook.SenderConfig)
+	Webhook func(*webhooksender.Config)
 
 	// IdPStore, when set, is the IdP's storage (e.g. PostgreSQL) instead
 	// of Dir/idp.db. The caller closes it.
@@ -109,7 +109,7 @@ type Demo struct {
 	IdP      *idp.Server
 	IdPStore idpstore.Store
 	// Webhooks delivers the IdP's revocation events to the apps.
-	Webhooks *webhook.Sender
+	Webhooks *webhooksender.Sender
 	// Store and Forums are the apps.
 	Store  *storeapp.App
 	Forums *forums.App
@@ -207,11 +207,13 @@ func Start(ctx context.Context, o Options) (d *Demo, err error) {
 	}
 	d.IdPStore = st
 
-	wcfg := webhook.SenderConfig{Applications: st, Logger: o.Logger, Now: o.Now}
+	// The sender delivers from the IdP store's outbox, so events of a
+	// previous run that were not delivered yet go out now.
+	wcfg := webhooksender.Config{Store: st, Logger: o.Logger, Now: o.Now}
 	if o.Webhook != nil {
 		o.Webhook(&wcfg)
 	}
-	sender, err := webhook.NewSender(wcfg)
+	sender, err := webhooksender.New(wcfg)
 	if err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}
@@ -337,12 +339,12 @@ func (d *Demo) Close(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("identity server: %w", err))
 		}
 		d.cancelGC()
-		// Deliveries still failing at shutdown (an app that is gone) are
-		// given two seconds, then dropped with a warning: not an error of
-		// the shutdown.
+		// A delivery round still running at shutdown is given two
+		// seconds; what it leaves stays in the IdP's outbox for the next
+		// start.
 		wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		if err := d.Webhooks.Close(wctx); err != nil {
-			d.log.Warn("demo: undelivered webhooks dropped at shutdown", "err", err)
+			d.log.Warn("demo: webhook round cut at shutdown; left in the outbox", "err", err)
 		}
 		cancel()
 		// The apps get a bounded graceful shutdown each; a request still

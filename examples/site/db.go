@@ -19,6 +19,20 @@ import (
 // len(migrations) by running the missing migrations, each in its own
 // IMMEDIATE transaction. The directory is created 0700.
 func OpenDB(ctx context.Context, path string, migrations []string) (*sql.DB, error) {
+	db, err := openFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := migrate(ctx, db, migrations); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// openFile opens the SQLite file at path with the pragmas every app
+// database uses, without touching its schema.
+func openFile(path string) (*sql.DB, error) {
 	if path == "" || strings.ContainsAny(path, "?#") || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("open database: %q is not a plain file path", path)
 	}
@@ -40,10 +54,6 @@ func OpenDB(ctx context.Context, path string, migrations []string) (*sql.DB, err
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	db.SetMaxOpenConns(4)
-	if err := migrate(ctx, db, migrations); err != nil {
-		db.Close()
-		return nil, err
-	}
 	return db, nil
 }
 

@@ -16,6 +16,7 @@ package site
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
@@ -175,6 +176,10 @@ type Site struct {
 	ownSessions bool
 	devMode     bool
 	handler     http.Handler // Mux behind the secure middleware
+	// db is the site's own pool on the app's database (DBPath), holding
+	// the webhook ids handled (seen); nil without a webhook receiver.
+	db   *sql.DB
+	seen webhook.SeenStore
 }
 
 // New checks cfg, opens the session store and builds the site.
@@ -235,6 +240,18 @@ func New(ctx context.Context, cfg Config, spec Spec) (*Site, error) {
 		return nil, fmt.Errorf("site: %w", err)
 	}
 	s.Kit = kit
+	if cfg.WebhookSecret != "" {
+		// Replay protection that survives a restart (AUD-10): the ids
+		// live in the app's own database, not in memory.
+		if s.db, err = openFile(cfg.DBPath); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("site: webhook ids: %w", err)
+		}
+		if s.seen, err = NewSeenDB(ctx, s.db, cfg.Now); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("site: webhook ids: %w", err)
+		}
+	}
 	if err := s.routes(cfg); err != nil {
 		s.Close()
 		return nil, err
@@ -339,7 +356,7 @@ func (s *Site) routes(cfg Config) error {
 	m.Handle("/sessions", s.Kit.SessionsHandler(s.pages["sessions"]))
 	if cfg.WebhookSecret != "" {
 		rc, err := webhook.NewReceiver(webhook.ReceiverConfig{
-			Secret: []byte(cfg.WebhookSecret), Handle: s.handleEvent, Logger: s.Log, Now: cfg.Now,
+			Secret: []byte(cfg.WebhookSecret), Handle: s.handleEvent, Seen: s.seen, Logger: s.Log, Now: cfg.Now,
 		})
 		if err != nil {
 			return fmt.Errorf("site: webhook receiver: %w", err)
@@ -384,8 +401,9 @@ func (s *Site) handleEvent(ctx context.Context, e webhook.Event) error {
 		return nil
 	}
 	if e.UserID == "" {
-		// An application-wide revocation names no user: sessions live on
-		// until their refresh fails.
+		// Gatehouse names the user even in an application-wide revocation
+		// (one event per user); an event without one has nothing to match
+		// sessions by, and they end at their next refresh.
 		s.Log.Info("webhook: event without a user; nothing to end", "type", e.Type, "reason", e.Reason)
 		return nil
 	}
@@ -479,12 +497,17 @@ func (s *Site) unavailable(w http.ResponseWriter, r *http.Request) {
 // pages of secure.
 func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
-// Close closes the session store when the site opened it.
+// Close closes the session store when the site opened it, and the site's
+// pool on the app's database.
 func (s *Site) Close() error {
+	var errs []error
 	if s.ownSessions && s.Sessions != nil {
-		return s.Sessions.Close()
+		errs = append(errs, s.Sessions.Close())
 	}
-	return nil
+	if s.db != nil {
+		errs = append(errs, s.db.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // when formats a time for pages: "2006-01-02 15:04" in UTC, or "—".

@@ -28,17 +28,24 @@ func newSite(t *testing.T) (*Site, *memstore.Store) {
 	t.Helper()
 	ms := memstore.New()
 	t.Cleanup(func() { ms.Close() })
+	return newSiteAt(t, filepath.Join(t.TempDir(), "app.db"), ms, nil), ms
+}
+
+// newSiteAt builds a site on the app database at dbPath and the session
+// store ms, with the clock now (nil: time.Now).
+func newSiteAt(t *testing.T, dbPath string, ms sessionstore.Store, now func() time.Time) *Site {
+	t.Helper()
 	s, err := New(context.Background(), Config{
 		IdPURL: "http://127.0.0.1:1", ClientID: clientID, ClientSecret: "secret",
-		DBPath: filepath.Join(t.TempDir(), "app.db"), Sessions: ms, SealKey: bytes.Repeat([]byte("k"), 32),
-		WebhookSecret: hookSecret, DevMode: true, Logger: slog.New(slog.DiscardHandler),
+		DBPath: dbPath, Sessions: ms, SealKey: bytes.Repeat([]byte("k"), 32),
+		WebhookSecret: hookSecret, DevMode: true, Logger: slog.New(slog.DiscardHandler), Now: now,
 	}, Spec{Name: "Test App", CookieName: "test", HomePath: "/home", Accent: "#123456", AccentSoft: "#abcdef",
 		Nav: []Link{{"/", "Home"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	return s, ms
+	return s
 }
 
 func put(t *testing.T, ms sessionstore.Store, key, user, family string) {
@@ -171,5 +178,56 @@ func TestOpenDBMigrations(t *testing.T) {
 	}
 	if _, err := OpenDB(ctx, "file:x.db?mode=memory", m); err == nil {
 		t.Fatal("accepted a URI")
+	}
+}
+
+// AUD-10: a captured delivery replayed after the app restarts (a new
+// Receiver on the same database) is refused: the handled event ids live in
+// the app's database, and are pruned once the timestamp window has passed.
+func TestAUD10_WebhookReplayAfterRestartRefused(t *testing.T) {
+	ms := memstore.New()
+	t.Cleanup(func() { ms.Close() })
+	dbPath := filepath.Join(t.TempDir(), "app.db")
+	clock := time.Now()
+	now := func() time.Time { return clock }
+
+	s1 := newSiteAt(t, dbPath, ms, now)
+	put(t, ms, "k1", "u1", "f1")
+	ev, _ := webhook.Marshal(webhook.Event{ID: "captured-1", Type: webhook.EventUserDeactivate, UserID: "u1"})
+	ts, sig := webhook.Sign([]byte(hookSecret), clock, ev)
+	hdr := map[string]string{webhook.HeaderTimestamp: ts, webhook.HeaderSignature: sig}
+	if r := get(t, s1, "POST", WebhookPath, bytes.NewReader(ev), hdr); r.Code != 200 || len(keys(t, ms, "u1")) != 0 {
+		t.Fatalf("first delivery: %d, sessions %v", r.Code, keys(t, ms, "u1"))
+	}
+	if err := s1.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Restart; the user signs in again; the attacker replays the captured
+	// request within the timestamp window.
+	clock = clock.Add(time.Minute)
+	s2 := newSiteAt(t, dbPath, ms, now)
+	put(t, ms, "k2", "u1", "f2")
+	if r := get(t, s2, "POST", WebhookPath, bytes.NewReader(ev), hdr); r.Code != 200 || !strings.Contains(r.Body.String(), "already handled") {
+		t.Fatalf("replay after restart: %d %s", r.Code, r.Body.String())
+	}
+	if got := keys(t, ms, "u1"); len(got) != 1 {
+		t.Fatalf("the replay ended the new session: %v", got)
+	}
+
+	// Once the window has passed, the id is pruned (at the next delivery)
+	// and the replay fails the timestamp check instead.
+	clock = clock.Add(2*webhook.DefaultTolerance + time.Second)
+	ev2, _ := webhook.Marshal(webhook.Event{ID: "later-1", Type: webhook.EventUserDelete, UserID: "u9"})
+	ts2, sig2 := webhook.Sign([]byte(hookSecret), clock, ev2)
+	if r := get(t, s2, "POST", WebhookPath, bytes.NewReader(ev2), map[string]string{webhook.HeaderTimestamp: ts2, webhook.HeaderSignature: sig2}); r.Code != 200 {
+		t.Fatalf("later delivery: %d", r.Code)
+	}
+	var n int
+	if err := s2.db.QueryRow(`SELECT count(*) FROM webhook_seen`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("webhook_seen holds %d ids (%v), want only the live one", n, err)
+	}
+	if r := get(t, s2, "POST", WebhookPath, bytes.NewReader(ev), hdr); r.Code != 401 || len(keys(t, ms, "u1")) != 1 {
+		t.Fatalf("stale replay: %d", r.Code)
 	}
 }

@@ -375,17 +375,82 @@ type RefreshTokenStore interface {
 	GetRotation(ctx context.Context, hash []byte) (*Rotation, error)
 
 	// DeleteRefreshToken removes one family and its rotation history.
-	DeleteRefreshToken(ctx context.Context, id string) error
+	// ErrNotFound if absent. When notify is not nil it is called with the
+	// family once it is deleted, and the messages it returns are enqueued
+	// in the outbox in the same transaction (see Notify).
+	DeleteRefreshToken(ctx context.Context, id string, notify Notify) error
 	// DeleteRefreshTokensByUser removes the user's families (all of them
-	// when applicationID is empty) and returns the ids removed.
-	DeleteRefreshTokensByUser(ctx context.Context, userID, applicationID string) ([]string, error)
-	// DeleteRefreshTokensByApplication removes every family of the app.
-	DeleteRefreshTokensByApplication(ctx context.Context, applicationID string) ([]string, error)
+	// when applicationID is empty) and returns the ids removed. notify, if
+	// not nil, is called with those families (possibly none) and its
+	// messages are enqueued in the same transaction.
+	DeleteRefreshTokensByUser(ctx context.Context, userID, applicationID string, notify Notify) ([]string, error)
+	// DeleteRefreshTokensByApplication removes every family of the app,
+	// enqueuing notify's messages in the same transaction.
+	DeleteRefreshTokensByApplication(ctx context.Context, applicationID string, notify Notify) ([]string, error)
 
 	// DeleteExpiredRefreshTokens removes families with ExpiresAt <= now
 	// (using an index, never a scan per request) and clears Successor on
 	// rotations older than successorCutoff. Returns the families removed.
 	DeleteExpiredRefreshTokens(ctx context.Context, now, successorCutoff time.Time) (int, error)
+}
+
+// DeletedFamily is a refresh-token family a deletion removed.
+type DeletedFamily struct {
+	ID     string
+	UserID string
+}
+
+// Notify turns the refresh-token families a deletion removed into the
+// outbox messages announcing it. A deletion method calls it inside
+// its transaction, after the delete, and enqueues what it returns in that
+// same transaction: the revocation and its announcement commit together or
+// not at all, so a crash can never lose the announcement (AUD-8). It must
+// not do I/O; an error rolls the deletion back.
+type Notify func(deleted []DeletedFamily) ([]*OutboxMessage, error)
+
+// OutboxMessage is one event waiting in the transactional outbox for
+// delivery to the applications' webhooks.
+type OutboxMessage struct {
+	// ID is unique (the event id); it stays the same across retries.
+	ID string
+	// ApplicationID selects the webhooks: that application's, or every
+	// application's when empty.
+	ApplicationID string
+	// Payload is the encoded event, opaque to the store.
+	Payload   []byte
+	CreatedAt time.Time
+	// Attempts counts the failed delivery rounds so far.
+	Attempts int
+	// Done lists the targets (sender-defined keys) that have acknowledged
+	// the message already, so a retry skips them.
+	Done []string
+	// Claim is set by ClaimOutbox: the token that proves the lease when the
+	// message is completed or released.
+	Claim string
+}
+
+// OutboxStore is the transactional outbox of webhook deliveries. Messages
+// enter it in the transaction of the change they announce (Notify) or by
+// EnqueueOutbox; senders lease them with ClaimOutbox, so several IdP
+// processes share the outbox without delivering one message twice at
+// once, and a sender that dies gives its leases back when they expire.
+type OutboxStore interface {
+	// EnqueueOutbox inserts messages, available for claiming at once.
+	// ErrDuplicate on an existing id.
+	EnqueueOutbox(ctx context.Context, msgs []*OutboxMessage) error
+	// ClaimOutbox leases up to limit messages that are available at now
+	// (never claimed, released for a time <= now, or whose lease ended)
+	// until now+lease, oldest first, each with a fresh Claim token. Two
+	// concurrent claims never return the same message.
+	ClaimOutbox(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]*OutboxMessage, error)
+	// CompleteOutbox deletes a claimed message (delivered, or given up).
+	// ErrConflict if the claim is no longer the message's (its lease ended
+	// and another sender claimed it); ErrNotFound if it is gone.
+	CompleteOutbox(ctx context.Context, id, claim string) error
+	// ReleaseOutbox ends the claim on m (by m.ID and m.Claim), records
+	// m.Attempts and m.Done, and makes it available again at at.
+	// ErrConflict / ErrNotFound as CompleteOutbox.
+	ReleaseOutbox(ctx context.Context, m *OutboxMessage, at time.Time) error
 }
 
 // Store is everything the IdP persists. Backends: sqlite (embedded
@@ -398,6 +463,7 @@ type Store interface {
 	APIKeyStore
 	SigningKeyStore
 	RefreshTokenStore
+	OutboxStore
 	// Ping reports whether the backend can serve (used by /readyz).
 	Ping(ctx context.Context) error
 	Close() error

@@ -125,13 +125,30 @@ func (s *Store) GetRotation(ctx context.Context, hash []byte) (*store.Rotation, 
 }
 
 // DeleteRefreshToken removes one family; its rotation records go with it
-// (foreign key cascade).
-func (s *Store) DeleteRefreshToken(ctx context.Context, id string) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM refresh_tokens WHERE id = $1`, id)
-	if err != nil {
-		return wrap("delete refresh token", err)
+// (foreign key cascade), and notify's messages enter the outbox in the
+// same transaction.
+func (s *Store) DeleteRefreshToken(ctx context.Context, id string, notify store.Notify) error {
+	if notify == nil {
+		tag, err := s.pool.Exec(ctx, `DELETE FROM refresh_tokens WHERE id = $1`, id)
+		if err != nil {
+			return wrap("delete refresh token", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return notFound("delete refresh token")
+		}
+		return nil
 	}
-	if tag.RowsAffected() == 0 {
+	// notify runs only when the family was there to delete.
+	ids, err := s.deleteNotify(ctx, "delete refresh token", `id = $1`, func(deleted []store.DeletedFamily) ([]*store.OutboxMessage, error) {
+		if len(deleted) == 0 {
+			return nil, nil
+		}
+		return notify(deleted)
+	}, id)
+	if err != nil {
+		return err
+	}
+	if len(ids) == 0 {
 		return notFound("delete refresh token")
 	}
 	return nil
@@ -158,16 +175,18 @@ func (s *Store) deleteFamilies(ctx context.Context, op, where string, args ...an
 
 // DeleteRefreshTokensByUser removes the user's families (only the
 // application's when applicationID is not empty) and returns their ids.
-func (s *Store) DeleteRefreshTokensByUser(ctx context.Context, userID, applicationID string) ([]string, error) {
+// notify's messages enter the outbox in the same transaction.
+func (s *Store) DeleteRefreshTokensByUser(ctx context.Context, userID, applicationID string, notify store.Notify) ([]string, error) {
 	if applicationID == "" {
-		return s.deleteFamilies(ctx, "delete refresh tokens by user", `user_id = $1`, userID)
+		return s.deleteNotify(ctx, "delete refresh tokens by user", `user_id = $1`, notify, userID)
 	}
-	return s.deleteFamilies(ctx, "delete refresh tokens by user", `user_id = $1 AND application_id = $2`, userID, applicationID)
+	return s.deleteNotify(ctx, "delete refresh tokens by user", `user_id = $1 AND application_id = $2`, notify, userID, applicationID)
 }
 
-// DeleteRefreshTokensByApplication removes every family of the application.
-func (s *Store) DeleteRefreshTokensByApplication(ctx context.Context, applicationID string) ([]string, error) {
-	return s.deleteFamilies(ctx, "delete refresh tokens by application", `application_id = $1`, applicationID)
+// DeleteRefreshTokensByApplication removes every family of the application;
+// notify's messages enter the outbox in the same transaction.
+func (s *Store) DeleteRefreshTokensByApplication(ctx context.Context, applicationID string, notify store.Notify) ([]string, error) {
+	return s.deleteNotify(ctx, "delete refresh tokens by application", `application_id = $1`, notify, applicationID)
 }
 
 // selectExpiredSQL picks one batch ($2 rows) of families expired at $1,

@@ -173,50 +173,38 @@ func (s *Store) GetRotation(ctx context.Context, hash []byte) (*store.Rotation, 
 	return &r, nil
 }
 
-// DeleteRefreshToken removes one family; its rotations go by cascade.
-func (s *Store) DeleteRefreshToken(ctx context.Context, id string) error {
-	res, err := s.w.ExecContext(ctx, `DELETE FROM refresh_tokens WHERE id = ?`, id)
-	if err != nil {
-		return wrap("delete refresh token", err)
+// DeleteRefreshToken removes one family; its rotations go by cascade, and
+// notify's messages enter the outbox in the same transaction.
+func (s *Store) DeleteRefreshToken(ctx context.Context, id string, notify store.Notify) error {
+	if notify == nil {
+		res, err := s.w.ExecContext(ctx, `DELETE FROM refresh_tokens WHERE id = ?`, id)
+		if err != nil {
+			return wrap("delete refresh token", err)
+		}
+		return mustAffect("delete refresh token", res)
 	}
-	return mustAffect("delete refresh token", res)
+	_, err := s.deleteNotify(ctx, "delete refresh token", `DELETE FROM refresh_tokens WHERE id = ? RETURNING id, user_id`, notify, true, id)
+	return err
 }
 
 // DeleteRefreshTokensByUser removes the user's families (only those of
-// applicationID when it is not empty) and returns their ids.
-func (s *Store) DeleteRefreshTokensByUser(ctx context.Context, userID, applicationID string) ([]string, error) {
+// applicationID when it is not empty) and returns their ids; notify's
+// messages enter the outbox in the same transaction.
+func (s *Store) DeleteRefreshTokensByUser(ctx context.Context, userID, applicationID string, notify store.Notify) ([]string, error) {
 	if applicationID == "" {
-		return s.deleteReturningIDs(ctx, "delete refresh tokens by user",
-			`DELETE FROM refresh_tokens WHERE user_id = ? RETURNING id`, userID)
+		return s.deleteNotify(ctx, "delete refresh tokens by user",
+			`DELETE FROM refresh_tokens WHERE user_id = ? RETURNING id, user_id`, notify, false, userID)
 	}
-	return s.deleteReturningIDs(ctx, "delete refresh tokens by user",
-		`DELETE FROM refresh_tokens WHERE user_id = ? AND application_id = ? RETURNING id`, userID, applicationID)
+	return s.deleteNotify(ctx, "delete refresh tokens by user",
+		`DELETE FROM refresh_tokens WHERE user_id = ? AND application_id = ? RETURNING id, user_id`, notify, false, userID, applicationID)
 }
 
 // DeleteRefreshTokensByApplication removes every family of the application
-// and returns their ids.
-func (s *Store) DeleteRefreshTokensByApplication(ctx context.Context, applicationID string) ([]string, error) {
-	return s.deleteReturningIDs(ctx, "delete refresh tokens by application",
-		`DELETE FROM refresh_tokens WHERE application_id = ? RETURNING id`, applicationID)
-}
-
-func (s *Store) deleteReturningIDs(ctx context.Context, op, q string, args ...any) ([]string, error) {
-	rows, err := s.w.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, wrap(op, err)
-	}
-	got, err := collect(rows, op, func(sc scanner) (*string, error) {
-		var id string
-		return &id, sc.Scan(&id)
-	})
-	if err != nil {
-		return nil, err
-	}
-	ids := make([]string, len(got))
-	for i, id := range got {
-		ids[i] = *id
-	}
-	return ids, nil
+// and returns their ids; notify's messages enter the outbox in the same
+// transaction.
+func (s *Store) DeleteRefreshTokensByApplication(ctx context.Context, applicationID string, notify store.Notify) ([]string, error) {
+	return s.deleteNotify(ctx, "delete refresh tokens by application",
+		`DELETE FROM refresh_tokens WHERE application_id = ? RETURNING id, user_id`, notify, false, applicationID)
 }
 
 // DeleteExpiredRefreshTokens removes families with 0 < ExpiresAt <= now

@@ -128,6 +128,12 @@ func suite() []group {
 			{"DeleteByApplication", testRTDeleteByApp},
 			{"DeleteExpired", testRTDeleteExpired},
 		}},
+		{"Outbox_AUD-8", []testCase{
+			{"RoundTripClaimReleaseComplete", testOutboxRoundTrip},
+			{"LeaseExpiryGivesRowBack", testOutboxLeaseExpiry},
+			{"TwoClaimersNeverShareARow", testOutboxClaimExclusive},
+			{"AtomicWithDeletion", testOutboxAtomicWithDeletion},
+		}},
 		{"Store", []testCase{
 			{"Ping", testPing},
 		}},

@@ -209,7 +209,7 @@ func testRTRotateMissing(t *testing.T, s store.Store) {
 	p := store.RotateParams{FamilyID: uuid.NewString(), OldHash: rt.TokenHash, NewHash: digest("new"), Now: at(1)}
 	wantErr(t, "RotateRefreshToken(unknown family)", s.RotateRefreshToken(ctx, p), store.ErrNotFound)
 
-	noErr(t, "DeleteRefreshToken", s.DeleteRefreshToken(ctx, rt.ID))
+	noErr(t, "DeleteRefreshToken", s.DeleteRefreshToken(ctx, rt.ID, nil))
 	p.FamilyID = rt.ID
 	wantErr(t, "RotateRefreshToken(deleted family)", s.RotateRefreshToken(ctx, p), store.ErrNotFound)
 	_, err := s.GetRotation(ctx, rt.TokenHash)
@@ -305,14 +305,14 @@ func testRTDelete(t *testing.T, s store.Store) {
 	old := rt.TokenHash
 	rotate(t, s, rt, at(10))
 
-	noErr(t, "DeleteRefreshToken", s.DeleteRefreshToken(ctx, rt.ID))
+	noErr(t, "DeleteRefreshToken", s.DeleteRefreshToken(ctx, rt.ID, nil))
 	_, err := s.GetRefreshToken(ctx, rt.ID)
 	wantErr(t, "GetRefreshToken(deleted)", err, store.ErrNotFound)
 	_, err = s.GetRefreshTokenByHash(ctx, rt.TokenHash)
 	wantErr(t, "GetRefreshTokenByHash(deleted)", err, store.ErrNotFound)
 	_, err = s.GetRotation(ctx, old)
 	wantErr(t, "GetRotation(deleted family)", err, store.ErrNotFound)
-	wantErr(t, "DeleteRefreshToken(again)", s.DeleteRefreshToken(ctx, rt.ID), store.ErrNotFound)
+	wantErr(t, "DeleteRefreshToken(again)", s.DeleteRefreshToken(ctx, rt.ID, nil), store.ErrNotFound)
 
 	_, err = s.GetRefreshToken(ctx, keep.ID)
 	noErr(t, "GetRefreshToken(kept)", err)
@@ -332,7 +332,7 @@ func testRTDeleteByUser(t *testing.T, s store.Store) {
 	rotate(t, s, ua1, at(10))
 
 	// With an application: only that app's families of that user.
-	got, err := s.DeleteRefreshTokensByUser(ctx, u.ID, a.ID)
+	got, err := s.DeleteRefreshTokensByUser(ctx, u.ID, a.ID, nil)
 	noErr(t, "DeleteRefreshTokensByUser(user, app)", err)
 	wantIDs(t, "removed (user, app)", sorted([]string{ua1.ID, ua2.ID}), sorted(got))
 	_, err = s.GetRotation(ctx, old)
@@ -343,14 +343,14 @@ func testRTDeleteByUser(t *testing.T, s store.Store) {
 
 	// Without: all of them.
 	ua3 := createToken(t, s, newToken(u, a))
-	got, err = s.DeleteRefreshTokensByUser(ctx, u.ID, "")
+	got, err = s.DeleteRefreshTokensByUser(ctx, u.ID, "", nil)
 	noErr(t, "DeleteRefreshTokensByUser(user)", err)
 	wantIDs(t, "removed (user)", sorted([]string{ub.ID, ua3.ID}), sorted(got))
 	list, err = s.ListRefreshTokens(ctx, u.ID)
 	noErr(t, "ListRefreshTokens", err)
 	wantIDs(t, "left for user", nil, ids(list))
 
-	got, err = s.DeleteRefreshTokensByUser(ctx, u.ID, "")
+	got, err = s.DeleteRefreshTokensByUser(ctx, u.ID, "", nil)
 	noErr(t, "DeleteRefreshTokensByUser(nothing left)", err)
 	if len(got) != 0 {
 		t.Errorf("second delete removed %v", got)
@@ -371,7 +371,7 @@ func testRTDeleteByApp(t *testing.T, s store.Store) {
 	old := va.TokenHash
 	rotate(t, s, va, at(10))
 
-	got, err := s.DeleteRefreshTokensByApplication(ctx, a.ID)
+	got, err := s.DeleteRefreshTokensByApplication(ctx, a.ID, nil)
 	noErr(t, "DeleteRefreshTokensByApplication", err)
 	wantIDs(t, "removed", sorted([]string{ua.ID, va.ID}), sorted(got))
 	_, err = s.GetRotation(ctx, old)
