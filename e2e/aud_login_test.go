@@ -103,7 +103,7 @@ func TestAUD2_NoEnumerationThroughLockState(t *testing.T) {
 	e := newEnv(t, smallLockout)
 	alice, _ := e.user(0) // will be locked
 	bob, bobID := e.user(1)
-	carol := demo.User{Email: "carol@example.com", Password: "carol's long passphrase 2026"}
+	carol := demo.User{Email: "carol@example.com", Password: "an unguessable long passphrase 2026"}
 	if _, err := e.admin().CreateUser(e.ctx, idp.UserSpec{Email: carol.Email, Password: carol.Password, Verified: true}); err != nil {
 		t.Fatal(err)
 	}

@@ -91,11 +91,12 @@ func TestS2_SessionAndRefreshCookies(t *testing.T) {
 	b.wantCart()
 
 	c := b.cookies(e.store)
-	if got := strings.Join(names(c), " "); got != "store-rt store-sid" {
-		t.Fatalf("store cookies after login: %q, want store-rt and store-sid", got)
+	// store-dev is the device cookie (AUD-1).
+	if got := strings.Join(names(c), " "); got != "store-dev store-rt store-sid" {
+		t.Fatalf("store cookies after login: %q, want store-dev, store-rt and store-sid", got)
 	}
 	sid, rt := c["store-sid"], c["store-rt"]
-	for _, ck := range []*network.Cookie{sid, rt} {
+	for _, ck := range []*network.Cookie{sid, rt, c["store-dev"]} {
 		if !ck.HTTPOnly {
 			t.Errorf("%s is not HttpOnly (APP-CK-2)", ck.Name)
 		}
@@ -279,8 +280,8 @@ func TestS5_RefreshExpired(t *testing.T) {
 	b.wantHops(m, e.store, "GET /sessions 303", "GET /login?next=%2Fsessions 200")
 	e.wantCalls(calls, idpCall{Path: "/oauth2/token", GrantType: "refresh_token", Status: 400})
 	b.wantLoginForm(storeName)
-	if c := b.cookies(e.store); len(c) != 0 {
-		t.Errorf("cookies left after the refused refresh: %v", names(c))
+	if c := b.cookies(e.store); strings.Join(names(c), " ") != "store-dev" {
+		t.Errorf("cookies left after the refused refresh: %v, want only the device cookie", names(c))
 	}
 	if next := eval[string](b, `document.querySelector("main form input[name=next]").value`); next != "/sessions" {
 		t.Errorf("login form carries next=%q, want /sessions", next)
