@@ -1,5 +1,5 @@
 // Package appkit is the library an app backend imports to get the login
-// architecture of DESIGN.md right on plain net/http: a native login form
+// architecture of docs/design.md right on plain net/http: a native login form
 // whose backend calls the identity server with the password grant, a
 // server-side session, and a sealed refresh-token cookie that silently
 // re-creates an expired session (scenarios S1-S5, S8, S9, S11).

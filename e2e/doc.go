@@ -1,5 +1,5 @@
 // Package e2e holds Gatehouse's end-to-end scenario tests: one test per
-// scenario ID of DESIGN.md §2 (TestS1_… to TestS12_…), plus restart and
+// scenario ID of design §2 (TestS1_… to TestS12_…), plus restart and
 // demo-contract tests. Each test starts the real demo — the identity
 // server on SQLite, the Store and Forums apps with their SQLite databases
 // and session stores, and the revocation webhooks between them — on free

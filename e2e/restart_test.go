@@ -108,7 +108,7 @@ func TestDemoRestartOnNewPorts(t *testing.T) {
 	}
 }
 
-// demo.json is written 0600 with exactly the DESIGN §6 fields.
+// demo.json is written 0600 with exactly the design §6 fields.
 func TestDemoJSONContract(t *testing.T) {
 	e := newEnv(t)
 	path := filepath.Join(e.opts.Dir, demo.InfoFile)

@@ -12,7 +12,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/password"
 )
 
-// The FusionAuth-style admin API (spec §13), behind an API key.
+// The FusionAuth-style admin API (compat §13), behind an API key.
 
 func (s *Server) adminRoutes(h func(pattern, route string, f http.HandlerFunc)) {
 	k := s.requireAPIKey
@@ -328,7 +328,7 @@ func (s *Server) handleCreateRegistration(w http.ResponseWriter, r *http.Request
 	}
 	userID := r.PathValue("userId")
 	if req.User != nil && absent(req.User.Email) && absent(req.User.Username) && absent(req.User.Password) {
-		// Empty values are absent (spec §0): FusionAuth's Go client always
+		// Empty values are absent (compat §0): FusionAuth's Go client always
 		// sends a user object ({"active":false,"twoFactor":{},...}); without
 		// an identity or a password it does not describe a user to create,
 		// so the call registers the existing user (AUD-16).

@@ -5,7 +5,7 @@ import (
 	"net/http"
 )
 
-// oauthError is the OAuth error body of spec §0/§3, with its HTTP status.
+// oauthError is the OAuth error body of compat §0/§3, with its HTTP status.
 type oauthError struct {
 	Status      int    `json:"-"`
 	Code        string `json:"error"`

@@ -378,7 +378,7 @@ func routeTable() *http.ServeMux {
 	return m
 }
 
-// absent reports whether a client library meant "not set" (spec §0:
+// absent reports whether a client library meant "not set" (compat §0:
 // empty, "null" and "undefined" are treated as absent).
 func absent(v string) bool { return v == "" || v == "null" || v == "undefined" }
 
@@ -391,7 +391,7 @@ func param(v string) string {
 }
 
 // parseForm reads an application/x-www-form-urlencoded body only (OAuth
-// endpoints never take parameters from the query string, spec §0).
+// endpoints never take parameters from the query string, compat §0).
 func (s *Server) parseForm(w http.ResponseWriter, r *http.Request) *oauthError {
 	ct := r.Header.Get("Content-Type")
 	if i := strings.IndexByte(ct, ';'); i >= 0 {

@@ -129,7 +129,7 @@ func TestPasswordGrantOpenIDAndFormAuth(t *testing.T) {
 	}
 }
 
-// Every error row of spec §3 that applies to the two grants.
+// Every error row of compat §3 that applies to the two grants.
 func TestTokenEndpointErrors(t *testing.T) {
 	f := newFixture(t, idptest.AppOptions{})
 	public, _ := f.idp.CreateApp(t, idptest.AppOptions{Name: "public", Public: true})
@@ -319,7 +319,7 @@ func TestPerIPThrottle(t *testing.T) {
 	}
 }
 
-// The remaining Login-API outcomes of spec §1: password change required,
+// The remaining Login-API outcomes of compat §1: password change required,
 // expired user, deactivated user (user_locked, with the right password
 // only: AUD-2).
 func TestPasswordGrantAccountStates(t *testing.T) {

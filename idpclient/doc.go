@@ -1,6 +1,6 @@
 // Package idpclient is the app side's client for the identity server: the
 // calls an app backend makes on behalf of a browser in the password-grant
-// login architecture (see DESIGN.md §2).
+// login architecture (see design §2).
 //
 // It owns:
 //   - the resource owner password credentials grant (POST /oauth2/token,

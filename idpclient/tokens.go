@@ -127,7 +127,7 @@ func (c *Client) Refresh(ctx context.Context, refreshToken, clientIP string) (*T
 		access, rt, rtID = tok.AccessToken, tok.RefreshToken, extraString(tok, "refresh_token_id")
 	}
 	if rt == "" {
-		rt = refreshToken // Reusable tokens need not be echoed (spec §2)
+		rt = refreshToken // Reusable tokens need not be echoed (compat §2)
 	}
 	return c.finish(ctx, op, access, rt, rtID)
 }
@@ -272,7 +272,7 @@ func (c *Client) apiDelete(ctx context.Context, op, u string, notFoundOK bool) e
 	if err != nil {
 		return &Error{Op: op, Kind: ErrUnavailable, Err: err}
 	}
-	req.Header.Set("Authorization", c.cfg.APIKey) // raw key, no scheme (spec §0)
+	req.Header.Set("Authorization", c.cfg.APIKey) // raw key, no scheme (compat §0)
 	status, body, err := c.send(op, c.plain, req)
 	if err != nil {
 		return err

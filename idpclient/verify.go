@@ -16,7 +16,7 @@ import (
 // none and HS* are never accepted.
 func allowedAlgs() []string { return []string{"ES256", "RS256", "EdDSA"} }
 
-// Claims are the verified claims of an access token (spec §11).
+// Claims are the verified claims of an access token (compat §11).
 type Claims struct {
 	Issuer    string
 	Subject   string // the user id

@@ -16,7 +16,7 @@ const (
 // understands. Nothing is hashed; the result is checked to parse.
 //
 // For "salted-pbkdf2-hmac-sha256" (PBKDF2-HMAC-SHA256, iterations = factor,
-// salt = base64-decoded salt, 32-byte key in standard base64; spec §14) the
+// salt = base64-decoded salt, 32-byte key in standard base64; compat §14) the
 // result is
 //
 //	$fa-pbkdf2-sha256$i=<factor>$<salt as given>$<hash as given>

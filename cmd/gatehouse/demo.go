@@ -26,7 +26,7 @@ func defaultDemoDir() string {
 }
 
 // runDemo runs the IdP, Store and Forums on loopback with demo data
-// (DESIGN.md §6) until interrupted.
+// (design §6) until interrupted.
 func runDemo(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlagSet(env, "demo")
 	var ifl idpFlags

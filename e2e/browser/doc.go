@@ -1,5 +1,5 @@
 // Package browser is Gatehouse's browser suite: the login scenarios of
-// DESIGN.md §2 (S1-S6, S9, the wrong-password form and a cross-site form
+// design §2 (S1-S6, S9, the wrong-password form and a cross-site form
 // post) driven in a real headless Chromium through the DevTools protocol
 // (chromedp), against the real demo — identity server, Store and Forums
 // with their SQLite databases and session stores — started in the test

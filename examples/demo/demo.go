@@ -3,7 +3,7 @@
 // its own address with its own database, wired together with revocation
 // webhooks. On first start in a directory it creates the two applications
 // (OAuth clients with webhook URLs and secrets), an admin API key and demo
-// users, and writes DIR/demo.json (DESIGN.md §6); later starts reuse
+// users, and writes DIR/demo.json (design §6); later starts reuse
 // everything, so users, carts, posts, sessions and refresh cookies survive
 // restarts.
 //
@@ -42,7 +42,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/password"
 )
 
-// Default listen addresses (DESIGN.md §6).
+// Default listen addresses (design §6).
 const (
 	DefaultIdPAddr    = "127.0.0.1:9011"
 	DefaultStoreAddr  = "127.0.0.1:8081"

@@ -13,7 +13,7 @@ import (
 	"strings"
 )
 
-// Info is the content of DIR/demo.json, in the shape DESIGN.md §6 fixes.
+// Info is the content of DIR/demo.json, in the shape design §6 fixes.
 type Info struct {
 	IdP          string       `json:"idp"`
 	Store        string       `json:"store"`

@@ -1,6 +1,6 @@
 // Package store is the Store example app: a small shop with a seeded
 // product catalog and a shopping cart per user, signed in through the
-// Gatehouse login architecture (scenarios S1-S5, S7-S11 of DESIGN.md).
+// Gatehouse login architecture (scenarios S1-S5, S7-S11 of docs/design.md).
 //
 //	GET  /                                  catalog (anyone)
 //	GET  /login, POST /login                sign-in form (app kit)
