@@ -25,8 +25,8 @@ import (
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore/sqlitestore"
 	"github.com/gatehouse-auth/gatehouse/examples/demo"
 	"github.com/gatehouse-auth/gatehouse/idp"
-	"github.com/gatehouse-auth/gatehouse/idpclient"
 	"github.com/gatehouse-auth/gatehouse/idp/webhooksender"
+	"github.com/gatehouse-auth/gatehouse/idpclient"
 )
 
 // aud18ChildEnv marks the re-executed test binary as the killable app.
