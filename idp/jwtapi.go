@@ -59,7 +59,28 @@ func (s *Server) handleJWTRefresh(w http.ResponseWriter, r *http.Request) {
 		writeAPIErrors(w, fieldError("timeToLiveInSeconds", "invalid", "timeToLiveInSeconds must be positive."))
 		return
 	}
-	res, err := s.redeem(r.Context(), tok, nil, clientIP(r, false))
+	// The application policy and the TTL are checked before the rotation,
+	// so a refused request leaves the token usable (AUD-5).
+	var refused *apiErrors
+	res, err := s.redeem(r.Context(), tok, nil, clientIP(r, false), func(res *refreshed) error {
+		if !res.app.Config.AllowTokenRefresh {
+			refused = fieldError("refreshToken", "disabled", "Token refresh is not enabled for this application.")
+			return errRefreshRefused
+		}
+		if ttl := time.Duration(req.TimeToLiveInSeconds) * time.Second; ttl > 0 {
+			if ttl > res.pol.accessTTL {
+				refused = fieldError("timeToLiveInSeconds", "invalid", "timeToLiveInSeconds exceeds the configured lifetime.")
+				return errRefreshRefused
+			}
+			res.pol.accessTTL = ttl
+		}
+		return nil
+	})
+	if errors.Is(err, errRefreshRefused) {
+		s.metrics.grants.WithLabelValues("jwt_refresh", "refused").Inc()
+		writeAPIErrors(w, refused)
+		return
+	}
 	if errors.Is(err, errRefreshInvalid) {
 		s.metrics.grants.WithLabelValues("jwt_refresh", "not_found").Inc()
 		writeEmpty(w, http.StatusNotFound) // Gatehouse decision 1: dead token → 404
@@ -69,17 +90,6 @@ func (s *Server) handleJWTRefresh(w http.ResponseWriter, r *http.Request) {
 		s.log.Error("jwt refresh", "err", err)
 		writeEmpty(w, http.StatusInternalServerError)
 		return
-	}
-	if !res.app.Config.AllowTokenRefresh {
-		writeAPIErrors(w, fieldError("refreshToken", "disabled", "Token refresh is not enabled for this application."))
-		return
-	}
-	if ttl := time.Duration(req.TimeToLiveInSeconds) * time.Second; ttl > 0 {
-		if ttl > res.pol.accessTTL {
-			writeAPIErrors(w, fieldError("timeToLiveInSeconds", "invalid", "timeToLiveInSeconds exceeds the configured lifetime."))
-			return
-		}
-		res.pol.accessTTL = ttl
 	}
 	resp, e := s.refreshResponse(r.Context(), res, res.family.Scopes)
 	if e != nil {
@@ -200,7 +210,12 @@ func (s *Server) handleDeleteRefreshTokens(w http.ResponseWriter, r *http.Reques
 			return
 		}
 		var err error
-		if uid != "" {
+		if uid != "" && aid == "" {
+			// "Revoke all" ends the user's access tokens too, also those
+			// without a sid (AUD-7).
+			err = s.revokeAccessBefore(ctx, uid, s.now())
+		}
+		if err == nil && uid != "" {
 			_, err = s.revokeUser(ctx, uid, aid, "api")
 		} else {
 			var ids []string
@@ -359,6 +374,10 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	if tok != "" {
 		if fam, err := s.familyOf(r, tok); err == nil {
 			if global {
+				// Everywhere means every access token too (AUD-7).
+				if err := s.revokeAccessBefore(r.Context(), fam.UserID, s.now()); err != nil {
+					s.log.Error("global logout", "userId", fam.UserID, "err", err)
+				}
 				_, _ = s.revokeUser(r.Context(), fam.UserID, "", "logout_global")
 			} else if err := s.store.DeleteRefreshToken(r.Context(), fam.ID); err == nil {
 				s.emit(r.Context(), Event{Type: EventRefreshTokenRevoke, UserID: fam.UserID, ApplicationID: fam.ApplicationID,

@@ -363,27 +363,41 @@ func (s *Server) refreshGrant(r *http.Request, app *store.Application) (*tokenRe
 	if tok == "" {
 		return nil, errInvalidRequest("missing_refresh_token", "The refresh_token parameter is required.")
 	}
+	var asked []string
+	if req := param(f.Get("scope")); req != "" {
+		var e *oauthError
+		if asked, e = parseScopes(req); e != nil {
+			return nil, e
+		}
+	}
+	// The scope is checked against the family before the rotation, so a
+	// refused request leaves the token usable (AUD-5).
+	var scopes []string
+	var refused *oauthError
 	ip := clientIP(r, confidential(app))
-	res, err := s.redeem(ctx, tok, app, ip)
+	res, err := s.redeem(ctx, tok, app, ip, func(res *refreshed) error {
+		scopes = res.family.Scopes
+		if asked == nil {
+			return nil
+		}
+		for _, sc := range asked { // IDP-TOK-6: may narrow, never widen
+			if !slices.Contains(scopes, sc) {
+				refused = oauthErr(http.StatusBadRequest, "invalid_scope", "", "The scope "+sc+" was not granted.")
+				return errRefreshRefused
+			}
+		}
+		scopes = asked
+		return nil
+	})
+	if errors.Is(err, errRefreshRefused) {
+		return nil, refused
+	}
 	if errors.Is(err, errRefreshInvalid) {
 		return nil, errRefreshNotFound()
 	}
 	if err != nil {
 		s.log.Error("refresh", "err", err)
 		return nil, errServer()
-	}
-	scopes := res.family.Scopes
-	if req := param(f.Get("scope")); req != "" { // IDP-TOK-6: may narrow, never widen
-		asked, e := parseScopes(req)
-		if e != nil {
-			return nil, e
-		}
-		for _, sc := range asked {
-			if !slices.Contains(scopes, sc) {
-				return nil, oauthErr(http.StatusBadRequest, "invalid_scope", "", "The scope "+sc+" was not granted.")
-			}
-		}
-		scopes = asked
 	}
 	return s.refreshResponse(ctx, res, scopes)
 }
