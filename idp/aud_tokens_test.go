@@ -129,6 +129,14 @@ func TestAUD5_RefusedRefreshLeavesTokenUsable(t *testing.T) {
 		wantOAuthError(t, r, http.StatusBadRequest, "invalid_scope", "")
 		after(t, f, rt)
 	})
+	t.Run("unknown scope on /oauth2/token", func(t *testing.T) {
+		f := newFixture(t, idptest.AppOptions{})
+		_, rt := f.mustLogin()
+		r := f.form("/oauth2/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt},
+			"client_id": {f.clientID}, "client_secret": {f.secret}, "scope": {"offline_access admin"}})
+		wantOAuthError(t, r, http.StatusBadRequest, "invalid_scope", "unknown_scope")
+		after(t, f, rt)
+	})
 	t.Run("scope narrowing is still allowed", func(t *testing.T) {
 		f := newFixture(t, idptest.AppOptions{})
 		_, m := f.login("scope", "offline_access openid")

@@ -245,8 +245,11 @@ func (s *Server) redeemRetired(ctx context.Context, tok string, hash []byte, app
 	}
 	// The thief may hold access tokens of this user without a sid (or of
 	// the family); the IdP's validation refuses them from now on (AUD-7).
+	// A failure here must not turn the refusal into a 500: the family is
+	// gone already; the sid check still refuses its access tokens.
 	if err := s.revokeAccessBefore(ctx, fam.UserID, s.now()); err != nil {
-		return nil, fmt.Errorf("revoke access tokens on reuse: %w", err)
+		s.log.LogAttrs(ctx, slog.LevelError, "revoke access tokens on reuse",
+			slog.String("userId", fam.UserID), slog.String("err", err.Error()))
 	}
 	s.metrics.reuseDetected.Inc()
 	s.log.LogAttrs(ctx, slog.LevelWarn, "refresh token reuse detected; family revoked",
