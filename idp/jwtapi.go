@@ -213,9 +213,13 @@ func (s *Server) handleDeleteRefreshTokens(w http.ResponseWriter, r *http.Reques
 		if uid != "" && aid == "" {
 			// "Revoke all" ends the user's access tokens too, also those
 			// without a sid (AUD-7).
-			err = s.revokeAccessBefore(ctx, uid, s.now())
+			if err := s.revokeAccessBefore(ctx, uid, s.now()); err != nil {
+				s.log.Error("revoke all", "userId", uid, "err", err)
+				writeEmpty(w, http.StatusInternalServerError)
+				return
+			}
 		}
-		if err == nil && uid != "" {
+		if uid != "" {
 			_, err = s.revokeUser(ctx, uid, aid, "api")
 		} else {
 			var ids []string

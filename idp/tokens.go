@@ -142,8 +142,9 @@ func (s *Server) signIDToken(p tokenParams, exp time.Time) (string, error) {
 // errTokenExpired distinguishes an expired token from an invalid one.
 var errTokenExpired = errors.New("token expired")
 
-// errTokenRevoked: the token verifies but was revoked (its family is gone,
-// its user is deactivated or revoked tokens issued at or after it).
+// errTokenRevoked: the token verifies but was revoked: its family is gone,
+// its user is deactivated, or the user's tokens were revoked at or after
+// its issue.
 var errTokenRevoked = errors.New("token revoked")
 
 // accessTokenType reports whether a JWT typ header names an access token
