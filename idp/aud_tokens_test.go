@@ -267,6 +267,18 @@ func TestAUD7_RevokeAllRejectsAccessTokens(t *testing.T) {
 	f.wantAccepted("a token issued after the revocation", f.loginNoSID(), true)
 }
 
+// TestAUD7_AdminRevokeAllRejectsAccessTokens: the admin's "revoke all"
+// (CLI and embedding code) ends access tokens without a sid too (AUD-7).
+func TestAUD7_AdminRevokeAllRejectsAccessTokens(t *testing.T) {
+	f := newFixture(t, idptest.AppOptions{})
+	noSID := f.loginNoSID()
+	f.clock.Advance(time.Second)
+	if _, err := f.idp.Server.Admin().RevokeUserTokens(context.Background(), f.userID, ""); err != nil {
+		t.Fatal(err)
+	}
+	f.wantAccepted("AUD-7: access token without a sid after the admin's revoke-all", noSID, false)
+}
+
 // TestAUD7_GlobalLogoutRejectsAccessTokens: /api/logout with global ends
 // every access token of the user (AUD-7).
 func TestAUD7_GlobalLogoutRejectsAccessTokens(t *testing.T) {
