@@ -513,8 +513,14 @@ func (a *Admin) DeleteUser(ctx context.Context, userID string) error {
 }
 
 // RevokeUserTokens ends the user's refresh tokens (one application or all)
-// and tells the apps: the server side of "sign out everywhere".
+// and tells the apps: the server side of "sign out everywhere". For all
+// applications it ends the user's access tokens too (AUD-7).
 func (a *Admin) RevokeUserTokens(ctx context.Context, userID, applicationID string) ([]string, error) {
+	if applicationID == "" {
+		if err := a.s.revokeAccessBefore(ctx, userID, a.s.now()); err != nil {
+			return nil, err
+		}
+	}
 	return a.s.revokeUser(ctx, userID, applicationID, "admin")
 }
 

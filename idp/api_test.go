@@ -243,7 +243,7 @@ func TestForgedTokensRejected(t *testing.T) {
 		return f.do(req).status
 	}
 	none := jwt.NewWithClaims(jwt.SigningMethodNone, claims)
-	none.Header["kid"] = kid
+	none.Header["kid"], none.Header["typ"] = kid, "at+jwt" // only the alg is wrong
 	s, _ := none.SignedString(jwt.UnsafeAllowNoneSignatureType)
 	if validate(s) != 401 {
 		t.Error("IDP-TOK-1: alg=none accepted")
@@ -251,7 +251,7 @@ func TestForgedTokensRejected(t *testing.T) {
 	r := f.do(mustReq("GET", f.idp.URL+"/api/jwt/public-key?kid="+kid))
 	pemKey := r.json(t)["publicKey"].(string)
 	hs := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
-	hs.Header["kid"] = kid
+	hs.Header["kid"], hs.Header["typ"] = kid, "at+jwt"
 	s, _ = hs.SignedString([]byte(pemKey))
 	if validate(s) != 401 {
 		t.Error("IDP-TOK-1: HS256 keyed with the public key accepted")
@@ -261,7 +261,7 @@ func TestForgedTokensRejected(t *testing.T) {
 	priv, _ := x509.ParseECPrivateKey(mustECKey(t))
 	attacker = jose.JSONWebKey{Key: priv.Public(), KeyID: "evil", Algorithm: "ES256"}
 	es := jwt.NewWithClaims(jwt.SigningMethodES256, claims)
-	es.Header["kid"] = "evil"
+	es.Header["kid"], es.Header["typ"] = "evil", "at+jwt"
 	es.Header["jwk"] = attacker
 	es.Header["jku"] = "http://127.0.0.1:1/evil.json"
 	s, _ = es.SignedString(priv)

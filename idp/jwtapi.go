@@ -16,7 +16,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/webhook"
 )
 
-// jwtRefreshRequest is the POST /api/jwt/refresh body (spec §4). Unknown
+// jwtRefreshRequest is the POST /api/jwt/refresh body (compat §4). Unknown
 // members (the Go client's noJWT, metaData, eventInfo…) are ignored.
 type jwtRefreshRequest struct {
 	RefreshToken        string `json:"refreshToken"`
@@ -51,7 +51,7 @@ func (s *Server) handleJWTRefresh(w http.ResponseWriter, r *http.Request) {
 	}
 	tok := param(req.RefreshToken)
 	if c, err := r.Cookie("refresh_token"); err == nil && !absent(c.Value) {
-		tok = c.Value // the cookie wins (spec §4)
+		tok = c.Value // the cookie wins (compat §4)
 	}
 	if tok == "" {
 		writeAPIErrors(w, fieldError("refreshToken", "missing", "You must specify a refresh token."))
@@ -61,7 +61,28 @@ func (s *Server) handleJWTRefresh(w http.ResponseWriter, r *http.Request) {
 		writeAPIErrors(w, fieldError("timeToLiveInSeconds", "invalid", "timeToLiveInSeconds must be positive."))
 		return
 	}
-	res, err := s.redeem(r.Context(), tok, nil, clientIP(r, false))
+	// The application policy and the TTL are checked before the rotation,
+	// so a refused request leaves the token usable (AUD-5).
+	var refused *apiErrors
+	res, err := s.redeem(r.Context(), tok, nil, clientIP(r, false), func(res *refreshed) error {
+		if !res.app.Config.AllowTokenRefresh {
+			refused = fieldError("refreshToken", "disabled", "Token refresh is not enabled for this application.")
+			return errRefreshRefused
+		}
+		if ttl := time.Duration(req.TimeToLiveInSeconds) * time.Second; ttl > 0 {
+			if ttl > res.pol.accessTTL {
+				refused = fieldError("timeToLiveInSeconds", "invalid", "timeToLiveInSeconds exceeds the configured lifetime.")
+				return errRefreshRefused
+			}
+			res.pol.accessTTL = ttl
+		}
+		return nil
+	})
+	if errors.Is(err, errRefreshRefused) {
+		s.metrics.grants.WithLabelValues("jwt_refresh", "refused").Inc()
+		writeAPIErrors(w, refused)
+		return
+	}
 	if errors.Is(err, errRefreshInvalid) {
 		s.metrics.grants.WithLabelValues("jwt_refresh", "not_found").Inc()
 		writeEmpty(w, http.StatusNotFound) // Gatehouse decision 1: dead token → 404
@@ -71,17 +92,6 @@ func (s *Server) handleJWTRefresh(w http.ResponseWriter, r *http.Request) {
 		s.log.Error("jwt refresh", "err", err)
 		writeEmpty(w, http.StatusInternalServerError)
 		return
-	}
-	if !res.app.Config.AllowTokenRefresh {
-		writeAPIErrors(w, fieldError("refreshToken", "disabled", "Token refresh is not enabled for this application."))
-		return
-	}
-	if ttl := time.Duration(req.TimeToLiveInSeconds) * time.Second; ttl > 0 {
-		if ttl > res.pol.accessTTL {
-			writeAPIErrors(w, fieldError("timeToLiveInSeconds", "invalid", "timeToLiveInSeconds exceeds the configured lifetime."))
-			return
-		}
-		res.pol.accessTTL = ttl
 	}
 	resp, e := s.refreshResponse(r.Context(), res, res.family.Scopes)
 	if e != nil {
@@ -96,7 +106,7 @@ func (s *Server) handleJWTRefresh(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, jwtRefreshResponse{RefreshToken: resp.RefreshToken, RefreshTokenID: resp.RefreshTokenID, Token: resp.AccessToken})
 }
 
-// refreshTokenJSON is FusionAuth's RefreshToken object (spec §6).
+// refreshTokenJSON is FusionAuth's RefreshToken object (compat §6).
 type refreshTokenJSON struct {
 	ID            string `json:"id"`
 	ApplicationID string `json:"applicationId"`
@@ -162,7 +172,7 @@ func (s *Server) handleGetRefreshToken(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleDeleteRefreshTokens is DELETE /api/jwt/refresh with userId,
-// applicationId and/or token (spec §6).
+// applicationId and/or token (compat §6).
 func (s *Server) handleDeleteRefreshTokens(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	q := r.URL.Query()
@@ -202,6 +212,15 @@ func (s *Server) handleDeleteRefreshTokens(w http.ResponseWriter, r *http.Reques
 			return
 		}
 		var err error
+		if uid != "" && aid == "" {
+			// "Revoke all" ends the user's access tokens too, also those
+			// without a sid (AUD-7).
+			if err := s.revokeAccessBefore(ctx, uid, s.now()); err != nil {
+				s.log.Error("revoke all", "userId", uid, "err", err)
+				writeEmpty(w, http.StatusInternalServerError)
+				return
+			}
+		}
 		if uid != "" {
 			_, err = s.revokeUser(ctx, uid, aid, "api")
 		} else {
@@ -282,7 +301,7 @@ func bearer(r *http.Request) string {
 }
 
 // handleValidate is GET /api/jwt/validate: 200 {"jwt":claims} or 401
-// with an empty body (spec §10).
+// with an empty body (compat §10).
 func (s *Server) handleValidate(w http.ResponseWriter, r *http.Request) {
 	tok := bearer(r)
 	if tok == "" {
@@ -297,7 +316,7 @@ func (s *Server) handleValidate(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"jwt": c})
 }
 
-// handlePublicKey is GET /api/jwt/public-key (spec §9).
+// handlePublicKey is GET /api/jwt/public-key (compat §9).
 func (s *Server) handlePublicKey(w http.ResponseWriter, r *http.Request) {
 	s.keys.maybeReload(r.Context())
 	q := r.URL.Query()
@@ -364,6 +383,10 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	if tok != "" {
 		if fam, err := s.familyOf(r, tok); err == nil {
 			if global {
+				// Everywhere means every access token too (AUD-7).
+				if err := s.revokeAccessBefore(r.Context(), fam.UserID, s.now()); err != nil {
+					s.log.Error("global logout", "userId", fam.UserID, "err", err)
+				}
 				_, _ = s.revokeUser(r.Context(), fam.UserID, "", "logout_global")
 			} else {
 				_ = s.endFamily(r.Context(), fam, "logout")
@@ -376,7 +399,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 }
 
 // requireAPIKey guards /api/* admin routes: Authorization carries the raw
-// key (spec §0); a missing or unknown key, or a key whose permissions do
+// key (compat §0); a missing or unknown key, or a key whose permissions do
 // not name this route's endpoint and method (AUD-13, see apikeys.go), is
 // 401 with an empty body, as in FusionAuth.
 func (s *Server) requireAPIKey(next http.HandlerFunc) http.HandlerFunc {

@@ -60,7 +60,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	s.revokeFamily(w, r, fam, "revoke")
 }
 
-// handleIntrospect is RFC 7662 (spec §7).
+// handleIntrospect is RFC 7662 (compat §7).
 func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	if e := s.parseForm(w, r); e != nil {
 		writeOAuthError(w, e)
@@ -76,7 +76,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if e != nil {
-		// Introspection allows a client without a secret (spec §7:
+		// Introspection allows a client without a secret (compat §7:
 		// client_secret optional, checked if sent).
 		if e.Reason != "client_authentication_missing" {
 			writeOAuthError(w, e)
@@ -130,7 +130,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// handleUserinfo is OIDC userinfo (spec §8), with FusionAuth's
+// handleUserinfo is OIDC userinfo (compat §8), with FusionAuth's
 // Compatibility claims: the user record plus applicationId and roles.
 func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	tok := bearer(r)

@@ -68,7 +68,7 @@ func (s *Server) policy(app *store.Application) appPolicy {
 }
 
 // expiry computes a family's expiry for a window starting at start
-// (spec §5: startInstant + TTL, capped by insertInstant + maximum for the
+// (compat §5: startInstant + TTL, capped by insertInstant + maximum for the
 // SlidingWindowWithMaximumLifetime policy).
 func (p appPolicy) expiry(created, start time.Time) time.Time {
 	exp := start.Add(p.refreshTTL)
@@ -114,24 +114,40 @@ type refreshed struct {
 	pol    appPolicy
 }
 
+// errRefreshRefused: the endpoint's own check (scope, policy, TTL) refused
+// the request. The token was not rotated; the check holds the response.
+var errRefreshRefused = errors.New("refresh refused by the endpoint's checks")
+
+// refreshCheck is an endpoint's validation of a loaded family (requested
+// scope, application policy, TTL). It runs before anything is written, so
+// a refused request leaves the token exactly as it was (AUD-5). It may
+// adjust r (scopes, access-token TTL). A non-nil error is returned by
+// redeem as is.
+type refreshCheck func(r *refreshed) error
+
 // redeem validates a presented refresh token and rotates it according to
 // the application's policy. app is the authenticated client (token
 // endpoint) or nil (/api/jwt/refresh, which accepts any application's token
 // when that application allows it).
+//
+// Every check — client binding, application and user state, expiry and the
+// endpoint's check — runs on the loaded family before the rotation (or the
+// touch of a Reusable token): a refused request changes nothing, so the
+// holder's next honest use is not mistaken for reuse (AUD-5).
 //
 // Rotation is one compare-and-swap in the store. When two requests present
 // the same token at once, one wins; the loser finds the rotation record and,
 // inside the grace period, answers the same successor, so the family never
 // forks. A retired token presented after the grace period is reuse: the
 // whole family is deleted (RFC 9700 §4.14.2, IDP-RT-4).
-func (s *Server) redeem(ctx context.Context, tok string, app *store.Application, ip string) (*refreshed, error) {
+func (s *Server) redeem(ctx context.Context, tok string, app *store.Application, ip string, check refreshCheck) (*refreshed, error) {
 	if !wellFormedRefreshToken(tok) {
 		return nil, errRefreshInvalid
 	}
 	hash := hashToken(tok)
 	fam, err := s.store.GetRefreshTokenByHash(ctx, hash)
 	if errors.Is(err, store.ErrNotFound) {
-		return s.redeemRetired(ctx, tok, hash, app)
+		return s.redeemRetired(ctx, tok, hash, app, check)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("look up refresh token: %w", err)
@@ -143,6 +159,11 @@ func (s *Server) redeem(ctx context.Context, tok string, app *store.Application,
 	now := s.now()
 	if !now.Before(r.pol.expiry(fam.CreatedAt, fam.StartAt)) {
 		return nil, errRefreshInvalid
+	}
+	if check != nil {
+		if err := check(r); err != nil {
+			return nil, err
+		}
 	}
 	start := fam.StartAt
 	if r.pol.expiration != PolicyFixed {
@@ -172,7 +193,7 @@ func (s *Server) redeem(ctx context.Context, tok string, app *store.Application,
 		// A concurrent request rotated this token first: answer its
 		// successor, as an honest retry would get.
 		s.metrics.rotationRaces.Inc()
-		return s.redeemRetired(ctx, tok, hash, app)
+		return s.redeemRetired(ctx, tok, hash, app, check)
 	case errors.Is(err, store.ErrNotFound):
 		return nil, errRefreshInvalid
 	case err != nil:
@@ -184,8 +205,10 @@ func (s *Server) redeem(ctx context.Context, tok string, app *store.Application,
 	return r, nil
 }
 
-// redeemRetired handles a token string that is no longer current.
-func (s *Server) redeemRetired(ctx context.Context, tok string, hash []byte, app *store.Application) (*refreshed, error) {
+// redeemRetired handles a token string that is no longer current. Inside
+// the grace period an honest retry gets the successor if check accepts it;
+// outside it is reuse whatever the request asked for.
+func (s *Server) redeemRetired(ctx context.Context, tok string, hash []byte, app *store.Application, check refreshCheck) (*refreshed, error) {
 	rot, err := s.store.GetRotation(ctx, hash)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, errRefreshInvalid
@@ -206,6 +229,11 @@ func (s *Server) redeemRetired(ctx context.Context, tok string, hash []byte, app
 	}
 	if s.now().Sub(rot.RotatedAt) <= r.pol.grace && len(rot.Successor) > 0 {
 		if next, err := openSuccessor(tok, rot.Successor); err == nil {
+			if check != nil {
+				if err := check(r); err != nil {
+					return nil, err
+				}
+			}
 			r.token = next
 			return r, nil
 		}
@@ -217,6 +245,14 @@ func (s *Server) redeemRetired(ctx context.Context, tok string, hash []byte, app
 	if err := s.endFamily(ctx, fam, "reuse"); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("revoke family on reuse: %w", err)
 	}
+	// The thief may hold access tokens of this user without a sid (or of
+	// the family); the IdP's validation refuses them from now on (AUD-7).
+	// A failure here must not turn the refusal into a 500: the family is
+	// gone already; the sid check still refuses its access tokens.
+	if err := s.revokeAccessBefore(ctx, fam.UserID, s.now()); err != nil {
+		s.log.LogAttrs(ctx, slog.LevelError, "revoke access tokens on reuse",
+			slog.String("userId", fam.UserID), slog.String("err", err.Error()))
+	}
 	s.metrics.reuseDetected.Inc()
 	s.log.LogAttrs(ctx, slog.LevelWarn, "refresh token reuse detected; family revoked",
 		slog.String("event", "refresh_token_reuse"), slog.String("refreshTokenId", fam.ID),
@@ -225,7 +261,8 @@ func (s *Server) redeemRetired(ctx context.Context, tok string, hash []byte, app
 }
 
 // loadRefresh loads the user and application of a family and checks that
-// the presenting client may use it (IDP-RT-3).
+// the presenting client may use it (IDP-RT-3), that the application is
+// active and that the user is active and not expired. It writes nothing.
 func (s *Server) loadRefresh(ctx context.Context, fam *store.RefreshToken, app *store.Application) (*refreshed, error) {
 	if app != nil && fam.ApplicationID != app.ID {
 		return nil, errRefreshInvalid
@@ -239,6 +276,9 @@ func (s *Server) loadRefresh(ctx context.Context, fam *store.RefreshToken, app *
 			return nil, fmt.Errorf("look up application: %w", err)
 		}
 		app = a
+	}
+	if !app.Active { // the token endpoint refuses such a client; /api/jwt/refresh must too
+		return nil, errRefreshInvalid
 	}
 	u, err := s.store.GetUser(ctx, fam.UserID)
 	if err != nil {

@@ -22,7 +22,7 @@ import (
 // Scopes this server understands; anything else is invalid_scope.
 var knownScopes = []string{"openid", "offline_access", "email", "profile"}
 
-// tokenResponse is the /oauth2/token success body (spec §1).
+// tokenResponse is the /oauth2/token success body (compat §1).
 type tokenResponse struct {
 	AccessToken    string `json:"access_token"`
 	ExpiresIn      int64  `json:"expires_in"`
@@ -125,7 +125,7 @@ func (s *Server) clientAuth(r *http.Request) (*store.Application, bool, *oauthEr
 	return nil, false, e
 }
 
-// authenticateClient implements spec §1's client authentication: HTTP
+// authenticateClient implements compat §1's client authentication: HTTP
 // Basic and/or form credentials, checked against the application. secretOK
 // reports whether the client proved its secret in this request (false for
 // a NotRequired application that sent none).
@@ -248,7 +248,7 @@ type loginAttempt struct {
 	device        *deviceClaims // a well-signed device token for app, or nil
 }
 
-// checkPassword runs the Login API semantics of spec §1/§12 with the
+// checkPassword runs the Login API semantics of compat §1/§12 with the
 // lockout of LockoutPolicy. It returns the user and the device id to bind
 // the browser's next device token to.
 //
@@ -476,27 +476,41 @@ func (s *Server) refreshGrant(r *http.Request, app *store.Application, secretOK 
 	if tok == "" {
 		return nil, errInvalidRequest("missing_refresh_token", "The refresh_token parameter is required.")
 	}
+	var asked []string
+	if req := param(f.Get("scope")); req != "" {
+		var e *oauthError
+		if asked, e = parseScopes(req); e != nil {
+			return nil, e
+		}
+	}
+	// The scope is checked against the family before the rotation, so a
+	// refused request leaves the token usable (AUD-5).
+	var scopes []string
+	var refused *oauthError
 	ip := clientIP(r, secretOK)
-	res, err := s.redeem(ctx, tok, app, ip)
+	res, err := s.redeem(ctx, tok, app, ip, func(res *refreshed) error {
+		scopes = res.family.Scopes
+		if asked == nil {
+			return nil
+		}
+		for _, sc := range asked { // IDP-TOK-6: may narrow, never widen
+			if !slices.Contains(scopes, sc) {
+				refused = oauthErr(http.StatusBadRequest, "invalid_scope", "", "The scope "+sc+" was not granted.")
+				return errRefreshRefused
+			}
+		}
+		scopes = asked
+		return nil
+	})
+	if errors.Is(err, errRefreshRefused) {
+		return nil, refused
+	}
 	if errors.Is(err, errRefreshInvalid) {
 		return nil, errRefreshNotFound()
 	}
 	if err != nil {
 		s.log.Error("refresh", "err", err)
 		return nil, errServer()
-	}
-	scopes := res.family.Scopes
-	if req := param(f.Get("scope")); req != "" { // IDP-TOK-6: may narrow, never widen
-		asked, e := parseScopes(req)
-		if e != nil {
-			return nil, e
-		}
-		for _, sc := range asked {
-			if !slices.Contains(scopes, sc) {
-				return nil, oauthErr(http.StatusBadRequest, "invalid_scope", "", "The scope "+sc+" was not granted.")
-			}
-		}
-		scopes = asked
 	}
 	return s.refreshResponse(ctx, res, scopes)
 }

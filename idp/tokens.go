@@ -35,7 +35,7 @@ func (c baseClaims) GetIssuer() (string, error)                   { return c.Iss
 func (c baseClaims) GetSubject() (string, error)                  { return c.Subject, nil }
 func (c baseClaims) GetAudience() (jwt.ClaimStrings, error)       { return jwt.ClaimStrings{c.Audience}, nil }
 
-// AccessClaims are the claims of a Gatehouse access token (spec §11).
+// AccessClaims are the claims of a Gatehouse access token (compat §11).
 type AccessClaims struct {
 	baseClaims
 	ApplicationID      string   `json:"applicationId,omitempty"`
@@ -79,7 +79,7 @@ func (s *Server) signAccessToken(ctx context.Context, p tokenParams) (string, ti
 			Audience:  p.app.ID,
 			ExpiresAt: jwt.NewNumericDate(exp),
 			IssuedAt:  jwt.NewNumericDate(now),
-			ID:        uuid.NewString(),
+			ID:        timedJTI(now),
 		},
 		AuthenticationType: p.authType,
 		AuthTime:           p.authTime.Unix(),
@@ -142,13 +142,80 @@ func (s *Server) signIDToken(p tokenParams, exp time.Time) (string, error) {
 // errTokenExpired distinguishes an expired token from an invalid one.
 var errTokenExpired = errors.New("token expired")
 
+// errTokenRevoked: the token verifies but was revoked: its family is gone,
+// its user is deactivated, or the user's tokens were revoked at or after
+// its issue.
+var errTokenRevoked = errors.New("token revoked")
+
+// accessTokenType reports whether a JWT typ header names an access token
+// (RFC 9068 §2.1: "at+jwt", or the full media type). An id_token carries
+// typ JWT and must never pass where an access token is expected (AUD-11).
+func accessTokenType(typ any) bool {
+	s, _ := typ.(string)
+	s = strings.ToLower(s)
+	return s == "at+jwt" || s == "application/at+jwt"
+}
+
+// timedJTI returns a jti that is a UUIDv7 carrying now to the millisecond.
+// iat has whole seconds only; the jti tells a token issued just before a
+// revocation from one issued just after it in the same second (AUD-7).
+func timedJTI(now time.Time) string {
+	u := uuid.New() // random (v4); the time and the version are set below
+	ms := uint64(now.UnixMilli())
+	for i := 0; i < 6; i++ {
+		u[i] = byte(ms >> (40 - 8*i))
+	}
+	u[6] = 0x70 | u[6]&0x0f
+	return u.String()
+}
+
+// issuedAt is when a token was issued: to the millisecond (timed) when its
+// jti says so (timedJTI), else to the second of its iat.
+func issuedAt(c *AccessClaims) (at time.Time, timed bool) {
+	iat := c.IssuedAt.Time.Truncate(time.Second)
+	if u, err := uuid.Parse(c.ID); err == nil && u.Version() == 7 {
+		var ms int64
+		for i := 0; i < 6; i++ {
+			ms = ms<<8 | int64(u[i])
+		}
+		// Trust the jti only when it agrees with the signed iat.
+		if t := time.UnixMilli(ms); t.Truncate(time.Second).Equal(iat) {
+			return t, true
+		}
+	}
+	return iat, false
+}
+
+// revokedAt reports whether a token issued at issued (known to the
+// millisecond, or to the second for tokens without a timed jti) is revoked
+// by a user's TokensRevokedBefore. Both are compared at the token's
+// precision, and a tie counts as revoked: a token issued in the same
+// millisecond (same second, for an untimed jti) as the revocation may
+// predate it, so it dies; a token issued in a later one survives (AUD-7).
+func revokedAt(issued, revokedBefore time.Time, timed bool) bool {
+	if revokedBefore.IsZero() {
+		return false
+	}
+	prec := time.Millisecond
+	if !timed {
+		prec = time.Second
+	}
+	return !issued.Truncate(prec).After(revokedBefore.Truncate(prec))
+}
+
 // verifyAccessToken checks a JWT issued by this server: signature by a
 // published key chosen by kid only (IDP-TOK-2: jku, x5u and jwk headers are
-// ignored), an allowlisted asymmetric algorithm (IDP-TOK-1), issuer, expiry,
-// and that the user has not revoked tokens issued before it (IDP-REV-2).
+// ignored), an allowlisted asymmetric algorithm (IDP-TOK-1), typ at+jwt
+// (AUD-11: an id_token is not an access token), issuer, expiry, and that it
+// was not revoked: its refresh-token family (sid) still exists, and the
+// user is active and has not revoked tokens issued at or before it
+// (IDP-REV-2, AUD-7).
 func (s *Server) verifyAccessToken(ctx context.Context, raw string) (*AccessClaims, error) {
 	var c AccessClaims
 	_, err := jwt.ParseWithClaims(raw, &c, func(t *jwt.Token) (any, error) {
+		if !accessTokenType(t.Header["typ"]) {
+			return nil, errors.New("not an access token (typ is not at+jwt)")
+		}
 		kid, _ := t.Header["kid"].(string)
 		k := s.keys.byKID(kid)
 		if k == nil {
@@ -174,12 +241,30 @@ func (s *Server) verifyAccessToken(ctx context.Context, raw string) (*AccessClai
 		}
 		return nil, err
 	}
+	if c.IssuedAt == nil {
+		return nil, errors.New("token has no iat")
+	}
+	if c.SID != "" {
+		// One primary-key lookup: a revoked family (logout, revoke, reuse,
+		// password change…) takes its access tokens with it.
+		fam, err := s.store.GetRefreshToken(ctx, c.SID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, errTokenRevoked
+		}
+		if err != nil {
+			return nil, fmt.Errorf("token family: %w", err)
+		}
+		if fam.UserID != c.Subject || fam.ApplicationID != c.Audience {
+			return nil, errTokenRevoked
+		}
+	}
 	u, err := s.store.GetUser(ctx, c.Subject)
 	if err != nil {
 		return nil, fmt.Errorf("token user: %w", err)
 	}
-	if !u.Active || (!u.TokensRevokedBefore.IsZero() && c.IssuedAt.Time.Before(u.TokensRevokedBefore.Truncate(time.Second))) {
-		return nil, errors.New("token revoked")
+	issued, timed := issuedAt(&c)
+	if !u.Active || revokedAt(issued, u.TokensRevokedBefore, timed) {
+		return nil, errTokenRevoked
 	}
 	return &c, nil
 }
@@ -213,4 +298,22 @@ func wellFormedRefreshToken(tok string) bool {
 		}
 	}
 	return true
+}
+
+// revokeAccessBefore makes the IdP refuse every access token of the user
+// issued at or before at, with or without a sid (AUD-7, IDP-REV-2). It
+// never moves the instant back. An unknown user has nothing to revoke. It
+// writes only TokensRevokedBefore, inside the store's updater transaction,
+// so it cannot undo a concurrent change to the user (AUD-6).
+func (s *core) revokeAccessBefore(ctx context.Context, userID string, at time.Time) error {
+	err := s.store.UpdateUser(ctx, userID, func(u store.User) (store.User, error) {
+		if at.After(u.TokensRevokedBefore) {
+			u.TokensRevokedBefore = at
+		}
+		return u, nil
+	})
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("revoke access tokens: %w", err)
+	}
+	return nil
 }

@@ -129,6 +129,7 @@ func (s signer) sign(t *testing.T, claims jwt.MapClaims, hdr map[string]any) str
 	t.Helper()
 	tok := jwt.NewWithClaims(s.method, claims)
 	tok.Header["kid"] = s.kid
+	tok.Header["typ"] = "at+jwt"
 	for k, v := range hdr {
 		if v == nil {
 			delete(tok.Header, k)

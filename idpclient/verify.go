@@ -58,6 +58,7 @@ type tokenClaims struct {
 // Verify checks an access token issued by the IdP to this client and
 // returns its claims:
 //   - the algorithm is ES256, RS256 or EdDSA, and fits the key (IDP-TOK-1);
+//   - the header typ is at+jwt (RFC 9068): an id_token is refused (AUD-11);
 //   - the key is the JWKS key named by the token's kid; jku, x5u and jwk
 //     headers are ignored (IDP-TOK-2);
 //   - iss is the IdP's issuer, aud is exactly this client id, exp is in the
@@ -84,6 +85,11 @@ func (c *Client) Verify(ctx context.Context, token string) (*Claims, error) {
 	)
 	var tc tokenClaims
 	_, err = p.ParseWithClaims(token, &tc, func(t *jwt.Token) (any, error) {
+		// An id_token (typ JWT) is signed by the same key for the same
+		// audience; only an access token may pass (RFC 9068, AUD-11).
+		if typ, _ := t.Header["typ"].(string); !strings.EqualFold(typ, "at+jwt") && !strings.EqualFold(typ, "application/at+jwt") {
+			return nil, fmt.Errorf("typ %q is not an access token (at+jwt)", typ)
+		}
 		alg := t.Method.Alg()
 		kid, _ := t.Header["kid"].(string)
 		if kid == "" {

@@ -32,7 +32,7 @@ func TestVerify(t *testing.T) {
 	rsaPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: must(x509.MarshalPKIXPublicKey(rs.key.Public()))})
 	hsWithPublicKey := func() string { // key confusion (IDP-TOK-1)
 		tok := jwt.NewWithClaims(jwt.SigningMethodHS256, goodClaims(now))
-		tok.Header["kid"] = rs.kid
+		tok.Header["kid"], tok.Header["typ"] = rs.kid, "at+jwt"
 		s, err := tok.SignedString(rsaPEM)
 		if err != nil {
 			t.Fatal(err)
@@ -41,7 +41,7 @@ func TestVerify(t *testing.T) {
 	}
 	none := func() string {
 		tok := jwt.NewWithClaims(jwt.SigningMethodNone, goodClaims(now))
-		tok.Header["kid"] = es.kid
+		tok.Header["kid"], tok.Header["typ"] = es.kid, "at+jwt"
 		s, err := tok.SignedString(jwt.UnsafeAllowNoneSignatureType)
 		if err != nil {
 			t.Fatal(err)
@@ -51,7 +51,7 @@ func TestVerify(t *testing.T) {
 	es384 := func() string {
 		k, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 		tok := jwt.NewWithClaims(jwt.SigningMethodES384, goodClaims(now))
-		tok.Header["kid"] = es.kid
+		tok.Header["kid"], tok.Header["typ"] = es.kid, "at+jwt"
 		s, _ := tok.SignedString(k)
 		return s
 	}
@@ -89,6 +89,9 @@ func TestVerify(t *testing.T) {
 		{"IDP-TOK-3 no exp", es.sign(t, with(func(c jwt.MapClaims) { delete(c, "exp") }), nil), false},
 		{"IDP-TOK-3 no iat", es.sign(t, with(func(c jwt.MapClaims) { delete(c, "iat") }), nil), false},
 		{"IDP-TOK-3 no sub", es.sign(t, with(func(c jwt.MapClaims) { delete(c, "sub") }), nil), false},
+		{"AUD-11 id_token (typ JWT) is not an access token", es.sign(t, goodClaims(now), map[string]any{"typ": "JWT"}), false},
+		{"AUD-11 no typ", es.sign(t, goodClaims(now), map[string]any{"typ": nil}), false},
+		{"AUD-11 typ application/at+jwt (RFC 9068 media type)", es.sign(t, goodClaims(now), map[string]any{"typ": "application/at+jwt"}), true},
 		{"garbage", "not.a.jwt", false},
 	}
 	for _, tt := range tests {
