@@ -161,7 +161,7 @@ func (d *deadableStore) Close() error { return nil } // the shared store is clos
 // outlived one IdP call (the old 10 s) would not.
 func TestAUD18_AppDiesAfterRotation(t *testing.T) {
 	grace := 6 * time.Second
-	w := newWorld(t, idptest.AppOptions{Name: "store", GracePeriod: &grace})
+	w := newWorld(t, idptest.AppOptions{Name: "store", GracePeriod: grace})
 	shared := memstore.New()
 	t.Cleanup(func() { _ = shared.Close() })
 

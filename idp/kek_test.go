@@ -157,7 +157,7 @@ func TestAUD12_PlaintextKeysSealedOnFirstStart(t *testing.T) {
 func TestAUD12_KEKRotationKeepsTokensVerifiable(t *testing.T) {
 	ctx := context.Background()
 	oldKEK, newK := newKEK(t), newKEK(t)
-	f := newFixture(t, idptest.AppOptions{}, idptest.WithConfig(func(c *idp.Config) { c.KEKs = []*idp.KEK{oldKEK} }))
+	f := newFixture(t, idptest.AppOptions{}, idp.Config{KEKs: []*idp.KEK{oldKEK}})
 	access, _ := f.mustLogin()
 	st := f.idp.Store
 

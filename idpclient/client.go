@@ -51,6 +51,8 @@ const (
 	DefaultClockSkew           = 60 * time.Second
 	DefaultJWKSRefetchInterval = 30 * time.Second
 	DefaultJWKSMaxAge          = time.Hour
+	DefaultRefreshMethod       = RefreshOAuth2
+	DefaultRevokeMethod        = RevokeOAuth2
 	// MaxClockSkew is the largest accepted Config.ClockSkew (IDP-TOK-3).
 	MaxClockSkew = 60 * time.Second
 	// maxBody bounds every response body read from the IdP.
@@ -78,9 +80,9 @@ type Config struct {
 	// Scopes requested by the password grant. Default: ["offline_access"],
 	// which asks for a refresh token.
 	Scopes []string
-	// RefreshMethod defaults to RefreshOAuth2.
+	// RefreshMethod defaults to DefaultRefreshMethod (RefreshOAuth2).
 	RefreshMethod RefreshMethod
-	// RevokeMethod defaults to RevokeOAuth2.
+	// RevokeMethod defaults to DefaultRevokeMethod (RevokeOAuth2).
 	RevokeMethod RevokeMethod
 	// APIKey is optional; it enables RevokeUser and RevokeRefreshTokenID.
 	APIKey string
@@ -155,14 +157,14 @@ func New(cfg Config) (*Client, error) {
 	}
 	switch cfg.RefreshMethod {
 	case "":
-		cfg.RefreshMethod = RefreshOAuth2
+		cfg.RefreshMethod = DefaultRefreshMethod
 	case RefreshOAuth2, RefreshJWT:
 	default:
 		return nil, fmt.Errorf("idpclient: unknown RefreshMethod %q (want %q or %q)", cfg.RefreshMethod, RefreshOAuth2, RefreshJWT)
 	}
 	switch cfg.RevokeMethod {
 	case "":
-		cfg.RevokeMethod = RevokeOAuth2
+		cfg.RevokeMethod = DefaultRevokeMethod
 	case RevokeOAuth2, RevokeLogout:
 	default:
 		return nil, fmt.Errorf("idpclient: unknown RevokeMethod %q (want %q or %q)", cfg.RevokeMethod, RevokeOAuth2, RevokeLogout)

@@ -61,9 +61,11 @@ type Options struct {
 
 	// SessionIdle and SessionAbsolute are the apps' session timeouts.
 	SessionIdle, SessionAbsolute time.Duration
-	// AccessTTL, RefreshTTL and Grace are the IdP's token lifetimes and
-	// one-time-use grace period (Grace < 0: none).
-	AccessTTL, RefreshTTL, Grace time.Duration
+	// AccessTTL, RefreshTTL and GracePeriod are the IdP's token lifetimes
+	// and one-time-use grace period (zero: idp's defaults);
+	// DisableGracePeriod gives the IdP none (idp.Config).
+	AccessTTL, RefreshTTL, GracePeriod time.Duration
+	DisableGracePeriod                 bool
 	// RefreshCookieMaxAge defaults to RefreshTTL (APP-CK-4).
 	RefreshCookieMaxAge time.Duration
 	// RefreshResultTTL is the apps' refresh-coordination window (S11).
@@ -234,11 +236,10 @@ func Start(ctx context.Context, o Options) (d *Demo, err error) {
 		d.log.Info("key-encryption key created", "file", filepath.Join(o.Dir, KEKFile), "kekId", kek.ID())
 	}
 
-	grace := o.Grace
 	srv, err := idp.New(ctx, idp.Config{
 		Store: st, Issuer: idpURL, Hasher: o.Hasher, Logger: o.Logger, Now: o.Now,
 		SigningAlgorithm: o.SigningAlgorithm, AccessTokenTTL: o.AccessTTL, RefreshTokenTTL: o.RefreshTTL,
-		GracePeriod: grace, Lockout: o.Lockout, Throttle: o.Throttle, Events: sender, KEKs: []*idp.KEK{kek},
+		GracePeriod: o.GracePeriod, DisableGracePeriod: o.DisableGracePeriod, Lockout: o.Lockout, Throttle: o.Throttle, Events: sender, KEKs: []*idp.KEK{kek},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("demo: identity server: %w", err)
