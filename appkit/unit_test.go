@@ -30,7 +30,7 @@ func unitKit(t *testing.T, mod func(*Config)) *Kit {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := memstore.New()
+	st := memstore.New(memstore.Config{})
 	t.Cleanup(func() { _ = st.Close() })
 	cfg := Config{IdP: c, Store: st, SealKey: bytes.Repeat([]byte{7}, 32), CookieName: "store"}
 	if mod != nil {
@@ -229,7 +229,7 @@ func TestClientIP_APP_HDR_3(t *testing.T) {
 
 func TestNewValidates(t *testing.T) {
 	c, _ := idpclient.New(idpclient.Config{BaseURL: "http://127.0.0.1:1", ClientID: "app"})
-	st := memstore.New()
+	st := memstore.New(memstore.Config{})
 	defer st.Close()
 	key := bytes.Repeat([]byte{1}, 32)
 	for name, cfg := range map[string]Config{
@@ -319,7 +319,7 @@ func TestUserDecodedOncePerSessionToken(t *testing.T) {
 // never the next one (issue 10: the values were slices shared by all
 // responses).
 func TestHeadersNotSharedBetweenResponses(t *testing.T) {
-	st := memstore.New()
+	st := memstore.New(memstore.Config{})
 	defer st.Close()
 	k, err := New(Config{IdP: benchIdP(t), Store: st, SealKey: make([]byte, 32), Logger: discardLogger()})
 	if err != nil {
@@ -385,7 +385,7 @@ func (c *countingStore) ClaimRefresh(ctx context.Context, key, owner string, ttl
 // reading, so the first deadline check is past the wait bound; on
 // time.Now the request would poll the store for waitMax of real time.
 func TestCoordinatorUsesKitClock(t *testing.T) {
-	ms := memstore.New()
+	ms := memstore.New(memstore.Config{})
 	defer ms.Close()
 	st := &countingStore{Store: ms}
 	var mu sync.Mutex
@@ -429,7 +429,7 @@ func TestRefreshSealErrorHandled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := memstore.New()
+	st := memstore.New(memstore.Config{})
 	defer st.Close()
 	var logs bytes.Buffer
 	k, err := New(Config{IdP: ic, Store: st, SealKey: make([]byte, 32), Logger: slog.New(slog.NewTextHandler(&logs, nil))})

@@ -53,7 +53,7 @@ func runAUD18Child() error {
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := sqlitestore.Open(ctx, os.Getenv("AUD18_DB"), sqlitestore.WithLogger(logger))
+	st, err := sqlitestore.Open(ctx, sqlitestore.Config{Path: os.Getenv("AUD18_DB"), Logger: logger})
 	if err != nil {
 		return err
 	}

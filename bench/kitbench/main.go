@@ -260,10 +260,10 @@ func setup(ctx context.Context, dir string, modes []string) (*env, error) {
 		case "kit-mem", "kit-sqlite", "kit-mem-nouser", "kit-sqlite-cache":
 			var st sessionstore.Store
 			if !strings.HasPrefix(m, "kit-sqlite") {
-				st = memstore.New()
+				st = memstore.New(memstore.Config{})
 			} else {
 				var err error
-				st, err = sqlitestore.Open(ctx, filepath.Join(dir, m+".db"), sqlitestore.WithLogger(quiet))
+				st, err = sqlitestore.Open(ctx, sqlitestore.Config{Path: filepath.Join(dir, m+".db"), Logger: quiet})
 				if err != nil {
 					return nil, fmt.Errorf("sqlite session store: %w", err)
 				}
