@@ -239,6 +239,11 @@ func TestNewValidates(t *testing.T) {
 		"bad name":      {IdP: c, Store: st, SealKey: key, CookieName: "a;b"},
 		"samesite none": {IdP: c, Store: st, SealKey: key, RefreshCookieSameSite: http.SameSiteNoneMode},
 		"unsafe path":   {IdP: c, Store: st, SealKey: key, LoginPath: "//evil/login"},
+		// design §7: zero is the default, DisableX the one way to say none.
+		"negative idle":    {IdP: c, Store: st, SealKey: key, IdleTimeout: -time.Second},
+		"negative ttl":     {IdP: c, Store: st, SealKey: key, RefreshResultTTL: -1},
+		"old '-' sentinel": {IdP: c, Store: st, SealKey: key, ClearSiteData: "-"},
+		"header and off":   {IdP: c, Store: st, SealKey: key, ClearSiteData: `"cache"`, DisableClearSiteData: true},
 	} {
 		if _, err := New(cfg); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -251,9 +256,32 @@ func TestNewValidates(t *testing.T) {
 	if k.SessionCookieName() != "__Host-sid" || k.RefreshCookieName() != "__Host-rt" {
 		t.Errorf("default names %q %q", k.SessionCookieName(), k.RefreshCookieName())
 	}
+	if k.cfg.IdleTimeout != DefaultIdleTimeout || k.cfg.AbsoluteLifetime != DefaultAbsoluteLifetime ||
+		k.cfg.RefreshCookieMaxAge != DefaultRefreshCookieMaxAge || k.cfg.ClearSiteData != DefaultClearSiteData {
+		t.Errorf("zero Config did not take the Default… constants: %+v", k.cfg)
+	}
 	d, _ := New(Config{IdP: c, Store: st, SealKey: key, DevMode: true, CookieName: "store"})
 	if d.SessionCookieName() != "store-sid" || d.RefreshCookieName() != "store-rt" {
 		t.Errorf("dev names %q %q", d.SessionCookieName(), d.RefreshCookieName())
+	}
+}
+
+// Logout sends DefaultClearSiteData unless DisableClearSiteData, the one
+// way to send none (design §7).
+func TestClearSiteDataDefaultAndDisable(t *testing.T) {
+	for _, off := range []bool{false, true} {
+		k := unitKit(t, func(c *Config) { c.DevMode, c.DisableClearSiteData = true, off })
+		r := httptest.NewRequest("POST", "/logout", nil)
+		r.RemoteAddr = "127.0.0.1:5000"
+		w := httptest.NewRecorder()
+		k.LogoutHandler().ServeHTTP(w, r)
+		got, want := w.Header().Get("Clear-Site-Data"), DefaultClearSiteData
+		if off {
+			want = ""
+		}
+		if w.Code != http.StatusSeeOther || got != want {
+			t.Errorf("DisableClearSiteData %v: %d, Clear-Site-Data %q, want %q", off, w.Code, got, want)
+		}
 	}
 }
 
