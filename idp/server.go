@@ -128,6 +128,11 @@ type LockoutPolicy struct {
 	Disabled bool
 }
 
+func (p LockoutPolicy) negative() bool {
+	return p.FreeFailures < 0 || p.BaseDelay < 0 || p.MaxDelay < 0 || p.HardStop < 0 || p.DeviceFailures < 0 || p.DeviceTokenTTL < 0
+}
+
+// withDefaults applies the documented defaults to the zero fields.
 func (p LockoutPolicy) withDefaults() LockoutPolicy {
 	if p.FreeFailures <= 0 {
 		p.FreeFailures = 5
@@ -252,6 +257,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		cfg.GracePeriod = 0
 	case cfg.GracePeriod == 0:
 		cfg.GracePeriod = DefaultGracePeriod
+	}
+	if cfg.MaxBodyBytes < 0 || cfg.Lockout.negative() || cfg.Throttle.negative() {
+		return nil, errors.New("idp: Config values must not be negative (zero means the default)")
 	}
 	cfg.Lockout = cfg.Lockout.withDefaults()
 	cfg.Throttle = cfg.Throttle.withDefaults()

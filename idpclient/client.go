@@ -60,7 +60,9 @@ const (
 )
 
 // Config configures a Client. Only BaseURL, ClientID and ClientSecret are
-// required.
+// required; the zero value of every other field means its documented
+// default (the Default… constants), and negative durations are refused
+// (design §7).
 type Config struct {
 	// BaseURL is the IdP's base URL, e.g. "https://idp.example.com". It must
 	// be https unless the host is a loopback address.
@@ -169,16 +171,19 @@ func New(cfg Config) (*Client, error) {
 	default:
 		return nil, fmt.Errorf("idpclient: unknown RevokeMethod %q (want %q or %q)", cfg.RevokeMethod, RevokeOAuth2, RevokeLogout)
 	}
-	if cfg.Timeout <= 0 {
+	if cfg.Timeout < 0 || cfg.JWKSRefetchInterval < 0 || cfg.JWKSMaxAge < 0 || cfg.ClockSkew < 0 {
+		return nil, errors.New("idpclient: Config durations must not be negative (zero means the default)")
+	}
+	if cfg.Timeout == 0 {
 		cfg.Timeout = DefaultTimeout
 	}
-	if cfg.JWKSRefetchInterval <= 0 {
+	if cfg.JWKSRefetchInterval == 0 {
 		cfg.JWKSRefetchInterval = DefaultJWKSRefetchInterval
 	}
-	if cfg.JWKSMaxAge <= 0 {
+	if cfg.JWKSMaxAge == 0 {
 		cfg.JWKSMaxAge = DefaultJWKSMaxAge
 	}
-	if cfg.ClockSkew <= 0 {
+	if cfg.ClockSkew == 0 {
 		cfg.ClockSkew = DefaultClockSkew
 	}
 	if cfg.ClockSkew > MaxClockSkew {

@@ -85,8 +85,9 @@ type Options struct {
 	TrustedProxies []netip.Prefix
 	// WrapIdP wraps the IdP's handler (tests record its traffic).
 	WrapIdP func(http.Handler) http.Handler
-	// Webhook tunes the event sender (tests shorten backoff).
-	Webhook func(*webhooksender.Config)
+	// Webhook configures the event sender (tests shorten backoff); its
+	// Store is always the IdP's, a zero Logger or Now is the demo's.
+	Webhook webhooksender.Config
 
 	// IdPStore, when set, is the IdP's storage (e.g. PostgreSQL) instead
 	// of Dir/idp.db. The caller closes it.
@@ -211,9 +212,13 @@ func Start(ctx context.Context, o Options) (d *Demo, err error) {
 
 	// The sender delivers from the IdP store's outbox, so events of a
 	// previous run that were not delivered yet go out now.
-	wcfg := webhooksender.Config{Store: st, Logger: o.Logger, Now: o.Now}
-	if o.Webhook != nil {
-		o.Webhook(&wcfg)
+	wcfg := o.Webhook
+	wcfg.Store = st
+	if wcfg.Logger == nil {
+		wcfg.Logger = o.Logger
+	}
+	if wcfg.Now == nil {
+		wcfg.Now = o.Now
 	}
 	sender, err := webhooksender.New(wcfg)
 	if err != nil {
