@@ -100,7 +100,7 @@ func Example_endToEnd() {
 	defer os.RemoveAll(dir)
 
 	// The identity server, with one app and one user.
-	idpStore, _ := sqlite.Open(ctx, filepath.Join(dir, "idp.db"), slog.New(slog.DiscardHandler))
+	idpStore, _ := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(dir, "idp.db"), Logger: slog.New(slog.DiscardHandler)})
 	defer idpStore.Close()
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	idpURL := "http://" + ln.Addr().String()

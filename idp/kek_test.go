@@ -31,7 +31,7 @@ func newKEK(t *testing.T) *idp.KEK {
 
 func openSQLite(t *testing.T) store.Store {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "idp.db"), nil)
+	st, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(t.TempDir(), "idp.db")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -326,7 +326,7 @@ func setup(ctx context.Context, dir string, modes []string) (*env, error) {
 // startIdP runs a Gatehouse IdP on a SQLite file with one application and
 // one user, and returns an idpclient for that application.
 func startIdP(ctx context.Context, e *env, dir string, quiet *slog.Logger) (*idpclient.Client, error) {
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "idp.db"), quiet)
+	st, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(dir, "idp.db"), Logger: quiet})
 	if err != nil {
 		return nil, fmt.Errorf("idp store: %w", err)
 	}

@@ -41,12 +41,12 @@ func defaultDBPath() string {
 
 func (s *storeFlags) open(ctx context.Context, log *slog.Logger) (store.Store, error) {
 	if s.postgres != "" {
-		return postgres.Open(ctx, s.postgres, log)
+		return postgres.Open(ctx, postgres.Config{URL: s.postgres, Logger: log})
 	}
 	if err := os.MkdirAll(filepath.Dir(s.db), 0o700); err != nil {
 		return nil, fmt.Errorf("create database directory: %w", err)
 	}
-	return sqlite.Open(ctx, s.db, log)
+	return sqlite.Open(ctx, sqlite.Config{Path: s.db, Logger: log})
 }
 
 // kekFlags name the key-encryption keys that seal the signing keys in the

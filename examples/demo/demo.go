@@ -201,7 +201,7 @@ func Start(ctx context.Context, o Options) (d *Demo, err error) {
 
 	st := o.IdPStore
 	if st == nil {
-		sq, err := sqlite.Open(ctx, filepath.Join(o.Dir, "idp.db"), o.Logger)
+		sq, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(o.Dir, "idp.db"), Logger: o.Logger})
 		if err != nil {
 			return nil, fmt.Errorf("demo: open IdP database: %w", err)
 		}

@@ -48,7 +48,7 @@ func Start(t testing.TB) *IdP {
 func StartConfig(t testing.TB, cfg idp.Config) *IdP {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "idp.db"), slog.New(slog.DiscardHandler))
+	st, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "idp.db"), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatalf("idptest: open store: %v", err)
 	}

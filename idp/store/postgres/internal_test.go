@@ -24,7 +24,7 @@ func TestConcurrentOpenMigratesOnce(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			s, err := Open(context.Background(), url, nil)
+			s, err := Open(context.Background(), Config{URL: url})
 			if err == nil {
 				err = s.Ping(context.Background())
 				s.Close()
@@ -61,7 +61,7 @@ func TestConcurrentOpenMigratesOnce(t *testing.T) {
 // to run on it rather than misread it.
 func TestNewerSchemaRefused(t *testing.T) {
 	url := pgtest.NewSchema(t)
-	s, err := Open(t.Context(), url, nil)
+	s, err := Open(t.Context(), Config{URL: url})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	if s, err := Open(t.Context(), url, nil); err == nil {
+	if s, err := Open(t.Context(), Config{URL: url}); err == nil {
 		s.Close()
 		t.Error("Open succeeded on a database with a newer schema")
 	}
@@ -94,7 +94,7 @@ func plan(t *testing.T, s *Store, query string, args ...any) string {
 // past the cutoff), the collection queries walk their indexes instead of
 // scanning the tables.
 func TestCollectionUsesIndexes(t *testing.T) {
-	s, err := Open(t.Context(), pgtest.NewSchema(t), nil)
+	s, err := Open(t.Context(), Config{URL: pgtest.NewSchema(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
