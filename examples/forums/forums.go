@@ -64,7 +64,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if now == nil {
 		now = time.Now
 	}
-	db, err := site.OpenDB(ctx, cfg.DBPath, migrations)
+	db, err := site.OpenDB(ctx, cfg.DBPath, migrationFiles, "migrations")
 	if err != nil {
 		return nil, fmt.Errorf("forums: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -11,21 +12,24 @@ import (
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
+	"github.com/gatehouse-auth/gatehouse/internal/migrate"
 	"github.com/gatehouse-auth/gatehouse/internal/sqlitefile"
 )
 
 // OpenDB opens (creating if needed) an app's SQLite database at path in
-// WAL mode with foreign keys on, and brings its schema to version
-// len(migrations) by running the missing migrations, each in its own
-// IMMEDIATE transaction. The directory is created 0700.
-func OpenDB(ctx context.Context, path string, migrations []string) (*sql.DB, error) {
+// WAL mode with foreign keys on, and applies the app's migrations missing
+// from it: the files dir/NNNN_name.sql of fsys (see internal/migrate),
+// versioned in PRAGMA user_version, in one IMMEDIATE transaction. The
+// directory is created 0700.
+func OpenDB(ctx context.Context, path string, fsys fs.FS, dir string) (*sql.DB, error) {
 	db, err := openFile(path)
 	if err != nil {
 		return nil, err
 	}
-	if err := migrate(ctx, db, migrations); err != nil {
+	if err := migrate.Run(ctx, db, migrate.Config{FS: fsys, Dir: dir,
+		Table: migrate.UserVersion, Dialect: migrate.SQLite()}); err != nil {
 		db.Close()
-		return nil, err
+		return nil, fmt.Errorf("open database: %w", err)
 	}
 	return db, nil
 }
@@ -55,36 +59,4 @@ func openFile(path string) (*sql.DB, error) {
 	}
 	db.SetMaxOpenConns(4)
 	return db, nil
-}
-
-func migrate(ctx context.Context, db *sql.DB, migrations []string) error {
-	for {
-		tx, err := db.BeginTx(ctx, nil)
-		if err != nil {
-			return fmt.Errorf("migrate: %w", err)
-		}
-		var v int
-		if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migrate: read version: %w", err)
-		}
-		if v > len(migrations) {
-			tx.Rollback()
-			return fmt.Errorf("migrate: database version %d is newer than this program (%d)", v, len(migrations))
-		}
-		if v == len(migrations) {
-			return tx.Rollback()
-		}
-		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migrate: step %d: %w", v+1, err)
-		}
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1)); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migrate: set version: %w", err)
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("migrate: commit: %w", err)
-		}
-	}
 }

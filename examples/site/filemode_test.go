@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+	"testing/fstest"
 )
 
 // AUD-12: an app's database (carts, posts, webhook replay ids) and its
@@ -16,7 +17,7 @@ func TestAUD12_AppDatabaseFilesAre0600(t *testing.T) {
 	old := syscall.Umask(0o022)
 	defer syscall.Umask(old)
 	path := filepath.Join(t.TempDir(), "app.db")
-	db, err := OpenDB(context.Background(), path, []string{`CREATE TABLE t (x INTEGER)`})
+	db, err := OpenDB(context.Background(), path, fstest.MapFS{"m/0001_t.sql": {Data: []byte(`CREATE TABLE t (x INTEGER)`)}}, "m")
 	if err != nil {
 		t.Fatal(err)
 	}

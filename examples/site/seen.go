@@ -3,54 +3,27 @@ package site
 import (
 	"context"
 	"database/sql"
+	"embed"
 	"fmt"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/internal/migrate"
 	"github.com/gatehouse-auth/gatehouse/webhook"
 )
 
 // siteMigrations are the frame's own tables in the app's database. They
 // are versioned in site_schema_version, apart from the app's migrations
 // (PRAGMA user_version), so neither numbering disturbs the other.
-var siteMigrations = []string{
-	// 1: webhook event ids handled, kept until their timestamp window has
-	// passed, so a replay is refused after a restart too (AUD-10).
-	`CREATE TABLE webhook_seen (
-		id    TEXT    PRIMARY KEY,
-		until INTEGER NOT NULL -- unix milliseconds
-	) STRICT;
-	CREATE INDEX webhook_seen_until ON webhook_seen (until);`,
-}
+//
+//go:embed migrations/*.sql
+var siteMigrations embed.FS
 
-// migrateSite brings the frame's tables to len(siteMigrations), in one
-// IMMEDIATE transaction (two processes starting at once apply each step
-// once).
+// migrateSite applies the frame's missing migrations in one IMMEDIATE
+// transaction (two processes starting at once apply each step once).
 func migrateSite(ctx context.Context, db *sql.DB) error {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("site migrate: %w", err)
-	}
-	defer tx.Rollback() //nolint:errcheck // no-op after Commit
-	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS site_schema_version (version INTEGER NOT NULL) STRICT`); err != nil {
-		return fmt.Errorf("site migrate: %w", err)
-	}
-	var v int
-	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM site_schema_version`).Scan(&v); err != nil {
-		return fmt.Errorf("site migrate: read version: %w", err)
-	}
-	if v > len(siteMigrations) {
-		return fmt.Errorf("site migrate: database version %d is newer than this program (%d)", v, len(siteMigrations))
-	}
-	for ; v < len(siteMigrations); v++ {
-		if _, err := tx.ExecContext(ctx, siteMigrations[v]); err != nil {
-			return fmt.Errorf("site migrate: step %d: %w", v+1, err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO site_schema_version (version) VALUES (?)`, v+1); err != nil {
-			return fmt.Errorf("site migrate: record step %d: %w", v+1, err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("site migrate: commit: %w", err)
+	if err := migrate.Run(ctx, db, migrate.Config{FS: siteMigrations, Dir: "migrations",
+		Table: "site_schema_version", Dialect: migrate.SQLite()}); err != nil {
+		return fmt.Errorf("site: %w", err)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore"
@@ -158,13 +159,14 @@ func TestRoutes(t *testing.T) {
 func TestOpenDBMigrations(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sub", "x.db")
 	ctx := context.Background()
-	m := []string{"CREATE TABLE a (x INTEGER)", "CREATE TABLE b (y INTEGER)"}
-	db, err := OpenDB(ctx, path, m[:1])
+	one := fstest.MapFS{"m/0001_a.sql": {Data: []byte("CREATE TABLE a (x INTEGER)")}}
+	m := fstest.MapFS{"m/0001_a.sql": one["m/0001_a.sql"], "m/0002_b.sql": {Data: []byte("CREATE TABLE b (y INTEGER)")}}
+	db, err := OpenDB(ctx, path, one, "m")
 	if err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
-	db, err = OpenDB(ctx, path, m)
+	db, err = OpenDB(ctx, path, m, "m")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,11 +175,73 @@ func TestOpenDBMigrations(t *testing.T) {
 		t.Fatalf("version %d %v", v, err)
 	}
 	db.Close()
-	if _, err := OpenDB(ctx, path, m[:1]); err == nil {
+	if _, err := OpenDB(ctx, path, one, "m"); err == nil {
 		t.Fatal("opened a database newer than the program")
 	}
-	if _, err := OpenDB(ctx, "file:x.db?mode=memory", m); err == nil {
+	if _, err := OpenDB(ctx, "file:x.db?mode=memory", m, "m"); err == nil {
 		t.Fatal("accepted a URI")
+	}
+}
+
+// TestOpenDBFromOldRunner: an app database written before internal/migrate
+// (the app's steps in PRAGMA user_version, the frame's in a
+// site_schema_version table with only a version column) opens without a
+// step re-applied (each would fail: CREATE TABLE without IF NOT EXISTS),
+// gets the app's new steps, and keeps its webhook ids.
+func TestOpenDBFromOldRunner(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.db")
+	ctx := context.Background()
+	old, err := openFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		// The app's step 1, as the old runner applied it.
+		`CREATE TABLE a (x INTEGER)`,
+		`PRAGMA user_version = 1`,
+		// The frame's step 1 and its version table, as the old seen.go
+		// wrote them.
+		`CREATE TABLE site_schema_version (version INTEGER NOT NULL) STRICT`,
+		`CREATE TABLE webhook_seen (
+			id    TEXT    PRIMARY KEY,
+			until INTEGER NOT NULL -- unix milliseconds
+		) STRICT;
+		CREATE INDEX webhook_seen_until ON webhook_seen (until);`,
+		`INSERT INTO site_schema_version (version) VALUES (1)`,
+		`INSERT INTO webhook_seen (id, until) VALUES ('ev1', 32503680000000)`,
+	} {
+		if _, err := old.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old.Close()
+
+	app := fstest.MapFS{
+		"m/0001_a.sql": {Data: []byte("CREATE TABLE a (x INTEGER)")},
+		"m/0002_b.sql": {Data: []byte("CREATE TABLE b (y INTEGER)")},
+	}
+	db, err := OpenDB(ctx, path, app, "m")
+	if err != nil {
+		t.Fatalf("OpenDB: %v", err)
+	}
+	defer db.Close()
+	var v int
+	if err := db.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != 2 {
+		t.Errorf("user_version = %d, %v; want 2", v, err)
+	}
+	if _, err := db.Exec(`INSERT INTO b (y) VALUES (1)`); err != nil {
+		t.Errorf("the new step's table: %v", err)
+	}
+	seen, err := NewSeenDB(ctx, db, nil)
+	if err != nil {
+		t.Fatalf("NewSeenDB: %v", err)
+	}
+	if dup, err := seen.MarkSeen(ctx, "ev1", time.Now().Add(time.Hour)); err != nil || !dup {
+		t.Errorf("MarkSeen of an id recorded before the upgrade = %v, %v; want seen", dup, err)
+	}
+	var versions string
+	if err := db.QueryRow(`SELECT group_concat(version, ',') FROM site_schema_version`).Scan(&versions); err != nil || versions != "1" {
+		t.Errorf("site_schema_version = %q, %v; want 1", versions, err)
 	}
 }
 

@@ -59,7 +59,7 @@ type App struct {
 // New opens the Store's database (seeding the catalog on first use) and
 // its session store, and builds its routes.
 func New(ctx context.Context, cfg Config) (*App, error) {
-	db, err := site.OpenDB(ctx, cfg.DBPath, migrations)
+	db, err := site.OpenDB(ctx, cfg.DBPath, migrationFiles, "migrations")
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}

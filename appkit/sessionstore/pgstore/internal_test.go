@@ -11,6 +11,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore"
 	"github.com/gatehouse-auth/gatehouse/idp/store/postgres/pgtest"
+	"github.com/gatehouse-auth/gatehouse/internal/migrate"
 )
 
 func openT(t *testing.T, cfg Config) *Store {
@@ -88,6 +89,42 @@ func TestConcurrentOpen(t *testing.T) {
 		if err != nil {
 			t.Errorf("Open #%d: %v", i, err)
 		}
+	}
+}
+
+// TestUpgradeFromOldRunner: a database at version 1 written by the store's
+// runner before internal/migrate (same table, same DDL) gets migration 2
+// only (re-applying 1 would fail: CREATE TABLE without IF NOT EXISTS), and
+// its claims then carry an owner (AUD-18).
+func TestUpgradeFromOldRunner(t *testing.T) {
+	ms, err := migrate.Load(migrationFiles, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := pgtest.NewSchema(t)
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	for _, q := range []string{`CREATE TABLE gatehouse_sessionstore_migrations (
+		version    integer     PRIMARY KEY,
+		name       text        NOT NULL,
+		applied_at timestamptz NOT NULL DEFAULT now())`,
+		ms[0].SQL,
+		`INSERT INTO gatehouse_sessionstore_migrations (version, name) VALUES (1, '0001_init.sql')`,
+	} {
+		if _, err := conn.Exec(t.Context(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := openT(t, Config{URL: url, DisableCleanup: true})
+	if ok, err := s.ClaimRefresh(t.Context(), "k", "A", time.Minute); err != nil || !ok {
+		t.Fatalf("ClaimRefresh = %v, %v", ok, err)
+	}
+	var versions string
+	if err := conn.QueryRow(t.Context(), `SELECT string_agg(version::text, ',' ORDER BY version) FROM gatehouse_sessionstore_migrations`).Scan(&versions); err != nil || versions != "1,2" {
+		t.Errorf("versions = %q, %v; want 1,2", versions, err)
 	}
 }
 

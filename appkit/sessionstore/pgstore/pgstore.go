@@ -19,17 +19,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore"
+	"github.com/gatehouse-auth/gatehouse/internal/migrate"
 )
 
 //go:embed migrations/*.sql
@@ -195,66 +194,14 @@ func (s *Store) collect(ctx context.Context) {
 }
 
 // migrate applies pending migrations in one transaction holding an
-// advisory lock, so concurrent starts apply each migration once.
+// advisory lock, so concurrent starts apply each migration once. The
+// version lives in gatehouse_sessionstore_migrations, as it always has.
 func (s *Store) migrate(ctx context.Context) error {
-	entries, err := migrationFiles.ReadDir("migrations")
-	if err != nil {
-		return fmt.Errorf("pgstore: read migrations: %w", err)
-	}
-	type migration struct {
-		version int
-		name    string
-	}
-	var ms []migration
-	for _, e := range entries {
-		num, _, _ := strings.Cut(e.Name(), "_")
-		v, err := strconv.Atoi(num)
-		if err != nil || v <= 0 {
-			return fmt.Errorf("pgstore: migration %q: name must start with a positive version", e.Name())
-		}
-		ms = append(ms, migration{v, e.Name()})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("pgstore: migrate: begin: %w", err)
-	}
-	defer tx.Rollback(ctx) //nolint:errcheck // no-op after Commit
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLockID); err != nil {
-		return fmt.Errorf("pgstore: migrate: lock: %w", err)
-	}
-	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS gatehouse_sessionstore_migrations (
-		version    integer     PRIMARY KEY,
-		name       text        NOT NULL,
-		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
-		return fmt.Errorf("pgstore: migrate: create version table: %w", err)
-	}
-	var current int
-	if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM gatehouse_sessionstore_migrations`).Scan(&current); err != nil {
-		return fmt.Errorf("pgstore: migrate: read version: %w", err)
-	}
-	if len(ms) > 0 && current > ms[len(ms)-1].version {
-		return fmt.Errorf("pgstore: database schema version %d is newer than this binary's %d", current, ms[len(ms)-1].version)
-	}
-	for _, m := range ms {
-		if m.version <= current {
-			continue
-		}
-		sql, err := migrationFiles.ReadFile("migrations/" + m.name)
-		if err != nil {
-			return fmt.Errorf("pgstore: read migration %s: %w", m.name, err)
-		}
-		if _, err := tx.Exec(ctx, string(sql)); err != nil {
-			return fmt.Errorf("pgstore: migration %s: %w", m.name, err)
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO gatehouse_sessionstore_migrations (version, name) VALUES ($1, $2)`, m.version, m.name); err != nil {
-			return fmt.Errorf("pgstore: migration %s: record: %w", m.name, err)
-		}
-		s.logger.InfoContext(ctx, "applied session store migration", "version", m.version, "name", m.name)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("pgstore: migrate: commit: %w", err)
+	db := stdlib.OpenDBFromPool(s.pool) // closing it leaves the pool open
+	defer db.Close()
+	if err := migrate.Run(ctx, db, migrate.Config{FS: migrationFiles, Dir: "migrations",
+		Table: "gatehouse_sessionstore_migrations", Dialect: migrate.Postgres(migrationLockID), Logger: s.logger}); err != nil {
+		return fmt.Errorf("pgstore: %w", err)
 	}
 	return nil
 }

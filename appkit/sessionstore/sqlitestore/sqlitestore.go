@@ -3,9 +3,9 @@
 // file shares them, including refresh coordination (scenario S11). It uses
 // the pure-Go driver modernc.org/sqlite, so no cgo.
 //
-// It owns the file's schema (embedded, created by Open), the connection
-// setup and the background collector of expired rows. It does not own
-// policy (timeouts, when to extend), which is package appkit's.
+// It owns the file's schema (embedded numbered migrations, applied by
+// Open), the connection setup and the background collector of expired
+// rows. It does not own policy (timeouts, when to extend), which is package appkit's.
 //
 // Connections: the database runs in WAL mode with synchronous=NORMAL, so
 // readers never wait for the writer and a commit costs no fsync (a power
@@ -22,7 +22,7 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
-	_ "embed"
+	"embed"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -33,18 +33,18 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore"
+	"github.com/gatehouse-auth/gatehouse/internal/migrate"
 	"github.com/gatehouse-auth/gatehouse/internal/sqlitefile"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
-//go:embed schema.sql
-var schemaSQL string
-
-// schemaVersion is stored in PRAGMA user_version. Open refuses a file with a
-// newer version, written by a newer Gatehouse. Version 2 added
-// refresh_claims.owner (AUD-18).
-const schemaVersion = 2
+// migrationFiles is the schema as numbered files (see internal/migrate),
+// versioned in PRAGMA user_version. Version 2 added refresh_claims.owner
+// (AUD-18).
+//
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
 
 // Defaults of the zero Config fields.
 const (
@@ -217,38 +217,13 @@ func Open(ctx context.Context, c Config) (*Store, error) {
 	return s, nil
 }
 
-// migrate creates the schema, in one IMMEDIATE transaction so that two
-// processes opening a new file at once do not trip over each other.
+// migrate applies the pending migrations in one IMMEDIATE transaction (the
+// writer pool's), so that two processes opening a new file at once do not
+// trip over each other. A file of a newer Gatehouse is refused.
 func (s *Store) migrate(ctx context.Context) error {
-	tx, err := s.wdb.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlitestore: open: begin schema transaction: %w", err)
-	}
-	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
-	var v int
-	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
-		return fmt.Errorf("sqlitestore: open: read schema version: %w", err)
-	}
-	if v > schemaVersion {
-		return fmt.Errorf("sqlitestore: open: schema version %d is newer than this build's %d", v, schemaVersion)
-	}
-	if _, err := tx.ExecContext(ctx, schemaSQL); err != nil {
-		return fmt.Errorf("sqlitestore: open: create schema: %w", err)
-	}
-	if v == 1 {
-		// A version-1 file has refresh_claims without owner (CREATE TABLE
-		// IF NOT EXISTS above left it as it was).
-		if _, err := tx.ExecContext(ctx, `ALTER TABLE refresh_claims ADD COLUMN owner TEXT NOT NULL DEFAULT ''`); err != nil {
-			return fmt.Errorf("sqlitestore: open: migrate to version 2: %w", err)
-		}
-	}
-	if v < schemaVersion {
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
-			return fmt.Errorf("sqlitestore: open: set schema version: %w", err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlitestore: open: commit schema: %w", err)
+	if err := migrate.Run(ctx, s.wdb, migrate.Config{FS: migrationFiles, Dir: "migrations",
+		Table: migrate.UserVersion, Dialect: migrate.SQLite(), Logger: s.cfg.logger}); err != nil {
+		return fmt.Errorf("sqlitestore: open: %w", err)
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore"
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore/sessionstoretest"
+	"github.com/gatehouse-auth/gatehouse/internal/migrate"
 )
 
 var (
@@ -300,7 +301,7 @@ func TestConnectionSetup(t *testing.T) {
 		{s.wdb, "journal_size_limit", fmt.Sprint(walSizeLimit)},
 		{s.rdb, "busy_timeout", "1234"},
 		{s.rdb, "query_only", "1"},
-		{s.wdb, "user_version", fmt.Sprint(schemaVersion)},
+		{s.wdb, "user_version", fmt.Sprint(len(migrations(t)))},
 	} {
 		if got := pragma(tc.db, tc.name); got != tc.want {
 			t.Errorf("PRAGMA %s = %s, want %s", tc.name, got, tc.want)
@@ -400,26 +401,46 @@ func BenchmarkGet(b *testing.B) {
 	})
 }
 
+func migrations(t testing.TB) []migrate.Migration {
+	t.Helper()
+	ms, err := migrate.Load(migrationFiles, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ms
+}
+
+// writeOld writes a file as a build at schema version v did: the schema of
+// then and PRAGMA user_version = v, plus stmts. Migration 1 is that
+// version's schema.sql, byte for byte; version 2 builds ran the same SQL as
+// 0001 and 0002.
+func writeOld(t *testing.T, path string, v int, stmts ...string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var qs []string
+	for _, m := range migrations(t)[:v] {
+		qs = append(qs, m.SQL)
+	}
+	qs = append(qs, stmts...)
+	qs = append(qs, fmt.Sprintf(`PRAGMA user_version = %d`, v))
+	for _, q := range qs {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // TestMigrateV1AddsClaimOwner: a file written by schema version 1 (refresh
 // claims without an owner) opens, gains the owner column and coordinates
 // refreshes by owner (AUD-18).
 func TestMigrateV1AddsClaimOwner(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "v1.db")
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{
-		`CREATE TABLE refresh_claims (key TEXT NOT NULL PRIMARY KEY, expires_at INTEGER NOT NULL) WITHOUT ROWID`,
-		`INSERT INTO refresh_claims (key, expires_at) VALUES ('old', 1)`,
-		`PRAGMA user_version = 1`,
-	} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	db.Close()
+	writeOld(t, path, 1, `INSERT INTO refresh_claims (key, expires_at) VALUES ('old', 1)`)
 	s, err := Open(ctx, Config{Path: path, DisableCleanup: true})
 	if err != nil {
 		t.Fatal(err)
@@ -434,8 +455,35 @@ func TestMigrateV1AddsClaimOwner(t *testing.T) {
 		}
 	}
 	var v int
-	if err := s.wdb.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil || v != schemaVersion {
-		t.Errorf("user_version = %d, %v; want %d", v, err, schemaVersion)
+	if err := s.wdb.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil || v != len(migrations(t)) {
+		t.Errorf("user_version = %d, %v; want %d", v, err, len(migrations(t)))
+	}
+}
+
+// TestOpenCurrentFile: a file at the newest version, written by the build
+// before internal/migrate, opens without a migration re-applied (the
+// ALTER of 0002 would fail on a second run) and keeps its sessions; a file
+// of a newer build is refused.
+func TestOpenCurrentFile(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v2.db")
+	writeOld(t, path, len(migrations(t)), `INSERT INTO sessions (key, user_id, expires_at) VALUES ('k', 'u', 32503680000000)`)
+	s, err := Open(ctx, Config{Path: path, DisableCleanup: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get(ctx, "k"); err != nil || got.UserID != "u" {
+		t.Errorf("Get = %v, %v", got, err)
+	}
+	if _, err := s.wdb.ExecContext(ctx, `PRAGMA user_version = 99`); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err := Open(ctx, Config{Path: path, DisableCleanup: true}); !errors.Is(err, migrate.ErrNewerSchema) {
+		if err == nil {
+			s.Close()
+		}
+		t.Errorf("Open of a version 99 file = %v, want ErrNewerSchema", err)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gatehouse-auth/gatehouse/idp/store/postgres/pgtest"
+	"github.com/gatehouse-auth/gatehouse/internal/migrate"
 )
 
 // TestConcurrentOpenMigratesOnce: several IdP processes starting at the
@@ -39,7 +40,7 @@ func TestConcurrentOpenMigratesOnce(t *testing.T) {
 			t.Errorf("Open #%d: %v", i, err)
 		}
 	}
-	ms, err := loadMigrations()
+	ms, err := migrate.Load(migrationFiles, "migrations")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,8 +53,54 @@ func TestConcurrentOpenMigratesOnce(t *testing.T) {
 	if err := conn.QueryRow(t.Context(), `SELECT count(*), max(version) FROM gatehouse_schema_migrations`).Scan(&count, &max); err != nil {
 		t.Fatal(err)
 	}
-	if count != len(ms) || max != ms[len(ms)-1].version {
-		t.Errorf("schema_migrations has %d rows up to version %d, want %d up to %d", count, max, len(ms), ms[len(ms)-1].version)
+	if count != len(ms) || max != ms[len(ms)-1].Version {
+		t.Errorf("schema_migrations has %d rows up to version %d, want %d up to %d", count, max, len(ms), ms[len(ms)-1].Version)
+	}
+}
+
+// TestUpgradeFromOldRunner: a database migrated by the store's runner
+// before internal/migrate (same table, same DDL) gets only the migrations
+// it lacks; re-applying one would fail (the files create tables without IF
+// NOT EXISTS).
+func TestUpgradeFromOldRunner(t *testing.T) {
+	ms, err := migrate.Load(migrationFiles, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := pgtest.NewSchema(t)
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(t.Context(), `CREATE TABLE gatehouse_schema_migrations (
+		version    integer     PRIMARY KEY,
+		name       text        NOT NULL,
+		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms[:len(ms)-1] {
+		if _, err := conn.Exec(t.Context(), m.SQL); err != nil {
+			t.Fatalf("%s: %v", m.Name, err)
+		}
+		if _, err := conn.Exec(t.Context(), `INSERT INTO gatehouse_schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 {
+		s, err := Open(t.Context(), Config{URL: url})
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		s.Close()
+	}
+	var count, max int
+	var last string
+	if err := conn.QueryRow(t.Context(), `SELECT count(*), max(version), max(name) FROM gatehouse_schema_migrations`).Scan(&count, &max, &last); err != nil {
+		t.Fatal(err)
+	}
+	if want := ms[len(ms)-1]; count != len(ms) || max != want.Version || last != want.Name {
+		t.Errorf("gatehouse_schema_migrations: %d rows up to %d (%s), want %d up to %d (%s)", count, max, last, len(ms), want.Version, want.Name)
 	}
 }
 

@@ -20,17 +20,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/gatehouse-auth/gatehouse/idp/store"
+	"github.com/gatehouse-auth/gatehouse/internal/migrate"
 )
 
 //go:embed migrations/*.sql
@@ -120,89 +119,17 @@ func (s *Store) Close() error {
 	return nil
 }
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-func loadMigrations() ([]migration, error) {
-	entries, err := migrationFiles.ReadDir("migrations")
-	if err != nil {
-		return nil, fmt.Errorf("postgres: read migrations: %w", err)
-	}
-	var ms []migration
-	for _, e := range entries {
-		name := e.Name()
-		num, _, ok := strings.Cut(name, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("postgres: migration %q: name must start with a positive version and '_'", name)
-		}
-		b, err := migrationFiles.ReadFile("migrations/" + name)
-		if err != nil {
-			return nil, fmt.Errorf("postgres: read migration %q: %w", name, err)
-		}
-		ms = append(ms, migration{version: v, name: name, sql: string(b)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i := 1; i < len(ms); i++ {
-		if ms[i].version == ms[i-1].version {
-			return nil, fmt.Errorf("postgres: two migrations with version %d", ms[i].version)
-		}
-	}
-	return ms, nil
-}
-
 // migrate applies the pending migrations in one transaction holding a
 // transaction-level advisory lock: a second process starting at the same
 // moment waits for the first, then finds nothing left to do. PostgreSQL DDL
-// is transactional, so a failed migration leaves the schema unchanged.
+// is transactional, so a failed migration leaves the schema unchanged. The
+// version lives in gatehouse_schema_migrations, as it always has.
 func (s *Store) migrate(ctx context.Context) error {
-	ms, err := loadMigrations()
-	if err != nil {
-		return err
-	}
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("postgres: migrate: begin: %w", err)
-	}
-	defer tx.Rollback(ctx) //nolint:errcheck // no-op after Commit
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLockID); err != nil {
-		return fmt.Errorf("postgres: migrate: lock: %w", err)
-	}
-	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS gatehouse_schema_migrations (
-		version    integer     PRIMARY KEY,
-		name       text        NOT NULL,
-		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
-		return fmt.Errorf("postgres: migrate: create version table: %w", err)
-	}
-	var current int
-	if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM gatehouse_schema_migrations`).Scan(&current); err != nil {
-		return fmt.Errorf("postgres: migrate: read version: %w", err)
-	}
-	if latest := ms[len(ms)-1].version; current > latest {
-		return fmt.Errorf("postgres: database schema version %d is newer than this binary's %d", current, latest)
-	}
-	applied := 0
-	for _, m := range ms {
-		if m.version <= current {
-			continue
-		}
-		if _, err := tx.Exec(ctx, m.sql); err != nil {
-			return fmt.Errorf("postgres: migration %s: %w", m.name, err)
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO gatehouse_schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name); err != nil {
-			return fmt.Errorf("postgres: migration %s: record: %w", m.name, err)
-		}
-		applied++
-		s.logger.InfoContext(ctx, "applied IdP schema migration", "version", m.version, "name", m.name)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("postgres: migrate: commit: %w", err)
-	}
-	if applied == 0 {
-		s.logger.DebugContext(ctx, "IdP schema up to date", "version", current)
+	db := stdlib.OpenDBFromPool(s.pool) // closing it leaves the pool open
+	defer db.Close()
+	if err := migrate.Run(ctx, db, migrate.Config{FS: migrationFiles, Dir: "migrations",
+		Table: "gatehouse_schema_migrations", Dialect: migrate.Postgres(migrationLockID), Logger: s.logger}); err != nil {
+		return fmt.Errorf("postgres: %w", err)
 	}
 	return nil
 }

@@ -114,7 +114,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := s.checkWriter(ctx); err != nil {
 		return fail(err)
 	}
-	if err := migrate(ctx, s.w, logger); err != nil {
+	if err := migrateDB(ctx, s.w, logger); err != nil {
 		return fail(fmt.Errorf("sqlite store: %s: %w", path, err))
 	}
 

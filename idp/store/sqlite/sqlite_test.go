@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"crypto/sha256"
+	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/idp/store"
 	"github.com/gatehouse-auth/gatehouse/idp/store/storetest"
+	"github.com/gatehouse-auth/gatehouse/internal/migrate"
 )
 
 // openAt opens the store at path and closes it when the test ends.
@@ -90,7 +92,7 @@ func TestReopen(t *testing.T) {
 	}
 	u, _, rt := seed(t, s1)
 	first := schemaVersions(t, s1)
-	all, err := migrations()
+	all, err := migrate.Load(migrationFS, "migrations")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,6 +121,64 @@ func TestReopen(t *testing.T) {
 		if err := s2.Close(); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// oldMigrate writes a database the way the store's own runner did before
+// internal/migrate: the schema_version table with its DDL of then, and
+// migrations 1..upTo each recorded with a row.
+func oldMigrate(t *testing.T, path string, upTo int) {
+	t.Helper()
+	db, err := sql.Open("sqlite", path+"?_pragma=foreign_keys(1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	all, err := migrate.Load(migrationFS, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stmts := []string{`CREATE TABLE IF NOT EXISTS schema_version (
+		version    INTEGER PRIMARY KEY,
+		applied_at INTEGER NOT NULL
+	) STRICT`}
+	for _, m := range all[:upTo] {
+		stmts = append(stmts, m.SQL, fmt.Sprintf(`INSERT INTO schema_version (version, applied_at) VALUES (%d, 1)`, m.Version))
+	}
+	for _, q := range stmts {
+		if _, err := db.ExecContext(t.Context(), q); err != nil {
+			t.Fatalf("old migrate: %v", err)
+		}
+	}
+}
+
+// TestUpgradeFromOldRunner: a file written by the store's runner before
+// internal/migrate opens without re-applying a migration (each would fail:
+// the files create tables without IF NOT EXISTS), and one a migration
+// behind gets exactly the missing ones.
+func TestUpgradeFromOldRunner(t *testing.T) {
+	all, err := migrate.Load(migrationFS, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := make([]int, len(all))
+	for i := range all {
+		want[i] = i + 1
+	}
+	for _, upTo := range []int{len(all), len(all) - 1, 1} {
+		t.Run(fmt.Sprint("at version ", upTo), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "idp.db")
+			oldMigrate(t, path, upTo)
+			s := openAt(t, path)
+			if got := schemaVersions(t, s); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("schema_version = %v, want %v", got, want)
+			}
+			var oldRows int
+			if err := s.r.QueryRowContext(t.Context(), `SELECT count(*) FROM schema_version WHERE applied_at = 1`).Scan(&oldRows); err != nil || oldRows != upTo {
+				t.Errorf("rows of the old runner kept: %d, %v; want %d", oldRows, err, upTo)
+			}
+			seed(t, s) // the schema works
+		})
 	}
 }
 

@@ -19,12 +19,10 @@ CREATE TABLE IF NOT EXISTS sessions (
 CREATE INDEX IF NOT EXISTS sessions_user_id ON sessions (user_id);
 CREATE INDEX IF NOT EXISTS sessions_expires_at ON sessions (expires_at);
 
--- One row per refresh token being refreshed (key = hash of the token),
--- held by owner (an app process's random id; '' once a result is stored).
+-- One row per refresh token being refreshed (key = hash of the token).
 CREATE TABLE IF NOT EXISTS refresh_claims (
     key        TEXT    NOT NULL PRIMARY KEY,
-    expires_at INTEGER NOT NULL,
-    owner      TEXT    NOT NULL DEFAULT ''
+    expires_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS refresh_claims_expires_at ON refresh_claims (expires_at);
 
