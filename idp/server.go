@@ -26,6 +26,9 @@ const (
 	DefaultGracePeriod      = 10 * time.Second    // one-time-use rotation
 	DefaultMaxBodyBytes     = 64 << 10
 	DefaultSigningAlgorithm = AlgES256
+	// DefaultCollectInterval is the interval embedders pass to Run unless
+	// they have a reason for another.
+	DefaultCollectInterval = time.Minute
 )
 
 // Config configures a Server. The zero value of every field means its

@@ -157,7 +157,7 @@ func runIDP(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	log.Info("identity server listening", "url", scheme+"://"+ln.Addr().String(), "issuer", *issuer)
-	return serve(ctx, log, ln, srv.Handler(), *cert, *key, func(ctx context.Context) { srv.Run(ctx, time.Minute) })
+	return serve(ctx, log, ln, srv.Handler(), *cert, *key, func(ctx context.Context) { srv.Run(ctx, idp.DefaultCollectInterval) })
 }
 
 // newEventSender delivers the IdP's revocation events from the store's

@@ -296,7 +296,7 @@ func Start(ctx context.Context, o Options) (d *Demo, err error) {
 	}
 	gcCtx, cancel := context.WithCancel(context.Background())
 	d.cancelGC = cancel
-	go srv.Run(gcCtx, time.Minute)
+	go srv.Run(gcCtx, idp.DefaultCollectInterval)
 	d.idpServer = d.serve(lns[0], idpHandler, "identity server")
 	d.servers = []*http.Server{d.serve(lns[1], d.Store, "store"), d.serve(lns[2], d.Forums, "forums")}
 	d.log.Info("demo started", "idp", idpURL, "store", storeURL, "forums", forumsURL, "dir", o.Dir)
