@@ -89,3 +89,23 @@ func TestFlagDefaultsAreTheLibraries(t *testing.T) {
 		}
 	}
 }
+
+// --grace 0 (the README's "none") becomes idp.Config.DisableGracePeriod,
+// the library's one way to say it; other values pass through.
+func TestGraceFlagZeroDisables(t *testing.T) {
+	for _, c := range []struct {
+		flag    string
+		disable bool
+	}{{"0", true}, {"0s", true}, {"10s", false}, {"3m", false}} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		var f idpFlags
+		f.register(fs)
+		if err := fs.Parse([]string{"--grace", c.flag}); err != nil {
+			t.Fatal(err)
+		}
+		cfg := f.config(nil, "http://127.0.0.1", nil)
+		if cfg.DisableGracePeriod != c.disable || (c.disable && cfg.GracePeriod != 0) || (!c.disable && cfg.GracePeriod != f.grace) {
+			t.Errorf("--grace %s: GracePeriod %v, DisableGracePeriod %v", c.flag, cfg.GracePeriod, cfg.DisableGracePeriod)
+		}
+	}
+}
