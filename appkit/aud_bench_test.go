@@ -35,7 +35,7 @@ func BenchmarkAUD9Revalidation(b *testing.B) {
 		b.Fatal(err)
 	}
 	clk := newClock()
-	st := memstore.New(memstore.WithClock(clk.Now))
+	st := memstore.New(memstore.Config{Now: clk.Now})
 	b.Cleanup(func() { _ = st.Close() })
 	kit, err := appkit.New(appkit.Config{IdP: ic, Store: st, SealKey: bytes.Repeat([]byte("k"), 32),
 		DevMode: true, Now: clk.Now, Logger: slog.New(slog.DiscardHandler),

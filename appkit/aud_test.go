@@ -161,8 +161,8 @@ func (d *deadableStore) Close() error { return nil } // the shared store is clos
 // outlived one IdP call (the old 10 s) would not.
 func TestAUD18_AppDiesAfterRotation(t *testing.T) {
 	grace := 6 * time.Second
-	w := newWorld(t, idptest.AppOptions{Name: "store", GracePeriod: &grace})
-	shared := memstore.New()
+	w := newWorld(t, idptest.AppOptions{Name: "store", GracePeriod: grace})
+	shared := memstore.New(memstore.Config{})
 	t.Cleanup(func() { _ = shared.Close() })
 
 	// Process A reaches the IdP through a proxy that, once armed, lets the

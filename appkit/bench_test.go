@@ -42,9 +42,9 @@ func benchSession(b *testing.B, k *Kit) string {
 
 func benchStores(b *testing.B) map[string]func() sessionstore.Store {
 	return map[string]func() sessionstore.Store{
-		"memory": func() sessionstore.Store { return memstore.New() },
+		"memory": func() sessionstore.Store { return memstore.New(memstore.Config{}) },
 		"sqlite": func() sessionstore.Store {
-			st, err := sqlitestore.Open(context.Background(), filepath.Join(b.TempDir(), "s.db"))
+			st, err := sqlitestore.Open(context.Background(), sqlitestore.Config{Path: filepath.Join(b.TempDir(), "s.db")})
 			if err != nil {
 				b.Fatal(err)
 			}

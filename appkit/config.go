@@ -20,7 +20,8 @@ import (
 	"github.com/gatehouse-auth/gatehouse/idpclient"
 )
 
-// Defaults for zero Config fields.
+// Defaults of the zero Config fields (design §7: the CLI's flags read
+// them from here).
 const (
 	DefaultIdleTimeout         = 30 * time.Minute    // APP-LIFE-1
 	DefaultAbsoluteLifetime    = 12 * time.Hour      // issue 3 (APP-LIFE-2 suggests 4-8 h)
@@ -37,12 +38,16 @@ const (
 	DefaultLoginPath    = "/login"
 	DefaultHomePath     = "/"
 	DefaultSessionsPath = "/sessions"
+	// DefaultClearSiteData is the Clear-Site-Data header sent at logout.
+	DefaultClearSiteData = `"cache", "storage"`
 	// MinSealKeyLen is the least length of Config.SealKey.
 	MinSealKeyLen = 32
 )
 
-// Config configures a Kit. IdP, Store and SealKey are required; every
-// other field has the documented default.
+// Config configures a Kit. IdP, Store and SealKey are required. The zero
+// value of every other field means its documented default (the Default…
+// constants); a setting that can be turned off has its own DisableX field;
+// negative durations are refused (design §7).
 type Config struct {
 	// IdP is the client for the identity server (token endpoint, refresh,
 	// revocation, JWKS).
@@ -116,11 +121,14 @@ type Config struct {
 	// unreachable. Default: a short built-in page.
 	Unavailable http.Handler
 	// ClearSiteData is the Clear-Site-Data header sent at logout. Default
-	// `"cache", "storage"`: "cookies" is left out because browsers apply it
-	// to the whole registrable domain, which would log the user out of the
-	// other apps too (APP-OUT-2); the kit's own cookies are expired
-	// explicitly. Set "-" to send none.
+	// DefaultClearSiteData, `"cache", "storage"`: "cookies" is left out
+	// because browsers apply it to the whole registrable domain, which
+	// would log the user out of the other apps too (APP-OUT-2); the kit's
+	// own cookies are expired explicitly.
 	ClearSiteData string
+	// DisableClearSiteData sends no Clear-Site-Data header at logout
+	// (ClearSiteData must then be empty).
+	DisableClearSiteData bool
 	// DisableSecurityHeaders stops the kit from setting nosniff,
 	// Referrer-Policy, CSP frame-ancestors and HSTS on its responses
 	// (for apps that set their own).
@@ -182,8 +190,14 @@ func New(cfg Config) (*Kit, error) {
 	if cfg.CookieName != "" && !validCookieName(cfg.CookieName) {
 		return nil, fmt.Errorf("appkit: CookieName %q: use letters, digits, '-' and '_'", cfg.CookieName)
 	}
+	for _, d := range []time.Duration{cfg.IdleTimeout, cfg.AbsoluteLifetime, cfg.ReauthAfter, cfg.TouchInterval,
+		cfg.RefreshCookieMaxAge, cfg.DeviceCookieMaxAge, cfg.RefreshResultTTL} {
+		if d < 0 {
+			return nil, errors.New("appkit: Config durations must not be negative (zero means the default)")
+		}
+	}
 	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
+		if *d == 0 {
 			*d = v
 		}
 	}
@@ -208,7 +222,14 @@ func New(cfg Config) (*Kit, error) {
 	str(&cfg.LoginPath, DefaultLoginPath)
 	str(&cfg.HomePath, DefaultHomePath)
 	str(&cfg.SessionsPath, DefaultSessionsPath)
-	str(&cfg.ClearSiteData, `"cache", "storage"`)
+	switch {
+	case cfg.DisableClearSiteData && cfg.ClearSiteData != "":
+		return nil, errors.New("appkit: Config.ClearSiteData and DisableClearSiteData are both set")
+	case cfg.ClearSiteData == "-":
+		return nil, errors.New(`appkit: Config.ClearSiteData "-" is gone: set DisableClearSiteData`)
+	case !cfg.DisableClearSiteData:
+		str(&cfg.ClearSiteData, DefaultClearSiteData)
+	}
 	for _, p := range []string{cfg.LoginPath, cfg.HomePath, cfg.SessionsPath} {
 		if !isSafePath(p) {
 			return nil, fmt.Errorf("appkit: path %q must be a same-origin absolute path", p)

@@ -59,6 +59,17 @@
 // min(IdleTimeout/10, 1 min)); a request for a live session is one store
 // read, and the access-token claims are decoded only when User is called.
 //
+// # Configuration
+//
+// A Kit is configured by one Config struct, passed to New (design §7): the
+// zero value of every field means its documented default, declared once as
+// a Default… constant (DefaultIdleTimeout, DefaultAbsoluteLifetime, …) that
+// the gatehouse CLI's flags read too; a setting that can be turned off has
+// its own DisableX field (DisableClearSiteData, DisableSecurityHeaders);
+// negative durations are refused. The logger and the clock are Config
+// fields. The session stores follow the same rule: memstore.New(Config),
+// and sqlitestore, pgstore and redisstore Open(ctx, Config).
+//
 // # Failure handling
 //
 // The refresh outcome decides the response: refused by the IdP (any 4xx)

@@ -46,7 +46,7 @@ func Example() {
 	}
 	// Sessions in memory; sqlitestore, redisstore and pgstore keep them
 	// across restarts and share them between processes.
-	sessions := memstore.New()
+	sessions := memstore.New(memstore.Config{})
 	defer sessions.Close()
 	// The refresh-cookie key: 32 random bytes, hex (openssl rand -hex 32).
 	// Keep it: with a new key everybody signs in again at their next refresh.
@@ -100,7 +100,7 @@ func Example_endToEnd() {
 	defer os.RemoveAll(dir)
 
 	// The identity server, with one app and one user.
-	idpStore, _ := sqlite.Open(ctx, filepath.Join(dir, "idp.db"), slog.New(slog.DiscardHandler))
+	idpStore, _ := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(dir, "idp.db"), Logger: slog.New(slog.DiscardHandler)})
 	defer idpStore.Close()
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	idpURL := "http://" + ln.Addr().String()
@@ -119,7 +119,7 @@ func Example_endToEnd() {
 
 	// The app.
 	client, _ := idpclient.New(idpclient.Config{BaseURL: idpURL, ClientID: app.ID, ClientSecret: secret})
-	sessions := memstore.New()
+	sessions := memstore.New(memstore.Config{})
 	defer sessions.Close()
 	kit, err := appkit.New(appkit.Config{IdP: client, Store: sessions, SealKey: []byte("0123456789abcdef0123456789abcdef"),
 		CookieName: "store", DevMode: true, HomePath: "/shopping-cart", Logger: slog.New(slog.DiscardHandler)})

@@ -146,7 +146,7 @@ func newApp(t *testing.T, w *world, o appOpt) *app {
 	}
 	st := o.store
 	if st == nil {
-		ms := memstore.New(memstore.WithClock(now))
+		ms := memstore.New(memstore.Config{Now: now})
 		t.Cleanup(func() { _ = ms.Close() })
 		st = ms
 	}

@@ -26,7 +26,7 @@ func (k *Kit) LogoutHandler() http.Handler {
 		}
 		k.endBrowserSession(r.Context(), r)
 		k.clearCookies(w)
-		if k.cfg.ClearSiteData != "-" {
+		if !k.cfg.DisableClearSiteData {
 			w.Header().Set("Clear-Site-Data", k.cfg.ClearSiteData)
 		}
 		k.noStore(w.Header())

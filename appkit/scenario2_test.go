@@ -144,7 +144,7 @@ func TestS11TwoProcessesSharedSQLite(t *testing.T) {
 			ctx := context.Background()
 			var apps []*app
 			for range 2 {
-				st, err := sqlitestore.Open(ctx, path)
+				st, err := sqlitestore.Open(ctx, sqlitestore.Config{Path: path})
 				if err != nil {
 					t.Fatal(err)
 				}

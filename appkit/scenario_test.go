@@ -107,7 +107,7 @@ func testScenarios(t *testing.T, storeName string, method idpclient.RefreshMetho
 	clk := newClock()
 	o := appOpt{method: method, clock: clk}
 	if storeName == "sqlite" {
-		st, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "sessions.db"), sqlitestore.WithClock(clk.Now))
+		st, err := sqlitestore.Open(context.Background(), sqlitestore.Config{Path: filepath.Join(t.TempDir(), "sessions.db"), Now: clk.Now})
 		if err != nil {
 			t.Fatal(err)
 		}

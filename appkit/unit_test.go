@@ -30,7 +30,7 @@ func unitKit(t *testing.T, mod func(*Config)) *Kit {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := memstore.New()
+	st := memstore.New(memstore.Config{})
 	t.Cleanup(func() { _ = st.Close() })
 	cfg := Config{IdP: c, Store: st, SealKey: bytes.Repeat([]byte{7}, 32), CookieName: "store"}
 	if mod != nil {
@@ -229,7 +229,7 @@ func TestClientIP_APP_HDR_3(t *testing.T) {
 
 func TestNewValidates(t *testing.T) {
 	c, _ := idpclient.New(idpclient.Config{BaseURL: "http://127.0.0.1:1", ClientID: "app"})
-	st := memstore.New()
+	st := memstore.New(memstore.Config{})
 	defer st.Close()
 	key := bytes.Repeat([]byte{1}, 32)
 	for name, cfg := range map[string]Config{
@@ -239,6 +239,11 @@ func TestNewValidates(t *testing.T) {
 		"bad name":      {IdP: c, Store: st, SealKey: key, CookieName: "a;b"},
 		"samesite none": {IdP: c, Store: st, SealKey: key, RefreshCookieSameSite: http.SameSiteNoneMode},
 		"unsafe path":   {IdP: c, Store: st, SealKey: key, LoginPath: "//evil/login"},
+		// design §7: zero is the default, DisableX the one way to say none.
+		"negative idle":    {IdP: c, Store: st, SealKey: key, IdleTimeout: -time.Second},
+		"negative ttl":     {IdP: c, Store: st, SealKey: key, RefreshResultTTL: -1},
+		"old '-' sentinel": {IdP: c, Store: st, SealKey: key, ClearSiteData: "-"},
+		"header and off":   {IdP: c, Store: st, SealKey: key, ClearSiteData: `"cache"`, DisableClearSiteData: true},
 	} {
 		if _, err := New(cfg); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -251,9 +256,32 @@ func TestNewValidates(t *testing.T) {
 	if k.SessionCookieName() != "__Host-sid" || k.RefreshCookieName() != "__Host-rt" {
 		t.Errorf("default names %q %q", k.SessionCookieName(), k.RefreshCookieName())
 	}
+	if k.cfg.IdleTimeout != DefaultIdleTimeout || k.cfg.AbsoluteLifetime != DefaultAbsoluteLifetime ||
+		k.cfg.RefreshCookieMaxAge != DefaultRefreshCookieMaxAge || k.cfg.ClearSiteData != DefaultClearSiteData {
+		t.Errorf("zero Config did not take the Default… constants: %+v", k.cfg)
+	}
 	d, _ := New(Config{IdP: c, Store: st, SealKey: key, DevMode: true, CookieName: "store"})
 	if d.SessionCookieName() != "store-sid" || d.RefreshCookieName() != "store-rt" {
 		t.Errorf("dev names %q %q", d.SessionCookieName(), d.RefreshCookieName())
+	}
+}
+
+// Logout sends DefaultClearSiteData unless DisableClearSiteData, the one
+// way to send none (design §7).
+func TestClearSiteDataDefaultAndDisable(t *testing.T) {
+	for _, off := range []bool{false, true} {
+		k := unitKit(t, func(c *Config) { c.DevMode, c.DisableClearSiteData = true, off })
+		r := httptest.NewRequest("POST", "/logout", nil)
+		r.RemoteAddr = "127.0.0.1:5000"
+		w := httptest.NewRecorder()
+		k.LogoutHandler().ServeHTTP(w, r)
+		got, want := w.Header().Get("Clear-Site-Data"), DefaultClearSiteData
+		if off {
+			want = ""
+		}
+		if w.Code != http.StatusSeeOther || got != want {
+			t.Errorf("DisableClearSiteData %v: %d, Clear-Site-Data %q, want %q", off, w.Code, got, want)
+		}
 	}
 }
 
@@ -319,7 +347,7 @@ func TestUserDecodedOncePerSessionToken(t *testing.T) {
 // never the next one (issue 10: the values were slices shared by all
 // responses).
 func TestHeadersNotSharedBetweenResponses(t *testing.T) {
-	st := memstore.New()
+	st := memstore.New(memstore.Config{})
 	defer st.Close()
 	k, err := New(Config{IdP: benchIdP(t), Store: st, SealKey: make([]byte, 32), Logger: discardLogger()})
 	if err != nil {
@@ -385,7 +413,7 @@ func (c *countingStore) ClaimRefresh(ctx context.Context, key, owner string, ttl
 // reading, so the first deadline check is past the wait bound; on
 // time.Now the request would poll the store for waitMax of real time.
 func TestCoordinatorUsesKitClock(t *testing.T) {
-	ms := memstore.New()
+	ms := memstore.New(memstore.Config{})
 	defer ms.Close()
 	st := &countingStore{Store: ms}
 	var mu sync.Mutex
@@ -429,7 +457,7 @@ func TestRefreshSealErrorHandled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := memstore.New()
+	st := memstore.New(memstore.Config{})
 	defer st.Close()
 	var logs bytes.Buffer
 	k, err := New(Config{IdP: ic, Store: st, SealKey: make([]byte, 32), Logger: slog.New(slog.NewTextHandler(&logs, nil))})

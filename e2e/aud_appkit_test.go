@@ -25,7 +25,6 @@ import (
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore/sqlitestore"
 	"github.com/gatehouse-auth/gatehouse/examples/demo"
 	"github.com/gatehouse-auth/gatehouse/idp"
-	"github.com/gatehouse-auth/gatehouse/idp/webhooksender"
 	"github.com/gatehouse-auth/gatehouse/idpclient"
 )
 
@@ -53,7 +52,7 @@ func runAUD18Child() error {
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := sqlitestore.Open(ctx, os.Getenv("AUD18_DB"), sqlitestore.WithLogger(logger))
+	st, err := sqlitestore.Open(ctx, sqlitestore.Config{Path: os.Getenv("AUD18_DB"), Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -240,10 +239,8 @@ func TestAUD9_LostWebhooksRevocationWithinAccessTTL(t *testing.T) {
 	const accessTTL = 5 * time.Minute // under the demo's 10 min idle timeout
 	e := newEnv(t, func(o *demo.Options) {
 		o.AccessTTL = accessTTL
-		o.Webhook = func(c *webhooksender.Config) {
-			c.Client = &http.Client{Transport: lostDeliveries{}}
-			c.MaxAttempts, c.InitialBackoff, c.MaxBackoff = 1, time.Millisecond, time.Millisecond
-		}
+		o.Webhook.Client = &http.Client{Transport: lostDeliveries{}}
+		o.Webhook.MaxAttempts, o.Webhook.InitialBackoff, o.Webhook.MaxBackoff = 1, time.Millisecond, time.Millisecond
 	})
 	alice, aliceID := e.user(0)
 	victim, attacker := e.browser("victim"), e.browser("attacker")

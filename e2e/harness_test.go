@@ -174,8 +174,8 @@ func newEnv(t *testing.T, mods ...func(*demo.Options)) *env {
 		Hasher:         password.NewHasher(password.Params{Memory: 64, Time: 1}),
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 		WrapIdP:        e.rec.wrap,
-		Webhook: func(c *webhooksender.Config) {
-			c.InitialBackoff, c.MaxBackoff, c.PollInterval = 20*time.Millisecond, 200*time.Millisecond, 50*time.Millisecond
+		Webhook: webhooksender.Config{
+			InitialBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, PollInterval: 50 * time.Millisecond,
 		},
 		Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:    e.clock.Now,

@@ -60,15 +60,16 @@ func (h *countingHasher) counts() (int64, int64) {
 // device tokens stop bypassing after 2 failures.
 func lockFixture(t *testing.T, more ...func(*idp.Config)) (*fixture, *countingHasher) {
 	h := &countingHasher{Hasher: password.NewHasher(password.Params{Memory: 64, Time: 1})}
-	f := newFixture(t, idptest.AppOptions{}, idptest.WithConfig(func(c *idp.Config) {
-		c.Hasher = h
-		c.Lockout = idp.LockoutPolicy{FreeFailures: 3, BaseDelay: 10 * time.Second, MaxDelay: 40 * time.Second,
-			HardStop: 8, DeviceFailures: 2}
-		c.Throttle.Disabled = true
-		for _, m := range more {
-			m(c)
-		}
-	}))
+	c := idp.Config{
+		Hasher: h,
+		Lockout: idp.LockoutPolicy{FreeFailures: 3, BaseDelay: 10 * time.Second, MaxDelay: 40 * time.Second,
+			HardStop: 8, DeviceFailures: 2},
+		Throttle: idp.ThrottlePolicy{Disabled: true},
+	}
+	for _, m := range more {
+		m(&c)
+	}
+	f := newFixture(t, idptest.AppOptions{}, c)
 	h.counts()
 	return f, h
 }

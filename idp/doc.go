@@ -20,6 +20,17 @@
 // backends), password hashing (package password) or anything app-side
 // (package appkit).
 //
+// Configuration (design §7): a Server is configured by one Config struct
+// passed to New(ctx, cfg), an Admin by AdminConfig. The zero value of every
+// field means its documented default, declared once as a Default… constant
+// (DefaultAccessTokenTTL, DefaultRefreshTokenTTL, DefaultGracePeriod, …) or
+// by the policies' withDefaults, and the gatehouse CLI's flags read them
+// from there; "none" is a separate field (DisableGracePeriod,
+// LockoutPolicy.Disabled, ThrottlePolicy.Disabled), never a negative value,
+// which New refuses. An application's gracePeriodInSeconds (a *int on the
+// wire: absent = the server's default, 0 = none) is converted to the
+// server's duration in one place, Server.policy.
+//
 // Choices where the spec leaves one (see also the README):
 //   - Refresh tokens are one-time-use by default; presenting the just-rotated
 //     token again within the grace period (default 10 s) answers the same

@@ -74,14 +74,17 @@ type fixture struct {
 	email    string
 }
 
-func newFixture(t testing.TB, app idptest.AppOptions, opts ...idptest.Option) *fixture {
+// newFixture starts an IdP configured by cfg (its clock and event sink are
+// the fixture's) with one application and one user.
+func newFixture(t testing.TB, app idptest.AppOptions, cfg ...idp.Config) *fixture {
 	t.Helper()
 	f := &fixture{t: t, clock: newClock(), events: &sink{}, email: "alice@example.com"}
-	opts = append([]idptest.Option{idptest.WithConfig(func(c *idp.Config) {
-		c.Now = f.clock.Now
-		c.Events = f.events
-	})}, opts...)
-	f.idp = idptest.Start(t, opts...)
+	var c idp.Config
+	if len(cfg) > 0 {
+		c = cfg[0]
+	}
+	c.Now, c.Events = f.clock.Now, f.events
+	f.idp = idptest.StartConfig(t, c)
 	f.clientID, f.secret = f.idp.CreateApp(t, app)
 	f.userID = f.idp.CreateUser(t, f.email, testPassword, f.clientID)
 	return f

@@ -31,7 +31,7 @@ func newKEK(t *testing.T) *idp.KEK {
 
 func openSQLite(t *testing.T) store.Store {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "idp.db"), nil)
+	st, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(t.TempDir(), "idp.db")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +157,7 @@ func TestAUD12_PlaintextKeysSealedOnFirstStart(t *testing.T) {
 func TestAUD12_KEKRotationKeepsTokensVerifiable(t *testing.T) {
 	ctx := context.Background()
 	oldKEK, newK := newKEK(t), newKEK(t)
-	f := newFixture(t, idptest.AppOptions{}, idptest.WithConfig(func(c *idp.Config) { c.KEKs = []*idp.KEK{oldKEK} }))
+	f := newFixture(t, idptest.AppOptions{}, idp.Config{KEKs: []*idp.KEK{oldKEK}})
 	access, _ := f.mustLogin()
 	st := f.idp.Store
 

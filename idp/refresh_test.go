@@ -12,8 +12,6 @@ import (
 	"github.com/gatehouse-auth/gatehouse/webhook"
 )
 
-func dur(d time.Duration) *time.Duration { return &d }
-
 // IDP-RT-4, S7: RT1 → RT2; RT1 again after the grace period is reuse: it
 // fails and so does RT2, because the whole family is revoked; an event is
 // published for the apps.
@@ -57,11 +55,37 @@ func TestGracePeriodRetry(t *testing.T) {
 }
 
 func TestGracePeriodZero(t *testing.T) {
-	f := newFixture(t, idptest.AppOptions{GracePeriod: dur(0)})
+	f := newFixture(t, idptest.AppOptions{DisableGracePeriod: true})
 	_, rt1 := f.mustLogin()
 	_, rt2 := f.mustRefresh(rt1)
 	wantOAuthError(t, f.refresh(rt1), 400, "invalid_grant", "refresh_token_not_found")
 	wantOAuthError(t, f.refresh(rt2), 400, "invalid_grant", "refresh_token_not_found")
+}
+
+// Config.DisableGracePeriod is the one way to give the whole server no
+// grace period (design §7); an application that says nothing inherits it.
+func TestDisableGracePeriodServerWide(t *testing.T) {
+	f := newFixture(t, idptest.AppOptions{}, idp.Config{DisableGracePeriod: true})
+	_, rt1 := f.mustLogin()
+	_, rt2 := f.mustRefresh(rt1)
+	wantOAuthError(t, f.refresh(rt1), 400, "invalid_grant", "refresh_token_not_found")
+	wantOAuthError(t, f.refresh(rt2), 400, "invalid_grant", "refresh_token_not_found")
+}
+
+// A negative duration is no longer a way to say "none": New refuses it, and
+// refuses a GracePeriod beside DisableGracePeriod.
+func TestConfigRefusesNegativeAndContradictoryGrace(t *testing.T) {
+	st := idptest.Start(t).Store
+	for name, cfg := range map[string]idp.Config{
+		"negative grace":      {GracePeriod: -1},
+		"negative access ttl": {AccessTokenTTL: -time.Second},
+		"grace and disable":   {GracePeriod: time.Second, DisableGracePeriod: true},
+	} {
+		cfg.Store, cfg.Issuer = st, "http://127.0.0.1"
+		if _, err := idp.New(context.Background(), cfg); err == nil {
+			t.Errorf("%s: New accepted %+v", name, cfg)
+		}
+	}
 }
 
 // IDP-RT-5: concurrent refreshes of one token: exactly one rotation; every

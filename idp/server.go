@@ -18,7 +18,22 @@ import (
 	"github.com/gatehouse-auth/gatehouse/password"
 )
 
-// Config configures a Server. Zero values take the documented defaults.
+// Defaults of the zero Config fields (design §7: the CLI's flags read
+// them from here).
+const (
+	DefaultAccessTokenTTL   = 15 * time.Minute    // IDP-TOK-4
+	DefaultRefreshTokenTTL  = 30 * 24 * time.Hour // FusionAuth's default
+	DefaultGracePeriod      = 10 * time.Second    // one-time-use rotation
+	DefaultMaxBodyBytes     = 64 << 10
+	DefaultSigningAlgorithm = AlgES256
+	// DefaultCollectInterval is the interval embedders pass to Run unless
+	// they have a reason for another.
+	DefaultCollectInterval = time.Minute
+)
+
+// Config configures a Server. The zero value of every field means its
+// documented default; a setting that can be turned off has its own
+// DisableX field (design §7).
 type Config struct {
 	// Store is where everything lives. Required.
 	Store store.Store
@@ -32,7 +47,8 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
-	// SigningAlgorithm for new keys: ES256 (default), RS256 or EdDSA.
+	// SigningAlgorithm for new keys: ES256 (DefaultSigningAlgorithm),
+	// RS256 or EdDSA.
 	SigningAlgorithm string
 	// KEKs are the key-encryption keys that seal the private signing keys
 	// in the store (AUD-12): the first seals new keys (and, at New, keys
@@ -41,12 +57,17 @@ type Config struct {
 	// holding a key none of them opens. Empty: keys are stored in
 	// plaintext PKCS#8 (tests and embedders only; a warning is logged).
 	KEKs []*KEK
-	// AccessTokenTTL default 15 min (IDP-TOK-4); RefreshTokenTTL default
-	// 30 days; GracePeriod for one-time-use rotation default 10 s.
-	// Applications may override each.
+	// AccessTokenTTL default DefaultAccessTokenTTL (15 min, IDP-TOK-4);
+	// RefreshTokenTTL default DefaultRefreshTokenTTL (30 days);
+	// GracePeriod, how long a just-rotated one-time-use refresh token may
+	// be presented again, default DefaultGracePeriod (10 s). Applications
+	// may override each. Negative values are refused.
 	AccessTokenTTL  time.Duration
 	RefreshTokenTTL time.Duration
 	GracePeriod     time.Duration
+	// DisableGracePeriod gives one-time-use refresh tokens no grace
+	// period (GracePeriod must then be zero).
+	DisableGracePeriod bool
 	// Lockout is the per-account brute-force policy.
 	Lockout LockoutPolicy
 	// Throttle is the per-IP policy: one bucket per end-user IP for failed
@@ -59,7 +80,7 @@ type Config struct {
 	// (in this process or another); without one the outbox only grows. A
 	// sink that is a prometheus.Collector is exposed on /metrics.
 	Events EventSink
-	// MaxBodyBytes caps request bodies; default 64 KiB.
+	// MaxBodyBytes caps request bodies; default DefaultMaxBodyBytes (64 KiB).
 	MaxBodyBytes int64
 }
 
@@ -110,6 +131,11 @@ type LockoutPolicy struct {
 	Disabled bool
 }
 
+func (p LockoutPolicy) negative() bool {
+	return p.FreeFailures < 0 || p.BaseDelay < 0 || p.MaxDelay < 0 || p.HardStop < 0 || p.DeviceFailures < 0 || p.DeviceTokenTTL < 0
+}
+
+// withDefaults applies the documented defaults to the zero fields.
 func (p LockoutPolicy) withDefaults() LockoutPolicy {
 	if p.FreeFailures <= 0 {
 		p.FreeFailures = 5
@@ -216,23 +242,32 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.SigningAlgorithm == "" {
-		cfg.SigningAlgorithm = AlgES256
+		cfg.SigningAlgorithm = DefaultSigningAlgorithm
 	}
-	if cfg.AccessTokenTTL <= 0 {
-		cfg.AccessTokenTTL = 15 * time.Minute
+	if cfg.AccessTokenTTL < 0 || cfg.RefreshTokenTTL < 0 || cfg.GracePeriod < 0 {
+		return nil, errors.New("idp: Config durations must not be negative (zero means the default)")
 	}
-	if cfg.RefreshTokenTTL <= 0 {
-		cfg.RefreshTokenTTL = 30 * 24 * time.Hour
+	if cfg.AccessTokenTTL == 0 {
+		cfg.AccessTokenTTL = DefaultAccessTokenTTL
 	}
-	if cfg.GracePeriod == 0 {
-		cfg.GracePeriod = 10 * time.Second
-	} else if cfg.GracePeriod < 0 {
+	if cfg.RefreshTokenTTL == 0 {
+		cfg.RefreshTokenTTL = DefaultRefreshTokenTTL
+	}
+	switch {
+	case cfg.DisableGracePeriod && cfg.GracePeriod != 0:
+		return nil, errors.New("idp: Config.GracePeriod and DisableGracePeriod are both set")
+	case cfg.DisableGracePeriod:
 		cfg.GracePeriod = 0
+	case cfg.GracePeriod == 0:
+		cfg.GracePeriod = DefaultGracePeriod
+	}
+	if cfg.MaxBodyBytes < 0 || cfg.Lockout.negative() || cfg.Throttle.negative() {
+		return nil, errors.New("idp: Config values must not be negative (zero means the default)")
 	}
 	cfg.Lockout = cfg.Lockout.withDefaults()
 	cfg.Throttle = cfg.Throttle.withDefaults()
 	if cfg.MaxBodyBytes <= 0 {
-		cfg.MaxBodyBytes = 64 << 10
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	s := &Server{
 		core:    core{store: cfg.Store, hasher: cfg.Hasher, log: cfg.Logger, now: cfg.Now, events: cfg.Events, issuer: cfg.Issuer},

@@ -23,6 +23,9 @@ type ThrottlePolicy struct {
 	MaxIPs int
 }
 
+func (p ThrottlePolicy) negative() bool { return p.Burst < 0 || p.Every < 0 || p.MaxIPs < 0 }
+
+// withDefaults applies the documented defaults to the zero fields.
 func (p ThrottlePolicy) withDefaults() ThrottlePolicy {
 	if p.Burst <= 0 {
 		p.Burst = 20

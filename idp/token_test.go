@@ -220,10 +220,10 @@ func TestTokenEndpointErrors(t *testing.T) {
 // The medians are logged for the curious, never asserted (timings decide
 // no test here).
 func TestUnknownAndWrongPasswordLookAlike(t *testing.T) {
-	f := newFixture(t, idptest.AppOptions{}, idptest.WithConfig(func(c *idp.Config) {
-		c.Lockout.Disabled = true
-		c.Throttle.Disabled = true
-	}))
+	f := newFixture(t, idptest.AppOptions{}, idp.Config{
+		Lockout:  idp.LockoutPolicy{Disabled: true},
+		Throttle: idp.ThrottlePolicy{Disabled: true},
+	})
 	var bodies []string
 	var medians []time.Duration
 	for _, user := range []string{f.email, "nobody@example.com"} {

@@ -51,6 +51,8 @@ const (
 	DefaultClockSkew           = 60 * time.Second
 	DefaultJWKSRefetchInterval = 30 * time.Second
 	DefaultJWKSMaxAge          = time.Hour
+	DefaultRefreshMethod       = RefreshOAuth2
+	DefaultRevokeMethod        = RevokeOAuth2
 	// MaxClockSkew is the largest accepted Config.ClockSkew (IDP-TOK-3).
 	MaxClockSkew = 60 * time.Second
 	// maxBody bounds every response body read from the IdP.
@@ -58,7 +60,9 @@ const (
 )
 
 // Config configures a Client. Only BaseURL, ClientID and ClientSecret are
-// required.
+// required; the zero value of every other field means its documented
+// default (the Default… constants), and negative durations are refused
+// (design §7).
 type Config struct {
 	// BaseURL is the IdP's base URL, e.g. "https://idp.example.com". It must
 	// be https unless the host is a loopback address.
@@ -78,9 +82,9 @@ type Config struct {
 	// Scopes requested by the password grant. Default: ["offline_access"],
 	// which asks for a refresh token.
 	Scopes []string
-	// RefreshMethod defaults to RefreshOAuth2.
+	// RefreshMethod defaults to DefaultRefreshMethod (RefreshOAuth2).
 	RefreshMethod RefreshMethod
-	// RevokeMethod defaults to RevokeOAuth2.
+	// RevokeMethod defaults to DefaultRevokeMethod (RevokeOAuth2).
 	RevokeMethod RevokeMethod
 	// APIKey is optional; it enables RevokeUser and RevokeRefreshTokenID.
 	APIKey string
@@ -155,28 +159,31 @@ func New(cfg Config) (*Client, error) {
 	}
 	switch cfg.RefreshMethod {
 	case "":
-		cfg.RefreshMethod = RefreshOAuth2
+		cfg.RefreshMethod = DefaultRefreshMethod
 	case RefreshOAuth2, RefreshJWT:
 	default:
 		return nil, fmt.Errorf("idpclient: unknown RefreshMethod %q (want %q or %q)", cfg.RefreshMethod, RefreshOAuth2, RefreshJWT)
 	}
 	switch cfg.RevokeMethod {
 	case "":
-		cfg.RevokeMethod = RevokeOAuth2
+		cfg.RevokeMethod = DefaultRevokeMethod
 	case RevokeOAuth2, RevokeLogout:
 	default:
 		return nil, fmt.Errorf("idpclient: unknown RevokeMethod %q (want %q or %q)", cfg.RevokeMethod, RevokeOAuth2, RevokeLogout)
 	}
-	if cfg.Timeout <= 0 {
+	if cfg.Timeout < 0 || cfg.JWKSRefetchInterval < 0 || cfg.JWKSMaxAge < 0 || cfg.ClockSkew < 0 {
+		return nil, errors.New("idpclient: Config durations must not be negative (zero means the default)")
+	}
+	if cfg.Timeout == 0 {
 		cfg.Timeout = DefaultTimeout
 	}
-	if cfg.JWKSRefetchInterval <= 0 {
+	if cfg.JWKSRefetchInterval == 0 {
 		cfg.JWKSRefetchInterval = DefaultJWKSRefetchInterval
 	}
-	if cfg.JWKSMaxAge <= 0 {
+	if cfg.JWKSMaxAge == 0 {
 		cfg.JWKSMaxAge = DefaultJWKSMaxAge
 	}
-	if cfg.ClockSkew <= 0 {
+	if cfg.ClockSkew == 0 {
 		cfg.ClockSkew = DefaultClockSkew
 	}
 	if cfg.ClockSkew > MaxClockSkew {

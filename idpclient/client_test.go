@@ -41,6 +41,10 @@ func TestNewRefusesPlainHTTP(t *testing.T) {
 	if _, err := New(Config{BaseURL: "https://idp.example.com", ClientID: "c", ClockSkew: 2 * time.Minute}); err == nil {
 		t.Error("ClockSkew above 60 s accepted (IDP-TOK-3)")
 	}
+	// design §7: zero means the default; a negative duration is refused.
+	if _, err := New(Config{BaseURL: "https://idp.example.com", ClientID: "c", Timeout: -time.Second}); err == nil {
+		t.Error("negative Timeout accepted")
+	}
 }
 
 // tokenEndpoint answers the token endpoint with status and body, and

@@ -25,6 +25,12 @@
 // It does not own sessions, cookies or HTTP handlers (package appkit does),
 // and it never logs, stores or caches a password or a token.
 //
+// A Client is configured by one Config struct, passed to New (design §7):
+// the zero value of every field means its documented default, declared
+// once as a Default… constant (DefaultTimeout, DefaultRefreshMethod, …);
+// negative durations are refused; the logger and the clock are Config
+// fields.
+//
 // Every call has a timeout (Config.Timeout). A plain-http IdP URL is refused
 // unless its host is a loopback address, because the password and the
 // tokens travel on that connection.

@@ -72,6 +72,9 @@ func NewReceiver(cfg ReceiverConfig) (*Receiver, error) {
 	if cfg.Handle == nil {
 		return nil, errors.New("webhook: ReceiverConfig.Handle is required")
 	}
+	if cfg.Tolerance < 0 || cfg.MaxBodyBytes < 0 || cfg.MaxRemembered < 0 {
+		return nil, errors.New("webhook: ReceiverConfig values must not be negative (zero means the default)")
+	}
 	if cfg.Tolerance <= 0 {
 		cfg.Tolerance = DefaultTolerance
 	}

@@ -56,9 +56,9 @@ func main() {
 	quiet := slog.New(slog.DiscardHandler)
 	var st store.Store
 	if *pg != "" {
-		st, err = postgres.Open(ctx, *pg, quiet)
+		st, err = postgres.Open(ctx, postgres.Config{URL: *pg, Logger: quiet})
 	} else {
-		st, err = sqlite.Open(ctx, filepath.Join(dir, "idp.db"), quiet)
+		st, err = sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(dir, "idp.db"), Logger: quiet})
 	}
 	if err != nil {
 		log.Fatal(err)

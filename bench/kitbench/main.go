@@ -260,10 +260,10 @@ func setup(ctx context.Context, dir string, modes []string) (*env, error) {
 		case "kit-mem", "kit-sqlite", "kit-mem-nouser", "kit-sqlite-cache":
 			var st sessionstore.Store
 			if !strings.HasPrefix(m, "kit-sqlite") {
-				st = memstore.New()
+				st = memstore.New(memstore.Config{})
 			} else {
 				var err error
-				st, err = sqlitestore.Open(ctx, filepath.Join(dir, m+".db"), sqlitestore.WithLogger(quiet))
+				st, err = sqlitestore.Open(ctx, sqlitestore.Config{Path: filepath.Join(dir, m+".db"), Logger: quiet})
 				if err != nil {
 					return nil, fmt.Errorf("sqlite session store: %w", err)
 				}
@@ -326,7 +326,7 @@ func setup(ctx context.Context, dir string, modes []string) (*env, error) {
 // startIdP runs a Gatehouse IdP on a SQLite file with one application and
 // one user, and returns an idpclient for that application.
 func startIdP(ctx context.Context, e *env, dir string, quiet *slog.Logger) (*idpclient.Client, error) {
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "idp.db"), quiet)
+	st, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(dir, "idp.db"), Logger: quiet})
 	if err != nil {
 		return nil, fmt.Errorf("idp store: %w", err)
 	}

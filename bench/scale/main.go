@@ -156,9 +156,9 @@ func (d *db) metaPath() string {
 func (d *db) openStore(ctx context.Context) (store.Store, error) {
 	quiet := slog.New(slog.DiscardHandler)
 	if d.o.kind == "postgres" {
-		return postgres.Open(ctx, d.url+"&pool_max_conns=16", quiet)
+		return postgres.Open(ctx, postgres.Config{URL: d.url + "&pool_max_conns=16", Logger: quiet})
 	}
-	return sqlite.Open(ctx, d.path, quiet)
+	return sqlite.Open(ctx, sqlite.Config{Path: d.path, Logger: quiet})
 }
 
 // sqlDB opens a plain database/sql handle for the bulk loader.

@@ -311,7 +311,7 @@ func lookups(ctx context.Context, o options, digests [][32]byte, get func(contex
 func open(ctx context.Context, o options) (*target, error) {
 	switch o.kind {
 	case "memory":
-		st := memstore.New()
+		st := memstore.New(memstore.Config{})
 		return &target{st: st, footprint: heapBytes, cleanup: func() { st.Close() }}, nil
 	case "sqlite":
 		return openSQLite(ctx, o)
@@ -346,7 +346,7 @@ func openSQLite(ctx context.Context, o options) (*target, error) {
 	for _, p := range []string{path, path + "-wal", path + "-shm"} {
 		os.Remove(p)
 	}
-	st, err := sqlitestore.Open(ctx, path, sqlitestore.WithReadConns(o.c))
+	st, err := sqlitestore.Open(ctx, sqlitestore.Config{Path: path, ReadConns: o.c})
 	if err != nil {
 		cleanup()
 		return nil, fmt.Errorf("open sqlite store: %w", err)
@@ -417,7 +417,7 @@ func openPostgres(ctx context.Context, o options) (*target, error) {
 			c.Close(context.Background())
 		}
 	}
-	st, err := pgstore.Open(ctx, dbURL)
+	st, err := pgstore.Open(ctx, pgstore.Config{URL: dbURL})
 	if err != nil {
 		drop()
 		return nil, fmt.Errorf("open pgstore: %w", err)
@@ -476,7 +476,11 @@ func openRedis(ctx context.Context, o options) (*target, error) {
 	}
 	info, _ := client.Info(ctx, "server").Result()
 	logf("Redis %s, pool %d", infoField(info, "redis_version"), ro.PoolSize)
-	st := redisstore.New(client)
+	st, err := redisstore.Open(ctx, redisstore.Config{Client: client})
+	if err != nil {
+		client.Close()
+		return nil, err
+	}
 	prefix := redisstore.DefaultPrefix + "s:"
 	cleanup := func() {
 		if o.flushRedis {

@@ -43,7 +43,7 @@ func realToken(ctx context.Context) (string, error) {
 	}
 	defer os.RemoveAll(dir)
 	quiet := slog.New(slog.DiscardHandler)
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "idp.db"), quiet)
+	st, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(dir, "idp.db"), Logger: quiet})
 	if err != nil {
 		return "", fmt.Errorf("open idp store: %w", err)
 	}

@@ -13,8 +13,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
+	"github.com/gatehouse-auth/gatehouse/appkit"
+	"github.com/gatehouse-auth/gatehouse/examples/demo"
 	"github.com/gatehouse-auth/gatehouse/examples/forums"
 	"github.com/gatehouse-auth/gatehouse/examples/site"
 	storeapp "github.com/gatehouse-auth/gatehouse/examples/store"
@@ -34,9 +35,9 @@ func runApp(ctx context.Context, env *cliEnv, args []string) error {
 		return errors.New("app: which app? gatehouse app store|forums [flags]")
 	}
 	name := args[0]
-	defAddr := "127.0.0.1:8081"
+	defAddr := demo.DefaultStoreAddr
 	if name == "forums" {
-		defAddr = "127.0.0.1:8082"
+		defAddr = demo.DefaultForumsAddr
 	}
 	cache, err := os.UserCacheDir()
 	if err != nil {
@@ -44,21 +45,22 @@ func runApp(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	fs := newFlagSet(env, "app "+name)
 	addr := fs.String("addr", defAddr, "listen address")
-	idpURL := fs.String("idp-url", "http://127.0.0.1:9011", "identity server base URL (https, or http on loopback)")
+	idpURL := fs.String("idp-url", "http://"+demo.DefaultIdPAddr, "identity server base URL (https, or http on loopback)")
 	clientID := fs.String("client-id", "", "OAuth client id (the application id)")
 	clientSecret := fs.String("client-secret", "", "OAuth client secret")
 	apiKey := fs.String("api-key", "", "optional IdP API key: lets \"sign out everywhere\" revoke all the user's tokens")
-	method := fs.String("refresh-method", string(idpclient.RefreshOAuth2), "refresh with oauth2 (/oauth2/token) or jwt-refresh (/api/jwt/refresh)")
-	revoke := fs.String("revoke-method", string(idpclient.RevokeOAuth2), "revoke at logout with oauth2 (/oauth2/revoke) or logout (/api/logout, for FusionAuth)")
+	method := fs.String("refresh-method", string(idpclient.DefaultRefreshMethod), "refresh with oauth2 (/oauth2/token) or jwt-refresh (/api/jwt/refresh)")
+	revoke := fs.String("revoke-method", string(idpclient.DefaultRevokeMethod), "revoke at logout with oauth2 (/oauth2/revoke) or logout (/api/logout, for FusionAuth)")
 	db := fs.String("db", filepath.Join(cache, "gatehouse", name+".db"), "the app's SQLite database")
 	sessionDB := fs.String("session-db", "", "SQLite session store (default: next to --db)")
 	sessionsURL := fs.String("sessions", "", "session store URL instead of SQLite: redis://… or postgres://… (many app processes may share it)")
 	sealKey := fs.String("seal-key", "", "refresh-cookie sealing key, ≥32 bytes as base64url or hex (default: read or create --seal-key-file)")
 	sealKeyFile := fs.String("seal-key-file", "", "file holding the sealing key (default: next to --db; created 0600 if missing)")
 	webhookSecret := fs.String("webhook-secret", "", "HMAC secret of the IdP's revocation webhook (empty: no receiver)")
-	idle := fs.Duration("session-idle", 30*time.Minute, "session idle timeout")
-	absolute := fs.Duration("session-absolute", 12*time.Hour, "absolute session lifetime")
-	cookieAge := fs.Duration("refresh-cookie-max-age", 30*24*time.Hour, "refresh cookie lifetime (keep ≤ the IdP's refresh-token lifetime)")
+	// The defaults are appkit's own (design §7); TestFlagDefaultsAreTheLibraries guards it.
+	idle := fs.Duration("session-idle", appkit.DefaultIdleTimeout, "session idle timeout")
+	absolute := fs.Duration("session-absolute", appkit.DefaultAbsoluteLifetime, "absolute session lifetime")
+	cookieAge := fs.Duration("refresh-cookie-max-age", appkit.DefaultRefreshCookieMaxAge, "refresh cookie lifetime (keep ≤ the IdP's refresh-token lifetime)")
 	proxies := fs.String("trusted-proxies", "", "comma-separated CIDRs whose X-Forwarded-For is believed")
 	cert := fs.String("tls-cert", "", "TLS certificate file (serve HTTPS)")
 	key := fs.String("tls-key", "", "TLS key file")

@@ -36,7 +36,7 @@ func TestAUD13_APIKeyCreateEndpointFlag(t *testing.T) {
 			t.Errorf("endpoint %s = %v, want %s", ep, got.Permissions.Endpoints[ep], ms)
 		}
 	}
-	st, err := sqlite.Open(context.Background(), db, slog.New(slog.DiscardHandler))
+	st, err := sqlite.Open(context.Background(), sqlite.Config{Path: db, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/appkit"
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore"
 	"github.com/gatehouse-auth/gatehouse/examples/demo"
 	"github.com/gatehouse-auth/gatehouse/idpclient"
@@ -35,9 +36,9 @@ func runDemo(ctx context.Context, env *cliEnv, args []string) error {
 	idpAddr := fs.String("idp-addr", demo.DefaultIdPAddr, "identity server listen address (loopback)")
 	storeAddr := fs.String("store-addr", demo.DefaultStoreAddr, "Store listen address (loopback)")
 	forumsAddr := fs.String("forums-addr", demo.DefaultForumsAddr, "Forums listen address (loopback)")
-	idle := fs.Duration("session-idle", 30*time.Minute, "apps' session idle timeout")
-	absolute := fs.Duration("session-absolute", 12*time.Hour, "apps' absolute session lifetime")
-	method := fs.String("refresh-method", string(idpclient.RefreshOAuth2), "how the apps refresh: oauth2 or jwt-refresh")
+	idle := fs.Duration("session-idle", appkit.DefaultIdleTimeout, "apps' session idle timeout")
+	absolute := fs.Duration("session-absolute", appkit.DefaultAbsoluteLifetime, "apps' absolute session lifetime")
+	method := fs.String("refresh-method", string(idpclient.DefaultRefreshMethod), "how the apps refresh: oauth2 or jwt-refresh")
 	pgURL := fs.String("postgres", "", "PostgreSQL URL for the IdP store instead of DIR/idp.db")
 	sessionsURL := fs.String("sessions", "", "Redis URL (redis://…) for both apps' sessions instead of SQLite files in DIR")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
@@ -61,16 +62,15 @@ func runDemo(ctx context.Context, env *cliEnv, args []string) error {
 			return fmt.Errorf("demo: --%s must be positive", name)
 		}
 	}
-	grace := ifl.grace
-	if grace == 0 {
-		grace = -1 // demo.Options: negative means none
-	}
 	log := newLogger(env.stderr, *logFormat, *logLevel)
 	opts := demo.Options{
 		Dir: *dir, IdPAddr: *idpAddr, StoreAddr: *storeAddr, ForumsAddr: *forumsAddr,
 		SessionIdle: *idle, SessionAbsolute: *absolute,
-		AccessTTL: ifl.accessTTL, RefreshTTL: ifl.refreshTTL, Grace: grace, SigningAlgorithm: ifl.alg,
+		AccessTTL: ifl.accessTTL, RefreshTTL: ifl.refreshTTL, GracePeriod: ifl.grace, SigningAlgorithm: ifl.alg,
 		RefreshMethod: idpclient.RefreshMethod(*method), Logger: log,
+	}
+	if ifl.noGrace() {
+		opts.GracePeriod, opts.DisableGracePeriod = 0, true
 	}
 	if *pgURL != "" {
 		sf := storeFlags{postgres: *pgURL}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/examples/demo"
 	"github.com/gatehouse-auth/gatehouse/idp"
 	"github.com/gatehouse-auth/gatehouse/idp/store"
 	"github.com/gatehouse-auth/gatehouse/idp/store/postgres"
@@ -40,12 +41,12 @@ func defaultDBPath() string {
 
 func (s *storeFlags) open(ctx context.Context, log *slog.Logger) (store.Store, error) {
 	if s.postgres != "" {
-		return postgres.Open(ctx, s.postgres, log)
+		return postgres.Open(ctx, postgres.Config{URL: s.postgres, Logger: log})
 	}
 	if err := os.MkdirAll(filepath.Dir(s.db), 0o700); err != nil {
 		return nil, fmt.Errorf("create database directory: %w", err)
 	}
-	return sqlite.Open(ctx, s.db, log)
+	return sqlite.Open(ctx, sqlite.Config{Path: s.db, Logger: log})
 }
 
 // kekFlags name the key-encryption keys that seal the signing keys in the
@@ -85,19 +86,24 @@ type idpFlags struct {
 }
 
 func (f *idpFlags) register(fs *flag.FlagSet) {
-	fs.DurationVar(&f.accessTTL, "access-ttl", 15*time.Minute, "access-token lifetime (applications may override)")
-	fs.DurationVar(&f.refreshTTL, "refresh-ttl", 30*24*time.Hour, "refresh-token lifetime (applications may override)")
-	fs.DurationVar(&f.grace, "grace", 10*time.Second, "one-time-use refresh-token grace period for honest retries")
-	fs.StringVar(&f.alg, "alg", idp.AlgES256, "signing algorithm for new keys: ES256, RS256 or EdDSA")
+	// The defaults are idp's own (design §7); TestFlagDefaultsAreTheLibraries guards it.
+	fs.DurationVar(&f.accessTTL, "access-ttl", idp.DefaultAccessTokenTTL, "access-token lifetime (applications may override)")
+	fs.DurationVar(&f.refreshTTL, "refresh-ttl", idp.DefaultRefreshTokenTTL, "refresh-token lifetime (applications may override)")
+	fs.DurationVar(&f.grace, "grace", idp.DefaultGracePeriod, "one-time-use refresh-token grace period for honest retries (0: none)")
+	fs.StringVar(&f.alg, "alg", idp.DefaultSigningAlgorithm, "signing algorithm for new keys: ES256, RS256 or EdDSA")
 }
 
+// noGrace reports whether --grace asks for no grace period (0, or a
+// negative value as before).
+func (f *idpFlags) noGrace() bool { return f.grace <= 0 }
+
 func (f *idpFlags) config(st store.Store, issuer string, log *slog.Logger) idp.Config {
-	grace := f.grace
-	if grace == 0 {
-		grace = -1 // idp.Config: negative means none
+	cfg := idp.Config{Store: st, Issuer: issuer, Logger: log, SigningAlgorithm: f.alg,
+		AccessTokenTTL: f.accessTTL, RefreshTokenTTL: f.refreshTTL, GracePeriod: f.grace}
+	if f.noGrace() {
+		cfg.GracePeriod, cfg.DisableGracePeriod = 0, true
 	}
-	return idp.Config{Store: st, Issuer: issuer, Logger: log, SigningAlgorithm: f.alg,
-		AccessTokenTTL: f.accessTTL, RefreshTokenTTL: f.refreshTTL, GracePeriod: grace}
+	return cfg
 }
 
 func runIDP(ctx context.Context, env *cliEnv, args []string) error {
@@ -108,7 +114,7 @@ func runIDP(ctx context.Context, env *cliEnv, args []string) error {
 	sf.register(fs)
 	ifl.register(fs)
 	kf.register(fs)
-	addr := fs.String("addr", "127.0.0.1:9011", "listen address")
+	addr := fs.String("addr", demo.DefaultIdPAddr, "listen address")
 	issuer := fs.String("issuer", "", "issuer URL (default: http(s)://ADDR)")
 	cert := fs.String("tls-cert", "", "TLS certificate file (serve HTTPS)")
 	key := fs.String("tls-key", "", "TLS key file")
@@ -151,7 +157,7 @@ func runIDP(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	log.Info("identity server listening", "url", scheme+"://"+ln.Addr().String(), "issuer", *issuer)
-	return serve(ctx, log, ln, srv.Handler(), *cert, *key, func(ctx context.Context) { srv.Run(ctx, time.Minute) })
+	return serve(ctx, log, ln, srv.Handler(), *cert, *key, func(ctx context.Context) { srv.Run(ctx, idp.DefaultCollectInterval) })
 }
 
 // newEventSender delivers the IdP's revocation events from the store's

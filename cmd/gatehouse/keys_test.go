@@ -32,7 +32,7 @@ func writeKEK(t *testing.T) string {
 
 func openDB(t *testing.T, db string) store.Store {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), db, nil)
+	st, err := sqlite.Open(context.Background(), sqlite.Config{Path: db})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,13 +20,13 @@ func openSessions(ctx context.Context, url, app string, log *slog.Logger) (sessi
 	case url == "":
 		return nil, nil
 	case strings.HasPrefix(url, "redis://"), strings.HasPrefix(url, "rediss://"):
-		st, err := redisstore.Open(url, redisstore.WithPrefix("gatehouse:"+app+":"))
+		st, err := redisstore.Open(ctx, redisstore.Config{URL: url, Prefix: "gatehouse:" + app + ":"})
 		if err != nil {
 			return nil, fmt.Errorf("sessions: %w", err)
 		}
 		return st, nil
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
-		st, err := pgstore.Open(ctx, url, pgstore.WithLogger(log))
+		st, err := pgstore.Open(ctx, pgstore.Config{URL: url, Logger: log})
 		if err != nil {
 			return nil, fmt.Errorf("sessions: %w", err)
 		}

@@ -21,7 +21,7 @@ func TestAUD1_UserUnlockCommand(t *testing.T) {
 	ctx := context.Background()
 	withStore := func(f func(st *sqlite.Store, userID string)) {
 		t.Helper()
-		st, err := sqlite.Open(ctx, db, slog.New(slog.DiscardHandler))
+		st, err := sqlite.Open(ctx, sqlite.Config{Path: db, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Fatal(err)
 		}

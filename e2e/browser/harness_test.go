@@ -192,8 +192,8 @@ func newEnv(t *testing.T) *env {
 		// A cheap hash: the suite is about the browser, not argon2id cost.
 		Hasher:  password.NewHasher(password.Params{Memory: 64, Time: 1}),
 		WrapIdP: e.rec.wrap,
-		Webhook: func(c *webhooksender.Config) {
-			c.InitialBackoff, c.MaxBackoff, c.PollInterval = 20*time.Millisecond, 200*time.Millisecond, 50*time.Millisecond
+		Webhook: webhooksender.Config{
+			InitialBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, PollInterval: 50 * time.Millisecond,
 		},
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:    e.clock.Now,

@@ -21,7 +21,7 @@ func TestAUD13_OldSuperAppKeyIsNarrowedAtStart(t *testing.T) {
 	stop(t, d)
 
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "idp.db"), slog.New(slog.DiscardHandler))
+	st, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(dir, "idp.db"), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

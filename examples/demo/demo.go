@@ -61,9 +61,11 @@ type Options struct {
 
 	// SessionIdle and SessionAbsolute are the apps' session timeouts.
 	SessionIdle, SessionAbsolute time.Duration
-	// AccessTTL, RefreshTTL and Grace are the IdP's token lifetimes and
-	// one-time-use grace period (Grace < 0: none).
-	AccessTTL, RefreshTTL, Grace time.Duration
+	// AccessTTL, RefreshTTL and GracePeriod are the IdP's token lifetimes
+	// and one-time-use grace period (zero: idp's defaults);
+	// DisableGracePeriod gives the IdP none (idp.Config).
+	AccessTTL, RefreshTTL, GracePeriod time.Duration
+	DisableGracePeriod                 bool
 	// RefreshCookieMaxAge defaults to RefreshTTL (APP-CK-4).
 	RefreshCookieMaxAge time.Duration
 	// RefreshResultTTL is the apps' refresh-coordination window (S11).
@@ -83,8 +85,9 @@ type Options struct {
 	TrustedProxies []netip.Prefix
 	// WrapIdP wraps the IdP's handler (tests record its traffic).
 	WrapIdP func(http.Handler) http.Handler
-	// Webhook tunes the event sender (tests shorten backoff).
-	Webhook func(*webhooksender.Config)
+	// Webhook configures the event sender (tests shorten backoff); its
+	// Store is always the IdP's, a zero Logger or Now is the demo's.
+	Webhook webhooksender.Config
 
 	// IdPStore, when set, is the IdP's storage (e.g. PostgreSQL) instead
 	// of Dir/idp.db. The caller closes it.
@@ -198,7 +201,7 @@ func Start(ctx context.Context, o Options) (d *Demo, err error) {
 
 	st := o.IdPStore
 	if st == nil {
-		sq, err := sqlite.Open(ctx, filepath.Join(o.Dir, "idp.db"), o.Logger)
+		sq, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(o.Dir, "idp.db"), Logger: o.Logger})
 		if err != nil {
 			return nil, fmt.Errorf("demo: open IdP database: %w", err)
 		}
@@ -209,9 +212,13 @@ func Start(ctx context.Context, o Options) (d *Demo, err error) {
 
 	// The sender delivers from the IdP store's outbox, so events of a
 	// previous run that were not delivered yet go out now.
-	wcfg := webhooksender.Config{Store: st, Logger: o.Logger, Now: o.Now}
-	if o.Webhook != nil {
-		o.Webhook(&wcfg)
+	wcfg := o.Webhook
+	wcfg.Store = st
+	if wcfg.Logger == nil {
+		wcfg.Logger = o.Logger
+	}
+	if wcfg.Now == nil {
+		wcfg.Now = o.Now
 	}
 	sender, err := webhooksender.New(wcfg)
 	if err != nil {
@@ -234,11 +241,10 @@ func Start(ctx context.Context, o Options) (d *Demo, err error) {
 		d.log.Info("key-encryption key created", "file", filepath.Join(o.Dir, KEKFile), "kekId", kek.ID())
 	}
 
-	grace := o.Grace
 	srv, err := idp.New(ctx, idp.Config{
 		Store: st, Issuer: idpURL, Hasher: o.Hasher, Logger: o.Logger, Now: o.Now,
 		SigningAlgorithm: o.SigningAlgorithm, AccessTokenTTL: o.AccessTTL, RefreshTokenTTL: o.RefreshTTL,
-		GracePeriod: grace, Lockout: o.Lockout, Throttle: o.Throttle, Events: sender, KEKs: []*idp.KEK{kek},
+		GracePeriod: o.GracePeriod, DisableGracePeriod: o.DisableGracePeriod, Lockout: o.Lockout, Throttle: o.Throttle, Events: sender, KEKs: []*idp.KEK{kek},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("demo: identity server: %w", err)
@@ -290,7 +296,7 @@ func Start(ctx context.Context, o Options) (d *Demo, err error) {
 	}
 	gcCtx, cancel := context.WithCancel(context.Background())
 	d.cancelGC = cancel
-	go srv.Run(gcCtx, time.Minute)
+	go srv.Run(gcCtx, idp.DefaultCollectInterval)
 	d.idpServer = d.serve(lns[0], idpHandler, "identity server")
 	d.servers = []*http.Server{d.serve(lns[1], d.Store, "store"), d.serve(lns[2], d.Forums, "forums")}
 	d.log.Info("demo started", "idp", idpURL, "store", storeURL, "forums", forumsURL, "dir", o.Dir)

@@ -24,7 +24,7 @@ func TestAUD17_ForumsSecurityHeadersOnEveryRoute(t *testing.T) {
 	i := idptest.Start(t)
 	id, secret := i.CreateApp(t, idptest.AppOptions{Name: "Gatehouse Forums"})
 	i.CreateUser(t, email, pw, id)
-	ms := memstore.New()
+	ms := memstore.New(memstore.Config{})
 	t.Cleanup(func() { ms.Close() })
 	a, err := New(context.Background(), Config{IdPURL: i.URL, ClientID: id, ClientSecret: secret,
 		DBPath: filepath.Join(t.TempDir(), "forums.db"), Sessions: ms, SealKey: bytes.Repeat([]byte("k"), 32),

@@ -15,7 +15,7 @@ import (
 
 func newApp(t *testing.T, db string) *App {
 	t.Helper()
-	ms := memstore.New()
+	ms := memstore.New(memstore.Config{})
 	t.Cleanup(func() { ms.Close() })
 	a, err := New(context.Background(), Config{IdPURL: "http://127.0.0.1:1", ClientID: "c", ClientSecret: "s",
 		DBPath: db, Sessions: ms, SealKey: bytes.Repeat([]byte("k"), 32), DevMode: true, Logger: slog.New(slog.DiscardHandler)})

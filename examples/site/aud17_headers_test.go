@@ -84,7 +84,7 @@ func TestAUD17_MethodNotAllowedIsARealPage(t *testing.T) {
 // Outside development mode the frame adds HSTS too (APP-HDR-1), also on
 // responses the kit never sees.
 func TestAUD17_HSTSOutsideDevMode(t *testing.T) {
-	ms := memstore.New()
+	ms := memstore.New(memstore.Config{})
 	t.Cleanup(func() { ms.Close() })
 	s, err := New(context.Background(), Config{
 		IdPURL: "http://127.0.0.1:1", ClientID: clientID, ClientSecret: "secret",

@@ -217,7 +217,7 @@ func New(ctx context.Context, cfg Config, spec Spec) (*Site, error) {
 		if p == "" {
 			p = strings.TrimSuffix(cfg.DBPath, path.Ext(cfg.DBPath)) + "-sessions.db"
 		}
-		st, err := sqlitestore.Open(ctx, p, sqlitestore.WithClock(cfg.Now), sqlitestore.WithLogger(log))
+		st, err := sqlitestore.Open(ctx, sqlitestore.Config{Path: p, Now: cfg.Now, Logger: log})
 		if err != nil {
 			return nil, fmt.Errorf("site: session store: %w", err)
 		}

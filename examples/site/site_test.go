@@ -27,7 +27,7 @@ const (
 // the IdP (the client does not connect until a login or refresh).
 func newSite(t *testing.T) (*Site, *memstore.Store) {
 	t.Helper()
-	ms := memstore.New()
+	ms := memstore.New(memstore.Config{})
 	t.Cleanup(func() { ms.Close() })
 	return newSiteAt(t, filepath.Join(t.TempDir(), "app.db"), ms, nil), ms
 }
@@ -249,7 +249,7 @@ func TestOpenDBFromOldRunner(t *testing.T) {
 // Receiver on the same database) is refused: the handled event ids live in
 // the app's database, and are pruned once the timestamp window has passed.
 func TestAUD10_WebhookReplayAfterRestartRefused(t *testing.T) {
-	ms := memstore.New()
+	ms := memstore.New(memstore.Config{})
 	t.Cleanup(func() { ms.Close() })
 	dbPath := filepath.Join(t.TempDir(), "app.db")
 	clock := time.Now()

@@ -22,13 +22,6 @@ import (
 	"github.com/gatehouse-auth/gatehouse/password"
 )
 
-// Option adjusts the server configuration before it starts.
-type Option func(*idp.Config)
-
-// WithConfig lets a test change any idp.Config field (clock, lockout,
-// event sink...).
-func WithConfig(f func(*idp.Config)) Option { return Option(f) }
-
 // IdP is a running identity server.
 type IdP struct {
 	URL    string // base URL, e.g. http://127.0.0.1:PORT
@@ -41,11 +34,21 @@ type IdP struct {
 	srv  *httptest.Server
 }
 
-// Start starts an identity server; it stops when the test ends.
-func Start(t testing.TB, opts ...Option) *IdP {
+// Start starts an identity server with the default configuration; it
+// stops when the test ends.
+func Start(t testing.TB) *IdP {
+	t.Helper()
+	return StartConfig(t, idp.Config{})
+}
+
+// StartConfig starts an identity server configured by cfg (clock, lockout,
+// event sink...); it stops when the test ends. Store and Issuer are always
+// the test's own; a zero Hasher, Logger or KEKs take the test defaults (a
+// cheap argon2id, no logs, one fresh key-encryption key).
+func StartConfig(t testing.TB, cfg idp.Config) *IdP {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "idp.db"), slog.New(slog.DiscardHandler))
+	st, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "idp.db"), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatalf("idptest: open store: %v", err)
 	}
@@ -60,15 +63,15 @@ func Start(t testing.TB, opts ...Option) *IdP {
 	if err != nil {
 		t.Fatalf("idptest: key-encryption key: %v", err)
 	}
-	cfg := idp.Config{
-		KEKs:   []*idp.KEK{kek},
-		Store:  st,
-		Issuer: url,
-		Hasher: password.NewHasher(password.Params{Memory: 64, Time: 1}),
-		Logger: slog.New(slog.DiscardHandler),
+	cfg.Store, cfg.Issuer = st, url
+	if len(cfg.KEKs) == 0 {
+		cfg.KEKs = []*idp.KEK{kek}
 	}
-	for _, o := range opts {
-		o(&cfg)
+	if cfg.Hasher == nil {
+		cfg.Hasher = password.NewHasher(password.Params{Memory: 64, Time: 1})
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	srv, err := idp.New(ctx, cfg)
 	if err != nil {
@@ -127,11 +130,14 @@ func (i *IdP) Restart() error {
 
 // AppOptions describe a test application.
 type AppOptions struct {
-	Name        string
-	AccessTTL   time.Duration // default: server default (15 min)
-	RefreshTTL  time.Duration // rounded up to whole minutes; default 30 days
-	GracePeriod *time.Duration
-	Reusable    bool
+	Name       string
+	AccessTTL  time.Duration // default: server default (15 min)
+	RefreshTTL time.Duration // rounded up to whole minutes; default 30 days
+	// GracePeriod is the one-time-use grace period; default the server's
+	// (10 s). DisableGracePeriod gives the application none.
+	GracePeriod        time.Duration
+	DisableGracePeriod bool
+	Reusable           bool
 	// Expiration is the refresh-token expiration policy (default Fixed).
 	Expiration  string
 	MaxLifetime time.Duration
@@ -162,8 +168,13 @@ func (i *IdP) CreateApp(t testing.TB, o AppOptions) (clientID, clientSecret stri
 	if o.RefreshTTL > 0 {
 		cfg.RefreshTokenTTLMinutes = int((o.RefreshTTL + time.Minute - 1) / time.Minute)
 	}
-	if o.GracePeriod != nil {
-		g := int(*o.GracePeriod / time.Second)
+	// The wire field is a *int: nil is the server default, 0 none.
+	switch {
+	case o.DisableGracePeriod:
+		g := 0
+		cfg.GracePeriodSeconds = &g
+	case o.GracePeriod > 0:
+		g := int(o.GracePeriod / time.Second)
 		cfg.GracePeriodSeconds = &g
 	}
 	if o.Reusable {

@@ -42,7 +42,7 @@ func TestMain(m *testing.M) {
 // "revoked", and runs until it is killed.
 func idpChild() error {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, os.Getenv("GATEHOUSE_CHILD_DB"), nil)
+	st, err := sqlite.Open(ctx, sqlite.Config{Path: os.Getenv("GATEHOUSE_CHILD_DB")})
 	if err != nil {
 		return err
 	}

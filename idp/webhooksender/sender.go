@@ -72,7 +72,8 @@ const (
 )
 
 // Config configures a Sender. Only Store is required; zero values mean the
-// documented defaults.
+// documented defaults (the Default… constants) and negative ones are
+// refused (design §7).
 type Config struct {
 	Store Store
 	// Client sends the requests. Default: an http.Client with Timeout and
@@ -146,6 +147,10 @@ var (
 func New(cfg Config) (*Sender, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("webhooksender: Config.Store is required")
+	}
+	if cfg.Timeout < 0 || cfg.Workers < 0 || cfg.Batch < 0 || cfg.MaxAttempts < 0 || cfg.InitialBackoff < 0 ||
+		cfg.MaxBackoff < 0 || cfg.Lease < 0 || cfg.PollInterval < 0 {
+		return nil, errors.New("webhooksender: Config values must not be negative (zero means the default)")
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout

@@ -139,7 +139,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 func openStore(t *testing.T, path string) *sqlite.Store {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), path, slog.New(slog.DiscardHandler))
+	st, err := sqlite.Open(context.Background(), sqlite.Config{Path: path, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -403,7 +403,7 @@ func TestAUD8_PendingDeliveriesSurviveAnIdPKill(t *testing.T) {
 	r := newRecv(t, testSecret, 0)
 
 	// First life: revoke while the app is unreachable, then die.
-	st1, err := sqlite.Open(ctx, path, slog.New(slog.DiscardHandler))
+	st1, err := sqlite.Open(ctx, sqlite.Config{Path: path, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -479,7 +479,7 @@ func TestAUD8_TwoSendersShareThePostgresOutbox(t *testing.T) {
 	url := pgtest.NewSchema(t)
 	ctx := context.Background()
 	open := func() *postgres.Store {
-		st, err := postgres.Open(ctx, url, nil)
+		st, err := postgres.Open(ctx, postgres.Config{URL: url})
 		if err != nil {
 			t.Fatal(err)
 		}

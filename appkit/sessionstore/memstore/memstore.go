@@ -37,29 +37,23 @@ import (
 const (
 	shardCount = 32 // power of two: the shard index is hash & (shardCount-1)
 
-	// DefaultCleanupInterval is how often the janitor runs unless
-	// WithCleanupInterval says otherwise.
+	// DefaultCleanupInterval is how often the janitor runs when
+	// Config.CleanupInterval is zero.
 	DefaultCleanupInterval = time.Minute
 )
 
-// Option configures a Store.
-type Option func(*Store)
-
-// WithCleanupInterval sets how often the janitor removes expired sessions
-// and refresh records. d <= 0 disables the janitor (DeleteExpired can still
-// be called directly).
-func WithCleanupInterval(d time.Duration) Option {
-	return func(s *Store) { s.interval = d }
-}
-
-// WithClock replaces time.Now as the store's notion of the current time,
-// for tests that move time by hand.
-func WithClock(now func() time.Time) Option {
-	return func(s *Store) {
-		if now != nil {
-			s.now = now
-		}
-	}
+// Config configures a Store. The zero value of every field means its
+// documented default (design §7).
+type Config struct {
+	// CleanupInterval is how often the janitor removes expired sessions
+	// and refresh records. Default DefaultCleanupInterval.
+	CleanupInterval time.Duration
+	// DisableCleanup runs no janitor (DeleteExpired can still be called
+	// directly); CleanupInterval must then be zero.
+	DisableCleanup bool
+	// Now is the store's clock (tests move time by hand). Default
+	// time.Now.
+	Now func() time.Time
 }
 
 // entry is one stored session, in a compact form: times are Unix
@@ -167,18 +161,29 @@ type Store struct {
 
 var _ sessionstore.Store = (*Store)(nil)
 
-// New returns an empty store and starts its janitor.
-func New(opts ...Option) *Store {
+// New returns an empty store and starts its janitor. It panics on a
+// negative CleanupInterval or one set beside DisableCleanup (a programming
+// error: New has no error to return).
+func New(cfg Config) *Store {
+	if cfg.CleanupInterval < 0 || (cfg.DisableCleanup && cfg.CleanupInterval != 0) {
+		panic("memstore: Config.CleanupInterval must be zero (default) or positive, and zero with DisableCleanup")
+	}
 	s := &Store{
 		seed:     maphash.MakeSeed(),
-		now:      time.Now,
-		interval: DefaultCleanupInterval,
+		now:      cfg.Now,
+		interval: cfg.CleanupInterval,
 		refresh:  make(map[string]*refreshRec),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 	}
-	for _, o := range opts {
-		o(s)
+	if s.now == nil {
+		s.now = time.Now
+	}
+	switch {
+	case cfg.DisableCleanup:
+		s.interval = 0
+	case s.interval == 0:
+		s.interval = DefaultCleanupInterval
 	}
 	for i := range s.shards {
 		s.shards[i].m = make(map[string]*entry)

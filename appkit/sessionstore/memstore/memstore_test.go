@@ -25,7 +25,7 @@ func TestConformance(t *testing.T) {
 	sessionstoretest.Run(t, func(t *testing.T) sessionstore.Store {
 		// A janitor that never runs during the test: DeleteExpired is
 		// exercised directly by the suite.
-		return New(WithCleanupInterval(time.Hour))
+		return New(Config{CleanupInterval: time.Hour})
 	})
 }
 
@@ -33,7 +33,7 @@ func TestConformance(t *testing.T) {
 // every few milliseconds, so its removals race with every operation.
 func TestConformanceBusyJanitor(t *testing.T) {
 	sessionstoretest.Run(t, func(t *testing.T) sessionstore.Store {
-		s := New(WithCleanupInterval(2 * time.Millisecond))
+		s := New(Config{CleanupInterval: 2 * time.Millisecond})
 		t.Cleanup(func() { checkInvariants(t, s) })
 		return s
 	})
@@ -114,7 +114,7 @@ func checkInvariants(t *testing.T, s *Store) {
 func TestExpiryWithClock(t *testing.T) {
 	ctx := context.Background()
 	clk := &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-	s := New(WithClock(clk.Now), WithCleanupInterval(0))
+	s := New(Config{Now: clk.Now, DisableCleanup: true})
 	defer s.Close()
 	exp := clk.Now().Add(30 * time.Minute)
 	if err := s.Put(ctx, session("k", "u", exp)); err != nil {
@@ -148,7 +148,7 @@ func TestExpiryWithClock(t *testing.T) {
 func TestRefreshWithClock(t *testing.T) {
 	ctx := context.Background()
 	clk := &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-	s := New(WithClock(clk.Now), WithCleanupInterval(0))
+	s := New(Config{Now: clk.Now, DisableCleanup: true})
 	defer s.Close()
 	claim := func(owner string) bool {
 		ok, err := s.ClaimRefresh(ctx, "rt", owner, 10*time.Second)
@@ -191,7 +191,7 @@ func TestRefreshWithClock(t *testing.T) {
 // and that Close stops it.
 func TestJanitor(t *testing.T) {
 	ctx := context.Background()
-	s := New(WithCleanupInterval(10 * time.Millisecond))
+	s := New(Config{CleanupInterval: 10 * time.Millisecond})
 	now := time.Now()
 	for i := range 100 {
 		exp := now.Add(-time.Second)
@@ -237,7 +237,7 @@ func TestJanitor(t *testing.T) {
 // every mutating operation, then checks that maps and user lists agree.
 func TestIndexUnderChurn(t *testing.T) {
 	ctx := context.Background()
-	s := New(WithCleanupInterval(time.Millisecond))
+	s := New(Config{CleanupInterval: time.Millisecond})
 	defer s.Close()
 	var wg sync.WaitGroup
 	for w := range 8 {
@@ -299,7 +299,7 @@ func sizedSession(i int, now time.Time) *sessionstore.Session {
 // BenchmarkGet measures parallel Gets of existing sessions (10,000 stored).
 func BenchmarkGet(b *testing.B) {
 	ctx := context.Background()
-	s := New()
+	s := New(Config{})
 	defer s.Close()
 	now := time.Now()
 	const n = 10000
@@ -337,7 +337,7 @@ func BenchmarkMemoryPerSession(b *testing.B) {
 		runtime.GC()
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		s := New(WithCleanupInterval(0))
+		s := New(Config{DisableCleanup: true})
 		now := time.Now()
 		for i := range n {
 			if err := s.Put(ctx, sizedSession(i, now)); err != nil {
@@ -349,5 +349,33 @@ func BenchmarkMemoryPerSession(b *testing.B) {
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "B/session")
 		runtime.KeepAlive(s)
 		s.Close()
+	}
+}
+
+// DisableCleanup is the one way to run no janitor (design §7); a negative
+// interval or one beside DisableCleanup is a programming error.
+func TestNewRefusesAmbiguousConfig(t *testing.T) {
+	for name, cfg := range map[string]Config{
+		"negative":         {CleanupInterval: -1},
+		"interval and off": {CleanupInterval: time.Second, DisableCleanup: true},
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: New did not panic", name)
+				}
+			}()
+			New(cfg).Close()
+		}()
+	}
+	s := New(Config{DisableCleanup: true})
+	defer s.Close()
+	if s.interval != 0 {
+		t.Errorf("DisableCleanup: interval %v", s.interval)
+	}
+	d := New(Config{})
+	defer d.Close()
+	if d.interval != DefaultCleanupInterval {
+		t.Errorf("zero Config: interval %v, want %v", d.interval, DefaultCleanupInterval)
 	}
 }

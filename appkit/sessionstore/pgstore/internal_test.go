@@ -14,9 +14,9 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/migrate"
 )
 
-func openT(t *testing.T, url string, opts ...Option) *Store {
+func openT(t *testing.T, cfg Config) *Store {
 	t.Helper()
-	s, err := Open(t.Context(), url, opts...)
+	s, err := Open(t.Context(), cfg)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -27,7 +27,7 @@ func openT(t *testing.T, url string, opts ...Option) *Store {
 // TestCollectorRuns (APP-LIFE-2): the background collector deletes expired
 // sessions and refresh records by itself, and leaves live ones.
 func TestCollectorRuns(t *testing.T) {
-	s := openT(t, pgtest.NewSchema(t), WithCollectInterval(20*time.Millisecond))
+	s := openT(t, Config{URL: pgtest.NewSchema(t), CleanupInterval: 20 * time.Millisecond})
 	ctx := t.Context()
 	now := time.Now()
 	for i, exp := range []time.Duration{-time.Hour, -time.Second, 150 * time.Millisecond, time.Hour} {
@@ -75,7 +75,7 @@ func TestConcurrentOpen(t *testing.T) {
 	for i := range errs {
 		wg.Go(func() {
 			<-start
-			s, err := Open(context.Background(), url, WithCollectInterval(0))
+			s, err := Open(context.Background(), Config{URL: url, DisableCleanup: true})
 			if err == nil {
 				err = s.Put(context.Background(), &sessionstore.Session{Key: "k", UserID: "u", ExpiresAt: time.Now().Add(time.Hour)})
 				s.Close()
@@ -118,7 +118,7 @@ func TestUpgradeFromOldRunner(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s := openT(t, url, WithCollectInterval(0))
+	s := openT(t, Config{URL: url, DisableCleanup: true})
 	if ok, err := s.ClaimRefresh(t.Context(), "k", "A", time.Minute); err != nil || !ok {
 		t.Fatalf("ClaimRefresh = %v, %v", ok, err)
 	}
@@ -131,7 +131,7 @@ func TestUpgradeFromOldRunner(t *testing.T) {
 // TestQueriesUseIndexes: with 50,000 sessions of 5,000 users, 1% expired,
 // the collector, ListByUser and Get walk indexes, never the table.
 func TestQueriesUseIndexes(t *testing.T) {
-	s := openT(t, pgtest.NewSchema(t), WithCollectInterval(0))
+	s := openT(t, Config{URL: pgtest.NewSchema(t), DisableCleanup: true})
 	ctx := t.Context()
 	base := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, q := range []string{

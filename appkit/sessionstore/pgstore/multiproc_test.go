@@ -45,7 +45,7 @@ func runChild(role string) error {
 		return fmt.Errorf("unknown role %q", role)
 	}
 	ctx := context.Background()
-	s, err := pgstore.Open(ctx, os.Getenv("GATEHOUSE_CHILD_URL"), pgstore.WithCollectInterval(0))
+	s, err := pgstore.Open(ctx, pgstore.Config{URL: os.Getenv("GATEHOUSE_CHILD_URL"), DisableCleanup: true})
 	if err != nil {
 		return err
 	}
@@ -85,7 +85,7 @@ func runChild(role string) error {
 // PostgreSQL; every token is claimed exactly once in total.
 func TestClaimRefreshAcrossProcesses(t *testing.T) {
 	url := pgtest.NewSchema(t)
-	s, err := pgstore.Open(t.Context(), url, pgstore.WithCollectInterval(0)) // migrate before the race
+	s, err := pgstore.Open(t.Context(), pgstore.Config{URL: url, DisableCleanup: true}) // migrate before the race
 	if err != nil {
 		t.Fatal(err)
 	}

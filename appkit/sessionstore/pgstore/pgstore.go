@@ -39,9 +39,9 @@ var migrationFiles embed.FS
 // from the IdP store's, so both can share a database).
 const migrationLockID int64 = 0x6768736573736e73
 
-// DefaultCollectInterval is how often the collector runs unless
-// WithCollectInterval says otherwise.
-const DefaultCollectInterval = time.Minute
+// DefaultCleanupInterval is how often the collector runs when
+// Config.CleanupInterval is zero.
+const DefaultCleanupInterval = time.Minute
 
 // collectBatch bounds the rows one collection statement deletes, so a
 // backlog never becomes one long transaction.
@@ -62,48 +62,54 @@ type Store struct {
 
 var _ sessionstore.Store = (*Store)(nil)
 
-// Option configures a Store.
-type Option func(*Store)
+// Config configures a Store. Exactly one of URL and Pool is required; the
+// zero value of every other field means its documented default (design §7).
+type Config struct {
+	// URL is the database, a postgres:// URL or DSN accepted by pgx (pool
+	// settings such as ?pool_max_conns=16 ride on it). Open creates the
+	// pool and Close closes it.
+	URL string
+	// Pool is an existing pool to use instead of URL; Close leaves it open.
+	Pool *pgxpool.Pool
+	// CleanupInterval is how often the background collector deletes
+	// expired rows. Default DefaultCleanupInterval.
+	CleanupInterval time.Duration
+	// DisableCleanup runs no collector (DeleteExpired can still be
+	// called); CleanupInterval must then be zero.
+	DisableCleanup bool
+	// Now is the store's clock. Default time.Now.
+	Now func() time.Time
+	// Logger receives the collector's and the migrations' logs. Default:
+	// discard.
+	Logger *slog.Logger
+}
 
-// WithClock replaces time.Now as the store's clock.
-func WithClock(now func() time.Time) Option {
-	return func(s *Store) {
-		if now != nil {
-			s.now = now
-		}
+// Open connects to the database (cfg.URL) or uses cfg.Pool, applies
+// pending migrations and starts the collector. Close releases what Open
+// created.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if (cfg.URL == "") == (cfg.Pool == nil) {
+		return nil, errors.New("pgstore: set exactly one of Config.URL and Config.Pool")
 	}
-}
-
-// WithLogger sets the logger for the collector and migrations (default:
-// discard).
-func WithLogger(l *slog.Logger) Option {
-	return func(s *Store) {
-		if l != nil {
-			s.logger = l
-		}
+	if cfg.CleanupInterval < 0 {
+		return nil, errors.New("pgstore: Config.CleanupInterval must not be negative (zero means the default)")
 	}
-}
-
-// WithCollectInterval sets how often the background collector deletes
-// expired rows; d <= 0 disables it (DeleteExpired can still be called).
-func WithCollectInterval(d time.Duration) Option {
-	return func(s *Store) { s.interval = d }
-}
-
-// Open connects to the database at url (a postgres:// URL or DSN accepted
-// by pgx; pool settings such as ?pool_max_conns=16 ride on it), applies
-// pending migrations and starts the collector. Close closes the pool.
-func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
-	cfg, err := pgxpool.ParseConfig(url)
+	if cfg.DisableCleanup && cfg.CleanupInterval != 0 {
+		return nil, errors.New("pgstore: Config.CleanupInterval and DisableCleanup are both set")
+	}
+	if cfg.Pool != nil {
+		return newStore(ctx, cfg.Pool, cfg)
+	}
+	pcfg, err := pgxpool.ParseConfig(cfg.URL)
 	if err != nil {
 		// The parse error may quote the URL, password included.
 		return nil, errors.New("pgstore: invalid database URL")
 	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: connect: %w", err)
 	}
-	s, err := New(ctx, pool, opts...)
+	s, err := newStore(ctx, pool, cfg)
 	if err != nil {
 		pool.Close()
 		return nil, err
@@ -112,17 +118,26 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
-// New uses an existing pool (which Close leaves open), applies pending
-// migrations and starts the collector.
-func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error) {
+// newStore applies cfg's defaults and the pending migrations on pool and
+// starts the collector.
+func newStore(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Store, error) {
 	s := &Store{
 		pool:     pool,
-		now:      time.Now,
-		logger:   slog.New(slog.DiscardHandler),
-		interval: DefaultCollectInterval,
+		now:      cfg.Now,
+		logger:   cfg.Logger,
+		interval: cfg.CleanupInterval,
 	}
-	for _, o := range opts {
-		o(s)
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	switch {
+	case cfg.DisableCleanup:
+		s.interval = 0
+	case s.interval == 0:
+		s.interval = DefaultCleanupInterval
 	}
 	if err := s.migrate(ctx); err != nil {
 		return nil, err

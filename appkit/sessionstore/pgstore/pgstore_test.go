@@ -11,9 +11,9 @@ import (
 
 // open returns a store in a fresh schema of its own, closed when the test
 // ends (Close may be called more than once).
-func open(t *testing.T, opts ...pgstore.Option) *pgstore.Store {
+func open(t *testing.T) *pgstore.Store {
 	t.Helper()
-	s, err := pgstore.Open(t.Context(), pgtest.NewSchema(t), opts...)
+	s, err := pgstore.Open(t.Context(), pgstore.Config{URL: pgtest.NewSchema(t)})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

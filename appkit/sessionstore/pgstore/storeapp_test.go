@@ -15,7 +15,7 @@ import (
 // PostgreSQL database the parent test names in the environment.
 func storeAppChild() error {
 	return storeproctest.ServeChild(func(ctx context.Context) (sessionstore.Store, error) {
-		return pgstore.Open(ctx, os.Getenv("GATEHOUSE_CHILD_URL"))
+		return pgstore.Open(ctx, pgstore.Config{URL: os.Getenv("GATEHOUSE_CHILD_URL")})
 	})
 }
 
@@ -24,7 +24,7 @@ func storeAppChild() error {
 // storeproctest.Run for every step asserted.
 func TestTwoStoreProcessesOnPostgres(t *testing.T) {
 	dbURL := pgtest.NewSchema(t)
-	s, err := pgstore.Open(t.Context(), dbURL) // migrate before the apps start
+	s, err := pgstore.Open(t.Context(), pgstore.Config{URL: dbURL}) // migrate before the apps start
 	if err != nil {
 		t.Fatal(err)
 	}

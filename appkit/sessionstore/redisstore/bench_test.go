@@ -56,7 +56,10 @@ func BenchmarkTouch(b *testing.B) {
 
 func benchStore(b *testing.B) (*Store, string) {
 	b.Helper()
-	s := New(redistest.Client(b), WithPrefix(redistest.Prefix(b)))
+	s, err := Open(context.Background(), Config{Client: redistest.Client(b), Prefix: redistest.Prefix(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
 	sess := realisticSession("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")
 	if err := s.Put(context.Background(), sess); err != nil {
 		b.Fatal(err)

@@ -47,7 +47,10 @@ func TestMemoryPerSession(t *testing.T) {
 	}
 	c := redis.NewClient(o)
 	defer c.Close()
-	s := New(c)
+	s, err := Open(t.Context(), Config{Client: c})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := t.Context()
 	const n = 10000
 	before := usedMemory(t, c)

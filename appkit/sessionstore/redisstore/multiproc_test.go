@@ -44,7 +44,7 @@ func runChild(role string) error {
 	case storeproctest.ChildRole:
 		return storeAppChild()
 	case "claim":
-		s, err := redisstore.Open(os.Getenv("GATEHOUSE_CHILD_URL"), redisstore.WithPrefix(os.Getenv("GATEHOUSE_CHILD_PREFIX")))
+		s, err := redisstore.Open(context.Background(), redisstore.Config{URL: os.Getenv("GATEHOUSE_CHILD_URL"), Prefix: os.Getenv("GATEHOUSE_CHILD_PREFIX")})
 		if err != nil {
 			return err
 		}

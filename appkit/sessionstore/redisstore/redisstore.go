@@ -46,7 +46,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore"
 )
 
-// DefaultPrefix is the key prefix used unless WithPrefix says otherwise.
+// DefaultPrefix is the key prefix used when Config.Prefix is empty.
 const DefaultPrefix = "gh:"
 
 // Store is the Redis session store. It is safe for concurrent use.
@@ -59,46 +59,51 @@ type Store struct {
 
 var _ sessionstore.Store = (*Store)(nil)
 
-// Option configures a Store.
-type Option func(*Store)
-
-// WithPrefix sets the prefix of every key the store writes, so several
-// apps (or tests) can share one Redis database.
-func WithPrefix(p string) Option {
-	return func(s *Store) { s.prefix = p }
+// Config configures a Store. Exactly one of URL and Client is required;
+// the zero value of every other field means its documented default
+// (design §7).
+type Config struct {
+	// URL names the Redis: redis://[user:password@]host:port/db, or
+	// rediss:// for TLS, as parsed by redis.ParseURL. Open creates the
+	// client and Close closes it.
+	URL string
+	// Client is an existing client to use instead of URL; Close leaves it
+	// open.
+	Client redis.UniversalClient
+	// Prefix is the prefix of every key the store writes, so several apps
+	// (or tests) can share one Redis database. Default DefaultPrefix.
+	Prefix string
+	// Now is the store's clock (used to hide sessions whose ExpiresAt has
+	// passed before Redis has expired them). Default time.Now.
+	Now func() time.Time
 }
 
-// WithClock replaces time.Now as the store's clock (used to hide sessions
-// whose ExpiresAt has passed before Redis has expired them).
-func WithClock(now func() time.Time) Option {
-	return func(s *Store) {
-		if now != nil {
-			s.now = now
+// Open connects to the Redis cfg names and checks that it answers, so a
+// wrong address or password is reported at startup. Close releases what
+// Open created.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if (cfg.URL == "") == (cfg.Client == nil) {
+		return nil, errors.New("redisstore: set exactly one of Config.URL and Config.Client")
+	}
+	s := &Store{client: cfg.Client, prefix: cfg.Prefix, now: cfg.Now}
+	if s.prefix == "" {
+		s.prefix = DefaultPrefix
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if cfg.URL != "" {
+		o, err := redis.ParseURL(cfg.URL)
+		if err != nil {
+			// The parse error may quote the URL, password included.
+			return nil, errors.New("redisstore: invalid Redis URL")
 		}
+		s.client, s.ownClient = redis.NewClient(o), true
 	}
-}
-
-// New returns a store using client. The caller keeps ownership of client:
-// Close does not close it.
-func New(client redis.UniversalClient, opts ...Option) *Store {
-	s := &Store{client: client, prefix: DefaultPrefix, now: time.Now}
-	for _, o := range opts {
-		o(s)
+	if err := s.Ping(ctx); err != nil {
+		_ = s.Close()
+		return nil, err
 	}
-	return s
-}
-
-// Open connects to the Redis named by url (redis://[user:password@]host:port/db
-// or rediss:// for TLS, as parsed by redis.ParseURL). Close closes the
-// connection.
-func Open(url string, opts ...Option) (*Store, error) {
-	o, err := redis.ParseURL(url)
-	if err != nil {
-		// The parse error may quote the URL, password included.
-		return nil, errors.New("redisstore: invalid Redis URL")
-	}
-	s := New(redis.NewClient(o), opts...)
-	s.ownClient = true
 	return s, nil
 }
 

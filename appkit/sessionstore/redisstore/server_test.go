@@ -46,7 +46,7 @@ func TestRestartKeepsSessions(t *testing.T) {
 			}
 			c := redis.NewClient(o)
 			defer c.Close()
-			s := redisstore.New(c)
+			s := mustOpen(t, redisstore.Config{Client: c})
 			ctx := t.Context()
 
 			now := time.Now()
@@ -109,7 +109,7 @@ func TestRestartKeepsSessions(t *testing.T) {
 func TestUserIndexCannotLeak(t *testing.T) {
 	c := redistest.Client(t)
 	prefix := redistest.Prefix(t)
-	s := redisstore.New(c, redisstore.WithPrefix(prefix))
+	s := mustOpen(t, redisstore.Config{Client: c, Prefix: prefix})
 	ctx := t.Context()
 	idx := prefix + "u:alice"
 	expireTime := func() time.Time {
@@ -203,7 +203,7 @@ func TestUserIndexCannotLeak(t *testing.T) {
 func TestCorruptValueIsAnError(t *testing.T) {
 	c := redistest.Client(t)
 	prefix := redistest.Prefix(t)
-	s := redisstore.New(c, redisstore.WithPrefix(prefix))
+	s := mustOpen(t, redisstore.Config{Client: c, Prefix: prefix})
 	if err := c.Set(t.Context(), prefix+"s:bad", "not a session", time.Minute).Err(); err != nil {
 		t.Fatal(err)
 	}

@@ -14,8 +14,8 @@ import (
 // storeAppChild serves the Store example app with its sessions in the
 // Redis (and key prefix) the parent test names in the environment.
 func storeAppChild() error {
-	return storeproctest.ServeChild(func(context.Context) (sessionstore.Store, error) {
-		return redisstore.Open(os.Getenv("GATEHOUSE_CHILD_URL"), redisstore.WithPrefix(os.Getenv("GATEHOUSE_CHILD_PREFIX")))
+	return storeproctest.ServeChild(func(ctx context.Context) (sessionstore.Store, error) {
+		return redisstore.Open(ctx, redisstore.Config{URL: os.Getenv("GATEHOUSE_CHILD_URL"), Prefix: os.Getenv("GATEHOUSE_CHILD_PREFIX")})
 	})
 }
 
@@ -26,5 +26,5 @@ func TestTwoStoreProcessesOnRedis(t *testing.T) {
 	redisURL := redistest.URL(t)
 	prefix := redistest.Prefix(t)
 	env := []string{"GATEHOUSE_CHILD_URL=" + redisURL, "GATEHOUSE_CHILD_PREFIX=" + prefix}
-	storeproctest.Run(t, env, redisstore.New(redistest.Client(t), redisstore.WithPrefix(prefix)))
+	storeproctest.Run(t, env, mustOpen(t, redisstore.Config{Client: redistest.Client(t), Prefix: prefix}))
 }

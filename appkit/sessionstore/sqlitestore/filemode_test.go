@@ -19,7 +19,7 @@ func TestAUD12_DatabaseFilesAre0600(t *testing.T) {
 	old := syscall.Umask(0o022)
 	defer syscall.Umask(old)
 	path := filepath.Join(t.TempDir(), "sessions.db")
-	s := open(t, path, WithCleanupInterval(time.Hour))
+	s := open(t, path, Config{CleanupInterval: time.Hour})
 	defer s.Close()
 	now := time.Now()
 	sess := &sessionstore.Session{Key: "k", UserID: "u", CreatedAt: now, LastSeen: now,

@@ -46,7 +46,7 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// Defaults for the options.
+// Defaults of the zero Config fields.
 const (
 	DefaultCleanupInterval = time.Minute
 	DefaultBusyTimeout     = 5 * time.Second
@@ -58,6 +58,33 @@ const (
 	walSizeLimit = 64 << 20
 )
 
+// Config configures a Store. Path is required; the zero value of every
+// other field means its documented default (design §7).
+type Config struct {
+	// Path is the session database, a file name (not a URI, not
+	// ":memory:": two pools need one shared file), created if missing.
+	Path string
+	// CleanupInterval is how often the collector deletes expired sessions
+	// and refresh records. Default DefaultCleanupInterval.
+	CleanupInterval time.Duration
+	// DisableCleanup runs no collector (DeleteExpired can still be called
+	// directly, for example by one process of many); CleanupInterval must
+	// then be zero.
+	DisableCleanup bool
+	// BusyTimeout is how long a write waits for another process's write
+	// lock before failing with SQLITE_BUSY. Default DefaultBusyTimeout.
+	BusyTimeout time.Duration
+	// ReadConns is the size of the read connection pool. Default twice
+	// GOMAXPROCS, at least 4.
+	ReadConns int
+	// Now is the store's clock. Default time.Now.
+	Now func() time.Time
+	// Logger is where the collector reports failures (never a key or a
+	// token). Default slog.Default().
+	Logger *slog.Logger
+}
+
+// config is Config with the defaults applied.
 type config struct {
 	interval    time.Duration
 	busyTimeout time.Duration
@@ -66,53 +93,39 @@ type config struct {
 	logger      *slog.Logger
 }
 
-// Option configures a Store.
-type Option func(*config)
-
-// WithCleanupInterval sets how often the collector deletes expired sessions
-// and refresh records. d <= 0 disables it (DeleteExpired can still be called
-// directly, for example by one process of many).
-func WithCleanupInterval(d time.Duration) Option {
-	return func(c *config) { c.interval = d }
-}
-
-// WithBusyTimeout sets how long a write waits for another process's write
-// lock before failing with SQLITE_BUSY.
-func WithBusyTimeout(d time.Duration) Option {
-	return func(c *config) {
-		if d > 0 {
-			c.busyTimeout = d
-		}
+func (c Config) withDefaults() (config, error) {
+	if c.CleanupInterval < 0 || c.BusyTimeout < 0 || c.ReadConns < 0 {
+		return config{}, errors.New("sqlitestore: Config values must not be negative (zero means the default)")
 	}
-}
-
-// WithReadConns sets the size of the read connection pool (default: twice
-// GOMAXPROCS, at least 4).
-func WithReadConns(n int) Option {
-	return func(c *config) {
-		if n > 0 {
-			c.readConns = n
-		}
+	if c.DisableCleanup && c.CleanupInterval != 0 {
+		return config{}, errors.New("sqlitestore: Config.CleanupInterval and DisableCleanup are both set")
 	}
-}
-
-// WithClock replaces time.Now as the store's notion of the current time.
-func WithClock(now func() time.Time) Option {
-	return func(c *config) {
-		if now != nil {
-			c.now = now
-		}
+	cfg := config{
+		interval:    c.CleanupInterval,
+		busyTimeout: c.BusyTimeout,
+		readConns:   c.ReadConns,
+		now:         c.Now,
+		logger:      c.Logger,
 	}
-}
-
-// WithLogger sets where the collector reports failures (default
-// slog.Default()). Nothing logged contains a key or a token.
-func WithLogger(l *slog.Logger) Option {
-	return func(c *config) {
-		if l != nil {
-			c.logger = l
-		}
+	switch {
+	case c.DisableCleanup:
+		cfg.interval = 0
+	case cfg.interval == 0:
+		cfg.interval = DefaultCleanupInterval
 	}
+	if cfg.busyTimeout == 0 {
+		cfg.busyTimeout = DefaultBusyTimeout
+	}
+	if cfg.readConns == 0 {
+		cfg.readConns = max(4, 2*runtime.GOMAXPROCS(0))
+	}
+	if cfg.now == nil {
+		cfg.now = time.Now
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.Default()
+	}
+	return cfg, nil
 }
 
 // Store is the SQLite session store. It is safe for concurrent use, and
@@ -136,20 +149,14 @@ var _ sessionstore.Store = (*Store)(nil)
 const sessionCols = `key, user_id, claims, access_token, access_token_expiry, refresh_token_id,
 	auth_time, created_at, last_seen, expires_at, absolute_expiry, ip, user_agent`
 
-// Open opens (creating if needed) the session database at path, a file
-// name (not a URI, not ":memory:": two pools need one shared file), and
+// Open opens (creating if needed) the session database at c.Path and
 // starts the collector. Close releases it.
-func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
-	cfg := config{
-		interval:    DefaultCleanupInterval,
-		busyTimeout: DefaultBusyTimeout,
-		readConns:   max(4, 2*runtime.GOMAXPROCS(0)),
-		now:         time.Now,
-		logger:      slog.Default(),
+func Open(ctx context.Context, c Config) (*Store, error) {
+	cfg, err := c.withDefaults()
+	if err != nil {
+		return nil, err
 	}
-	for _, o := range opts {
-		o(&cfg)
-	}
+	path := c.Path
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") || strings.ContainsRune(path, '?') {
 		return nil, fmt.Errorf("sqlitestore: open: %q is not a plain file path", path)
 	}

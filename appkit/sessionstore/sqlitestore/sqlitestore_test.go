@@ -22,9 +22,14 @@ var (
 	_ sessionstoretest.Collector = (*Store)(nil)
 )
 
-func open(t testing.TB, path string, opts ...Option) *Store {
+func open(t testing.TB, path string, cfg ...Config) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), path, opts...)
+	var c Config
+	if len(cfg) > 0 {
+		c = cfg[0]
+	}
+	c.Path = path
+	s, err := Open(context.Background(), c)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -35,7 +40,7 @@ func TestConformance(t *testing.T) {
 	sessionstoretest.Run(t, func(t *testing.T) sessionstore.Store {
 		// The collector never runs during a subtest: the suite calls
 		// DeleteExpired itself.
-		return open(t, filepath.Join(t.TempDir(), "sessions.db"), WithCleanupInterval(time.Hour))
+		return open(t, filepath.Join(t.TempDir(), "sessions.db"), Config{CleanupInterval: time.Hour})
 	})
 }
 
@@ -46,7 +51,7 @@ func TestConformanceBusyCollector(t *testing.T) {
 		t.Skip("second conformance run skipped in -short mode")
 	}
 	sessionstoretest.Run(t, func(t *testing.T) sessionstore.Store {
-		return open(t, filepath.Join(t.TempDir(), "sessions.db"), WithCleanupInterval(5*time.Millisecond))
+		return open(t, filepath.Join(t.TempDir(), "sessions.db"), Config{CleanupInterval: 5 * time.Millisecond})
 	})
 }
 
@@ -62,9 +67,9 @@ func session(key, user string, now time.Time, life time.Duration) *sessionstore.
 func TestTwoInstances(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "shared.db")
-	a := open(t, path, WithCleanupInterval(time.Hour))
+	a := open(t, path, Config{CleanupInterval: time.Hour})
 	defer a.Close()
-	b := open(t, path, WithCleanupInterval(10*time.Millisecond))
+	b := open(t, path, Config{CleanupInterval: 10 * time.Millisecond})
 	defer b.Close()
 	now := time.Now()
 
@@ -154,7 +159,7 @@ func TestTwoInstances(t *testing.T) {
 func TestConcurrentWritersTwoInstances(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "shared.db")
-	stores := []*Store{open(t, path, WithCleanupInterval(0)), open(t, path, WithCleanupInterval(0))}
+	stores := []*Store{open(t, path, Config{DisableCleanup: true}), open(t, path, Config{DisableCleanup: true})}
 	for _, s := range stores {
 		defer s.Close()
 	}
@@ -189,7 +194,7 @@ func TestConcurrentWritersTwoInstances(t *testing.T) {
 func TestCollector(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "sessions.db")
-	s := open(t, path, WithCleanupInterval(10*time.Millisecond))
+	s := open(t, path, Config{CleanupInterval: 10 * time.Millisecond})
 	now := time.Now()
 	for i := range 1200 { // more than two collector batches
 		life := -time.Second
@@ -240,7 +245,7 @@ func TestCollector(t *testing.T) {
 // TestQueryPlans checks that the hot statements use indexes, not scans.
 func TestQueryPlans(t *testing.T) {
 	ctx := context.Background()
-	s := open(t, filepath.Join(t.TempDir(), "sessions.db"), WithCleanupInterval(0))
+	s := open(t, filepath.Join(t.TempDir(), "sessions.db"), Config{DisableCleanup: true})
 	defer s.Close()
 	for _, tc := range []struct {
 		name, query, want string
@@ -277,7 +282,7 @@ func TestQueryPlans(t *testing.T) {
 // TestConnectionSetup checks the pragmas the package documents.
 func TestConnectionSetup(t *testing.T) {
 	ctx := context.Background()
-	s := open(t, filepath.Join(t.TempDir(), "sessions.db"), WithCleanupInterval(0), WithBusyTimeout(1234*time.Millisecond))
+	s := open(t, filepath.Join(t.TempDir(), "sessions.db"), Config{DisableCleanup: true, BusyTimeout: 1234 * time.Millisecond})
 	defer s.Close()
 	pragma := func(db *sql.DB, name string) string {
 		var v string
@@ -336,7 +341,7 @@ func TestOpenRejects(t *testing.T) {
 		"", ":memory:", "file:x.db", filepath.Join(dir, "a.db?mode=ro"),
 		filepath.Join(dir, "no-such-dir", "a.db"),
 	} {
-		if s, err := Open(ctx, path); err == nil {
+		if s, err := Open(ctx, Config{Path: path}); err == nil {
 			s.Close()
 			t.Errorf("Open(%q) succeeded, want an error", path)
 		}
@@ -348,7 +353,7 @@ func TestOpenRejects(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	if s, err := Open(ctx, newer); err == nil {
+	if s, err := Open(ctx, Config{Path: newer}); err == nil {
 		s.Close()
 		t.Error("Open of a newer schema succeeded, want an error")
 	}
@@ -357,7 +362,7 @@ func TestOpenRejects(t *testing.T) {
 // BenchmarkGet measures parallel Gets of existing sessions (10,000 stored).
 func BenchmarkGet(b *testing.B) {
 	ctx := context.Background()
-	s := open(b, filepath.Join(b.TempDir(), "bench.db"), WithCleanupInterval(0))
+	s := open(b, filepath.Join(b.TempDir(), "bench.db"), Config{DisableCleanup: true})
 	defer s.Close()
 	const n = 10000
 	keys := make([]string, n)
@@ -436,7 +441,7 @@ func TestMigrateV1AddsClaimOwner(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "v1.db")
 	writeOld(t, path, 1, `INSERT INTO refresh_claims (key, expires_at) VALUES ('old', 1)`)
-	s, err := Open(ctx, path, WithCleanupInterval(0))
+	s, err := Open(ctx, Config{Path: path, DisableCleanup: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -463,7 +468,7 @@ func TestOpenCurrentFile(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "v2.db")
 	writeOld(t, path, len(migrations(t)), `INSERT INTO sessions (key, user_id, expires_at) VALUES ('k', 'u', 32503680000000)`)
-	s, err := Open(ctx, path, WithCleanupInterval(0))
+	s, err := Open(ctx, Config{Path: path, DisableCleanup: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -474,10 +479,29 @@ func TestOpenCurrentFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	if s, err := Open(ctx, path, WithCleanupInterval(0)); !errors.Is(err, migrate.ErrNewerSchema) {
+	if s, err := Open(ctx, Config{Path: path, DisableCleanup: true}); !errors.Is(err, migrate.ErrNewerSchema) {
 		if err == nil {
 			s.Close()
 		}
 		t.Errorf("Open of a version 99 file = %v, want ErrNewerSchema", err)
+	}
+}
+
+// Zero means the default and DisableCleanup is the one way to run no
+// collector (design §7): a negative value, or an interval beside
+// DisableCleanup, is refused.
+func TestOpenRefusesAmbiguousConfig(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sessions.db")
+	for name, cfg := range map[string]Config{
+		"no path":             {},
+		"negative interval":   {Path: path, CleanupInterval: -1},
+		"interval and off":    {Path: path, CleanupInterval: time.Second, DisableCleanup: true},
+		"negative busy":       {Path: path, BusyTimeout: -time.Second},
+		"negative read conns": {Path: path, ReadConns: -1},
+	} {
+		if s, err := Open(context.Background(), cfg); err == nil {
+			s.Close()
+			t.Errorf("%s: Open succeeded", name)
+		}
 	}
 }

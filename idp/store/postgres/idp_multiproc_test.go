@@ -38,7 +38,7 @@ func cheapHasher() *password.Hasher { return password.NewHasher(password.Params{
 // idpChild serves an identity server on a free loopback port, printing its
 // base URL, until it is killed.
 func idpChild(ctx context.Context) error {
-	st, err := postgres.Open(ctx, os.Getenv("GATEHOUSE_CHILD_URL"), nil)
+	st, err := postgres.Open(ctx, postgres.Config{URL: os.Getenv("GATEHOUSE_CHILD_URL")})
 	if err != nil {
 		return err
 	}
@@ -97,7 +97,7 @@ func newIdPWorld(t *testing.T, users int, grace time.Duration) *idpWorld {
 	ctx := t.Context()
 	w := &idpWorld{db: pgtest.NewDatabase(t),
 		hc: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
-	st, err := postgres.Open(ctx, w.db, nil)
+	st, err := postgres.Open(ctx, postgres.Config{URL: w.db})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func (w *idpWorld) refresh(base, rt string) (int, tokenResponse, error) {
 // generation reads a family's rotation count from the database.
 func generation(t *testing.T, db, familyID string) int {
 	t.Helper()
-	st, err := postgres.Open(t.Context(), db, nil)
+	st, err := postgres.Open(t.Context(), postgres.Config{URL: db})
 	if err != nil {
 		t.Fatal(err)
 	}

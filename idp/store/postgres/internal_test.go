@@ -25,7 +25,7 @@ func TestConcurrentOpenMigratesOnce(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			s, err := Open(context.Background(), url, nil)
+			s, err := Open(context.Background(), Config{URL: url})
 			if err == nil {
 				err = s.Ping(context.Background())
 				s.Close()
@@ -88,7 +88,7 @@ func TestUpgradeFromOldRunner(t *testing.T) {
 		}
 	}
 	for range 2 {
-		s, err := Open(t.Context(), url, nil)
+		s, err := Open(t.Context(), Config{URL: url})
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}
@@ -108,7 +108,7 @@ func TestUpgradeFromOldRunner(t *testing.T) {
 // to run on it rather than misread it.
 func TestNewerSchemaRefused(t *testing.T) {
 	url := pgtest.NewSchema(t)
-	s, err := Open(t.Context(), url, nil)
+	s, err := Open(t.Context(), Config{URL: url})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	if s, err := Open(t.Context(), url, nil); err == nil {
+	if s, err := Open(t.Context(), Config{URL: url}); err == nil {
 		s.Close()
 		t.Error("Open succeeded on a database with a newer schema")
 	}
@@ -141,7 +141,7 @@ func plan(t *testing.T, s *Store, query string, args ...any) string {
 // past the cutoff), the collection queries walk their indexes instead of
 // scanning the tables.
 func TestCollectionUsesIndexes(t *testing.T) {
-	s, err := Open(t.Context(), pgtest.NewSchema(t), nil)
+	s, err := Open(t.Context(), Config{URL: pgtest.NewSchema(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

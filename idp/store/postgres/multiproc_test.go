@@ -60,7 +60,7 @@ func runChild(role string) error {
 	if role == "idp" {
 		return idpChild(ctx)
 	}
-	s, err := postgres.Open(ctx, os.Getenv("GATEHOUSE_CHILD_URL"), nil)
+	s, err := postgres.Open(ctx, postgres.Config{URL: os.Getenv("GATEHOUSE_CHILD_URL")})
 	if err != nil {
 		return err
 	}
@@ -203,7 +203,7 @@ func startChildren(t *testing.T, n int, role string, env ...string) []*child {
 func seed(t *testing.T, n int) (url string, s *postgres.Store) {
 	t.Helper()
 	url = pgtest.NewDatabase(t)
-	s, err := postgres.Open(t.Context(), url, nil)
+	s, err := postgres.Open(t.Context(), postgres.Config{URL: url})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

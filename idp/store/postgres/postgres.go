@@ -52,12 +52,30 @@ type Store struct {
 
 var _ store.Store = (*Store)(nil)
 
-// Open connects to the database at url (a postgres:// URL or key=value
-// DSN accepted by pgx), applies pending migrations and returns the store.
-// Pool settings ride on the URL, e.g. ?pool_max_conns=16 (pgx's default is
-// max(4, CPUs) connections per process). A nil logger discards logs.
-func Open(ctx context.Context, url string, logger *slog.Logger) (*Store, error) {
-	cfg, err := pgxpool.ParseConfig(url)
+// Config configures a Store. Exactly one of URL and Pool is required; the
+// zero value of every other field means its documented default (design §7).
+type Config struct {
+	// URL is the database, a postgres:// URL or key=value DSN accepted by
+	// pgx. Pool settings ride on it, e.g. ?pool_max_conns=16 (pgx's
+	// default is max(4, CPUs) connections per process).
+	URL string
+	// Pool is an existing pool to use instead of URL (Close closes it).
+	Pool *pgxpool.Pool
+	// Logger receives the migrations' logs. Default: discard.
+	Logger *slog.Logger
+}
+
+// Open connects to the database (cfg.URL) or uses cfg.Pool, applies
+// pending migrations and returns the store.
+func Open(ctx context.Context, c Config) (*Store, error) {
+	if (c.URL == "") == (c.Pool == nil) {
+		return nil, errors.New("postgres: set exactly one of Config.URL and Config.Pool")
+	}
+	logger := c.Logger
+	if c.Pool != nil {
+		return newStore(ctx, c.Pool, logger)
+	}
+	cfg, err := pgxpool.ParseConfig(c.URL)
 	if err != nil {
 		// The parse error may quote the URL, password included.
 		return nil, errors.New("postgres: invalid database URL")
@@ -66,7 +84,7 @@ func Open(ctx context.Context, url string, logger *slog.Logger) (*Store, error) 
 	if err != nil {
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
-	s, err := New(ctx, pool, logger)
+	s, err := newStore(ctx, pool, logger)
 	if err != nil {
 		pool.Close()
 		return nil, err
@@ -74,9 +92,9 @@ func Open(ctx context.Context, url string, logger *slog.Logger) (*Store, error) 
 	return s, nil
 }
 
-// New wraps an existing pool (which Close will close), applying pending
+// newStore wraps pool (which Close will close), applying pending
 // migrations first. A nil logger discards logs.
-func New(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) (*Store, error) {
+func newStore(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) (*Store, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}

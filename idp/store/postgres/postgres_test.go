@@ -13,7 +13,7 @@ import (
 func open(t *testing.T) *postgres.Store {
 	t.Helper()
 	url := pgtest.NewSchema(t)
-	s, err := postgres.Open(t.Context(), url, nil)
+	s, err := postgres.Open(t.Context(), postgres.Config{URL: url})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

@@ -58,11 +58,22 @@ type stmts struct {
 // lock before failing with SQLITE_BUSY.
 const busyTimeout = 5 * time.Second
 
-// Open opens (creating if needed) the database file at path, applies any
-// pending migrations in one transaction, and prepares the hot statements.
-// path is a file path; in-memory databases are refused, because the read and
-// write pools must see the same database. logger may be nil.
-func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error) {
+// Config configures a Store. Path is required; the zero value of every
+// other field means its documented default (design §7).
+type Config struct {
+	// Path is the database file, created if missing. In-memory databases
+	// are refused, because the read and write pools must see the same
+	// database.
+	Path string
+	// Logger receives the migrations' logs. Default: discard.
+	Logger *slog.Logger
+}
+
+// Open opens (creating if needed) the database file at cfg.Path, applies
+// any pending migrations in one transaction, and prepares the hot
+// statements.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	path, logger := cfg.Path, cfg.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}

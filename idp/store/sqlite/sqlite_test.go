@@ -21,7 +21,7 @@ import (
 // openAt opens the store at path and closes it when the test ends.
 func openAt(tb testing.TB, path string) *Store {
 	tb.Helper()
-	s, err := Open(tb.Context(), path, nil)
+	s, err := Open(tb.Context(), Config{Path: path})
 	if err != nil {
 		tb.Fatalf("Open(%s): %v", path, err)
 	}
@@ -86,7 +86,7 @@ func schemaVersions(t *testing.T, s *Store) []int {
 // migration twice.
 func TestReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "idp.db")
-	s1, err := Open(t.Context(), path, nil)
+	s1, err := Open(t.Context(), Config{Path: path})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestReopen(t *testing.T) {
 	}
 
 	for range 2 {
-		s2, err := Open(t.Context(), path, nil)
+		s2, err := Open(t.Context(), Config{Path: path})
 		if err != nil {
 			t.Fatalf("reopen: %v", err)
 		}
@@ -190,7 +190,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 	if _, err := s.w.ExecContext(t.Context(), `INSERT INTO schema_version (version, applied_at) VALUES (999, 0)`); err != nil {
 		t.Fatal(err)
 	}
-	s2, err := Open(t.Context(), path, nil)
+	s2, err := Open(t.Context(), Config{Path: path})
 	if err == nil {
 		s2.Close()
 		t.Fatal("Open of a database at schema version 999 succeeded")
@@ -202,7 +202,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 
 func TestOpenRejectsNonFilePaths(t *testing.T) {
 	for _, p := range []string{"", ":memory:", "file::memory:?cache=shared", "/tmp/x.db?mode=ro"} {
-		if s, err := Open(t.Context(), p, nil); err == nil {
+		if s, err := Open(t.Context(), Config{Path: p}); err == nil {
 			s.Close()
 			t.Errorf("Open(%q) succeeded, want an error", p)
 		}
