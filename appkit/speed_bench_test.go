@@ -1,0 +1,111 @@
+package appkit
+
+import (
+	"context"
+	"encoding/base64"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore"
+	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore/memstore"
+)
+
+// The benchmarks below weigh the kit's speed tricks against the plain code
+// they replace, in the same run (BENCHMARKS.md, "Speed tricks"):
+//
+//	go test ./appkit -run '^$' -bench 'SIDDecode|UserCache' -count 6 | benchstat -col /impl -
+
+// sidEncoding is the plain decoder a session id would use without the
+// hand-written one.
+var sidEncoding = base64.RawURLEncoding.Strict()
+
+func decodeSIDStdlib(s string) (out [sidBytes]byte, ok bool) {
+	if len(s) != sidLen {
+		return out, false
+	}
+	n, err := sidEncoding.Decode(out[:], []byte(s))
+	return out, err == nil && n == sidBytes
+}
+
+var sinkSID [sidBytes]byte
+
+// BenchmarkSIDDecode: the session cookie's decode, run on every request.
+func BenchmarkSIDDecode(b *testing.B) {
+	id, _, err := newSessionID()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		f    func(string) ([sidBytes]byte, bool)
+	}{{"impl=plain", decodeSIDStdlib}, {"impl=trick", decodeSID}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				out, ok := c.f(id)
+				if !ok {
+					b.Fatal("rejected")
+				}
+				sinkSID = out
+			}
+		})
+	}
+}
+
+// userClaims are the claims of a real IdP access token (459 B, as
+// BENCHMARKS.md sizes them).
+const userClaims = `{"aud":"85a03867-dccf-4882-adde-1a79aeec50df","exp":1764115200,"iat":1764114300,` +
+	`"iss":"http://127.0.0.1:9011","sub":"2fd8e6a1-1c3a-4a5e-9a0f-52b3a7c1d2e4","jti":"c5b0f0d2-7f7e-4d6b-8e55-3f2a1b0c9d8e",` +
+	`"authenticationType":"PASSWORD","email":"richard@example.com","email_verified":true,` +
+	`"applicationId":"85a03867-dccf-4882-adde-1a79aeec50df","scope":"offline_access","roles":["customer"],` +
+	`"sid":"0b7a3c5e-1d2f-4a6b-8c9d-0e1f2a3b4c5d","auth_time":1764114300,"tid":"default"}`
+
+// BenchmarkUserCache: a page behind RequireLogin (memstore, in-process
+// ServeHTTP) that writes User(ctx).Email, with the per-session user cache
+// and with a decode of the claims on every request.
+func BenchmarkUserCache(b *testing.B) {
+	userPage := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "<html><body>"+User(r.Context()).Email+"</body></html>")
+	})
+	for _, cached := range []bool{false, true} {
+		name := "impl=trick"
+		if !cached {
+			name = "impl=plain"
+		}
+		b.Run(name, func(b *testing.B) {
+			st := memstore.New()
+			defer st.Close()
+			k := benchKit(b, st)
+			if !cached {
+				k.users = nil
+			}
+			id, key, err := newSessionID()
+			if err != nil {
+				b.Fatal(err)
+			}
+			now := time.Now()
+			if err := st.Put(context.Background(), &sessionstore.Session{
+				Key: key, UserID: "2fd8e6a1-1c3a-4a5e-9a0f-52b3a7c1d2e4", Claims: []byte(userClaims),
+				AccessToken: "x", AuthTime: now, CreatedAt: now, LastSeen: now,
+				ExpiresAt: now.Add(30 * time.Minute), AbsoluteExpiry: now.Add(12 * time.Hour),
+			}); err != nil {
+				b.Fatal(err)
+			}
+			h := k.RequireLogin(userPage)
+			r := httptest.NewRequest("GET", "/shopping-cart", nil)
+			r.Header.Set("Cookie", k.sidName+"="+id)
+			r.RemoteAddr = "127.0.0.1:40000"
+			b.ReportAllocs()
+			for b.Loop() {
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, r)
+				if w.Code != 200 {
+					b.Fatalf("status %d", w.Code)
+				}
+			}
+		})
+	}
+}
