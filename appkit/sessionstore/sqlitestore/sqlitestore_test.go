@@ -468,3 +468,24 @@ func TestMigrateV1AddsClaimOwner(t *testing.T) {
 		t.Errorf("user_version = %d, %v; want %d", v, err, schemaVersion)
 	}
 }
+
+// TestGetCancelledStartsNoQuery: Get runs its query detached from ctx (a
+// speed trick, see Get), so a request the client already cancelled must
+// be refused before the query rather than hold a read connection.
+func TestGetCancelledStartsNoQuery(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "s.db"), WithCleanupInterval(0))
+	defer s.Close()
+	now := time.Now()
+	x := session(fmt.Sprintf("%064x", 1), "user-1", now, time.Hour)
+	if err := s.Put(context.Background(), x); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := s.Get(ctx, x.Key); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Get with a cancelled context: err = %v, want context.Canceled", err)
+	}
+	if _, err := s.Get(context.Background(), x.Key); err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+}
