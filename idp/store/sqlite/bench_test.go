@@ -96,47 +96,60 @@ func BenchmarkRefresh(b *testing.B) {
 // the store once applied to these calls) against the request's cancellable
 // one, in the same run (BENCHMARKS.md, "Speed tricks"). With a cancellable
 // context, modernc starts an interrupt watcher goroutine per statement and
-// database/sql one per Rows and Tx. op=refresh is the store's share of one
-// refresh_token grant: the client's application, the family by hash, the
-// rotation, the user and the registration.
+// database/sql one per Rows and Tx. The ops are the store's share of one
+// refresh_token grant: op=reads looks up the client's application, the
+// family by hash, the user and the registration (read pool); op=rotate is
+// the rotation (the one writer connection); op=refresh is both.
 //
 //	go test ./idp/store/sqlite -run '^$' -bench Cancel -count 6 | benchstat -col /impl -
 func BenchmarkCancel(b *testing.B) {
-	for _, impl := range []string{"plain", "trick"} {
-		b.Run("op=refresh/impl="+impl, func(b *testing.B) {
-			s := openTemp(b)
-			u, a, _ := seed(b, s)
-			if err := s.CreateRegistration(b.Context(), &store.Registration{ID: uuid.NewString(), UserID: u.ID,
-				ApplicationID: a.ID, Roles: []string{"customer"}, CreatedAt: time.Now()}); err != nil {
-				b.Fatal(err)
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				rt := benchFamily(b, s, u, a)
-				ctx, cancel := context.WithCancel(context.Background()) // as a request's
-				defer cancel()
-				if impl == "trick" {
-					ctx = context.WithoutCancel(ctx)
-				}
-				var n uint64
-				for pb.Next() {
-					n++
-					if _, err := s.GetApplication(ctx, a.ID); err != nil {
-						b.Fatal(err)
-					}
-					if _, err := s.GetRefreshTokenByHash(ctx, rt.TokenHash); err != nil {
-						b.Fatal(err)
-					}
-					rotateOnce(ctx, b, s, rt, n)
-					if _, err := s.GetUser(ctx, u.ID); err != nil {
-						b.Fatal(err)
-					}
-					if _, err := s.GetRegistration(ctx, u.ID, a.ID); err != nil {
-						b.Fatal(err)
-					}
-				}
+	for _, op := range []string{"reads", "rotate", "refresh"} {
+		for _, impl := range []string{"plain", "trick"} {
+			b.Run("op="+op+"/impl="+impl, func(b *testing.B) {
+				benchCancel(b, impl == "trick", op != "rotate", op != "reads")
 			})
-		})
+		}
 	}
+}
+
+func benchCancel(b *testing.B, detach, reads, rotate bool) {
+	s := openTemp(b)
+	u, a, _ := seed(b, s)
+	if err := s.CreateRegistration(b.Context(), &store.Registration{ID: uuid.NewString(), UserID: u.ID,
+		ApplicationID: a.ID, Roles: []string{"customer"}, CreatedAt: time.Now()}); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		rt := benchFamily(b, s, u, a)
+		ctx, cancel := context.WithCancel(context.Background()) // as a request's
+		defer cancel()
+		if detach {
+			ctx = context.WithoutCancel(ctx)
+		}
+		var n uint64
+		for pb.Next() {
+			n++
+			if reads {
+				if _, err := s.GetApplication(ctx, a.ID); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := s.GetRefreshTokenByHash(ctx, rt.TokenHash); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if rotate {
+				rotateOnce(ctx, b, s, rt, n)
+			}
+			if reads {
+				if _, err := s.GetUser(ctx, u.ID); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := s.GetRegistration(ctx, u.ID, a.ID); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
 }
