@@ -45,52 +45,14 @@ func keyForCookie(v string) (string, bool) {
 	return storeKey(&b), true
 }
 
-// decodeSID decodes a canonical unpadded base64url session id without
-// allocating.
+// decodeSID decodes a session id: exactly 43 characters of unpadded
+// base64url whose unused low bits are zero (Strict), so one id has exactly
+// one cookie value. The length check comes first; Decode skips CR and LF,
+// which the byte count then rejects.
 func decodeSID(s string) (out [sidBytes]byte, ok bool) {
 	if len(s) != sidLen {
 		return out, false
 	}
-	o := 0
-	i := 0
-	for ; i+4 <= len(s); i += 4 { // 10 groups of 4 chars -> 30 bytes
-		a, ok1 := b64val(s[i])
-		b, ok2 := b64val(s[i+1])
-		c, ok3 := b64val(s[i+2])
-		d, ok4 := b64val(s[i+3])
-		if !(ok1 && ok2 && ok3 && ok4) {
-			return out, false
-		}
-		out[o] = a<<2 | b>>4
-		out[o+1] = b<<4 | c>>2
-		out[o+2] = c<<6 | d
-		o += 3
-	}
-	// 3 chars left -> 2 bytes; the last char's low 2 bits must be zero
-	// (canonical encoding, so one id has exactly one cookie value).
-	a, ok1 := b64val(s[i])
-	b, ok2 := b64val(s[i+1])
-	c, ok3 := b64val(s[i+2])
-	if !(ok1 && ok2 && ok3) || c&3 != 0 {
-		return out, false
-	}
-	out[o] = a<<2 | b>>4
-	out[o+1] = b<<4 | c>>2
-	return out, true
-}
-
-func b64val(c byte) (byte, bool) {
-	switch {
-	case 'A' <= c && c <= 'Z':
-		return c - 'A', true
-	case 'a' <= c && c <= 'z':
-		return c - 'a' + 26, true
-	case '0' <= c && c <= '9':
-		return c - '0' + 52, true
-	case c == '-':
-		return 62, true
-	case c == '_':
-		return 63, true
-	}
-	return 0, false
+	n, err := base64.RawURLEncoding.Strict().Decode(out[:], []byte(s))
+	return out, err == nil && n == sidBytes
 }

@@ -78,6 +78,8 @@ func TestKeyForCookieRejectsMalformed_APP_SID_3(t *testing.T) {
 		id[:42] + "B", // non-canonical: low bits of the last character set
 		strings.Replace(id, id[:1], "+", 1), strings.Replace(id, id[:1], "/", 1),
 		strings.Repeat("é", 21) + "A", "attacker-chosen-session-id",
+		// base64 skips CR and LF; 42 A's decode cleanly to 31 bytes
+		id[:20] + "\n" + id[21:], strings.Repeat("A", 21) + "\r" + strings.Repeat("A", 21),
 	}
 	for _, b := range bad {
 		if _, ok := keyForCookie(b); ok {

@@ -361,9 +361,38 @@ func TestOpenRejects(t *testing.T) {
 
 // BenchmarkGet measures parallel Gets of existing sessions (10,000 stored).
 func BenchmarkGet(b *testing.B) {
+	s, keys := benchStore(b)
+	benchGets(b, keys, func(key string) error { _, err := s.Get(context.Background(), key); return err })
+}
+
+// BenchmarkGetCancel weighs Get's detached context against the request's
+// cancellable one, in the same run (BENCHMARKS.md, "Speed tricks"):
+// impl=trick is Get as shipped (detached), impl=plain the same statement
+// and scan on the request's cancellable context, which starts the driver's
+// interrupt watcher and database/sql's close watcher for every query.
+//
+//	go test ./appkit/sessionstore/sqlitestore -run '^$' -bench GetCancel -count 6 | benchstat -col /impl -
+func BenchmarkGetCancel(b *testing.B) {
+	s, keys := benchStore(b)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b.Run("impl=plain", func(b *testing.B) {
+		benchGets(b, keys, func(key string) error {
+			_, err := scanSession(s.get.QueryRowContext(ctx, key, s.nowMS()))
+			return err
+		})
+	})
+	b.Run("impl=trick", func(b *testing.B) {
+		benchGets(b, keys, func(key string) error { _, err := s.Get(ctx, key); return err })
+	})
+}
+
+// benchStore opens a store holding 10,000 live sessions and returns their
+// keys.
+func benchStore(b *testing.B) (*Store, []string) {
 	ctx := context.Background()
 	s := open(b, filepath.Join(b.TempDir(), "bench.db"), Config{DisableCleanup: true})
-	defer s.Close()
+	b.Cleanup(func() { s.Close() })
 	const n = 10000
 	keys := make([]string, n)
 	now := time.Now()
@@ -388,15 +417,21 @@ func BenchmarkGet(b *testing.B) {
 	if _, err := s.wdb.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
 		b.Fatal(err)
 	}
+	return s, keys
+}
+
+// benchGets runs get in parallel over random existing keys.
+func benchGets(b *testing.B, keys []string, get func(key string) error) {
+	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
-		i := rand.IntN(n)
+		i := rand.IntN(len(keys))
 		for pb.Next() {
-			if _, err := s.Get(ctx, keys[i]); err != nil {
+			if err := get(keys[i]); err != nil {
 				b.Error(err)
 				return
 			}
-			i = (i + 1) % n
+			i = (i + 1) % len(keys)
 		}
 	})
 }
@@ -503,5 +538,26 @@ func TestOpenRefusesAmbiguousConfig(t *testing.T) {
 			s.Close()
 			t.Errorf("%s: Open succeeded", name)
 		}
+	}
+}
+
+// TestGetCancelledStartsNoQuery: Get runs its query detached from ctx (a
+// speed trick, see Get), so a request the client already cancelled must
+// be refused before the query rather than hold a read connection.
+func TestGetCancelledStartsNoQuery(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "s.db"), Config{DisableCleanup: true})
+	defer s.Close()
+	now := time.Now()
+	x := session(fmt.Sprintf("%064x", 1), "user-1", now, time.Hour)
+	if err := s.Put(context.Background(), x); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := s.Get(ctx, x.Key); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Get with a cancelled context: err = %v, want context.Canceled", err)
+	}
+	if _, err := s.Get(context.Background(), x.Key); err != nil {
+		t.Fatalf("Get: %v", err)
 	}
 }

@@ -64,7 +64,7 @@ func (s *Store) CreateApplication(ctx context.Context, a *store.Application) err
 
 // GetApplication returns the application by id (its client_id).
 func (s *Store) GetApplication(ctx context.Context, id string) (*store.Application, error) {
-	a, err := scanApp(s.st.getApplication.QueryRowContext(hot(ctx), id))
+	a, err := scanApp(s.st.getApplication.QueryRowContext(ctx, id))
 	if err != nil {
 		return nil, wrap("get application", err)
 	}
@@ -135,7 +135,7 @@ func (s *Store) CreateRegistration(ctx context.Context, r *store.Registration) e
 
 // GetRegistration returns the registration of the pair.
 func (s *Store) GetRegistration(ctx context.Context, userID, applicationID string) (*store.Registration, error) {
-	r, err := scanReg(s.st.getRegistration.QueryRowContext(hot(ctx), userID, applicationID))
+	r, err := scanReg(s.st.getRegistration.QueryRowContext(ctx, userID, applicationID))
 	if err != nil {
 		return nil, wrap("get registration", err)
 	}

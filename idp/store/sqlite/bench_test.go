@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"context"
 	"encoding/binary"
 	"testing"
 	"time"
@@ -35,10 +36,10 @@ func nextHash(family string, n uint64) []byte {
 	return digest(string(buf))
 }
 
-func rotateOnce(b *testing.B, s *Store, rt *store.RefreshToken, n uint64) {
+func rotateOnce(ctx context.Context, b *testing.B, s *Store, rt *store.RefreshToken, n uint64) {
 	now := time.Now()
 	next := nextHash(rt.ID, n)
-	err := s.RotateRefreshToken(b.Context(), store.RotateParams{
+	err := s.RotateRefreshToken(ctx, store.RotateParams{
 		FamilyID: rt.ID, OldHash: rt.TokenHash, NewHash: next,
 		Successor: make([]byte, 76), // about the size of a sealed 43-char token
 		Now:       now, StartAt: now, ExpiresAt: now.Add(24 * time.Hour),
@@ -64,7 +65,7 @@ func BenchmarkRotate(b *testing.B) {
 		var n uint64
 		for pb.Next() {
 			n++
-			rotateOnce(b, s, rt, n)
+			rotateOnce(b.Context(), b, s, rt, n)
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rotations/s")
@@ -85,8 +86,70 @@ func BenchmarkRefresh(b *testing.B) {
 			if _, err := s.GetRefreshTokenByHash(b.Context(), rt.TokenHash); err != nil {
 				b.Fatal(err)
 			}
-			rotateOnce(b, s, rt, n)
+			rotateOnce(b.Context(), b, s, rt, n)
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "refreshes/s")
+}
+
+// BenchmarkCancel weighs a detached context (context.WithoutCancel, which
+// the store once applied to these calls) against the request's cancellable
+// one, in the same run (BENCHMARKS.md, "Speed tricks"). With a cancellable
+// context, modernc starts an interrupt watcher goroutine per statement and
+// database/sql one per Rows and Tx. The ops are the store's share of one
+// refresh_token grant: op=reads looks up the client's application, the
+// family by hash, the user and the registration (read pool); op=rotate is
+// the rotation (the one writer connection); op=refresh is both.
+//
+//	go test ./idp/store/sqlite -run '^$' -bench Cancel -count 6 | benchstat -col /impl -
+func BenchmarkCancel(b *testing.B) {
+	for _, op := range []string{"reads", "rotate", "refresh"} {
+		for _, impl := range []string{"plain", "trick"} {
+			b.Run("op="+op+"/impl="+impl, func(b *testing.B) {
+				benchCancel(b, impl == "trick", op != "rotate", op != "reads")
+			})
+		}
+	}
+}
+
+func benchCancel(b *testing.B, detach, reads, rotate bool) {
+	s := openTemp(b)
+	u, a, _ := seed(b, s)
+	if err := s.CreateRegistration(b.Context(), &store.Registration{ID: uuid.NewString(), UserID: u.ID,
+		ApplicationID: a.ID, Roles: []string{"customer"}, CreatedAt: time.Now()}); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		rt := benchFamily(b, s, u, a)
+		ctx, cancel := context.WithCancel(context.Background()) // as a request's
+		defer cancel()
+		if detach {
+			ctx = context.WithoutCancel(ctx)
+		}
+		var n uint64
+		for pb.Next() {
+			n++
+			if reads {
+				if _, err := s.GetApplication(ctx, a.ID); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := s.GetRefreshTokenByHash(ctx, rt.TokenHash); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if rotate {
+				rotateOnce(ctx, b, s, rt, n)
+			}
+			if reads {
+				if _, err := s.GetUser(ctx, u.ID); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := s.GetRegistration(ctx, u.ID, a.ID); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
 }

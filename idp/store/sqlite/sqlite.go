@@ -337,9 +337,3 @@ func collect[T any](rows *sql.Rows, op string, scan func(scanner) (*T, error)) (
 	}
 	return out, nil
 }
-
-// hot detaches the short indexed reads and the rotation on the refresh
-// path from ctx's cancellation: the driver watches every cancellable
-// context with a goroutine per statement, which costs more than these
-// statements themselves. busy_timeout still bounds them.
-func hot(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }

@@ -79,7 +79,7 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t *store.RefreshToken) e
 
 // GetRefreshTokenByHash returns the family whose live token hashes to hash.
 func (s *Store) GetRefreshTokenByHash(ctx context.Context, hash []byte) (*store.RefreshToken, error) {
-	t, err := scanRT(s.st.getRTByHash.QueryRowContext(hot(ctx), hash))
+	t, err := scanRT(s.st.getRTByHash.QueryRowContext(ctx, hash))
 	if err != nil {
 		return nil, wrap("get refresh token by hash", err)
 	}
@@ -109,9 +109,6 @@ func (s *Store) ListRefreshTokens(ctx context.Context, userID string) ([]*store.
 // where its hash is still p.OldHash, then record the retired hash. Either
 // both happen or neither.
 func (s *Store) RotateRefreshToken(ctx context.Context, p store.RotateParams) error {
-	// Once begun, a rotation completes even if the client goes away: the
-	// transaction is short, and the outcome is atomic either way.
-	ctx = hot(ctx)
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return wrap("rotate refresh token: begin", err)
@@ -162,7 +159,7 @@ func (s *Store) GetRotation(ctx context.Context, hash []byte) (*store.Rotation, 
 	var r store.Rotation
 	var rotated int64
 	var successor []byte
-	err := s.st.getRotation.QueryRowContext(hot(ctx), hash).Scan(&r.TokenHash, &r.FamilyID, &rotated, &successor)
+	err := s.st.getRotation.QueryRowContext(ctx, hash).Scan(&r.TokenHash, &r.FamilyID, &rotated, &successor)
 	if err != nil {
 		return nil, wrap("get rotation", err)
 	}

@@ -82,7 +82,7 @@ func (s *Store) CreateUser(ctx context.Context, u *store.User) error {
 
 // GetUser returns the user by id, or store.ErrNotFound.
 func (s *Store) GetUser(ctx context.Context, id string) (*store.User, error) {
-	u, err := scanUser(s.st.getUser.QueryRowContext(hot(ctx), id))
+	u, err := scanUser(s.st.getUser.QueryRowContext(ctx, id))
 	if err != nil {
 		return nil, wrap("get user", err)
 	}
@@ -95,7 +95,7 @@ func (s *Store) GetUserByLogin(ctx context.Context, login string) (*store.User, 
 	if login == "" {
 		return nil, fmt.Errorf("sqlite store: get user by login: %w", store.ErrNotFound)
 	}
-	u, err := scanUser(s.st.getUserByLogin.QueryRowContext(hot(ctx), normEmail(login), login))
+	u, err := scanUser(s.st.getUserByLogin.QueryRowContext(ctx, normEmail(login), login))
 	if err != nil {
 		return nil, wrap("get user by login", err)
 	}
@@ -136,7 +136,6 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(old store.Use
 // RecordLogin is one transaction: the conditional update of the user row
 // (active and hash unchanged) and the counter resets.
 func (s *Store) RecordLogin(ctx context.Context, p store.LoginRecord) (*store.User, error) {
-	ctx = hot(ctx)
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, wrap("record login: begin", err)
