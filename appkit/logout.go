@@ -24,7 +24,9 @@ func (k *Kit) LogoutHandler() http.Handler {
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
-		k.endBrowserSession(r.Context(), r)
+		// A logout finishes even if the browser gives up waiting: a cancelled
+		// request must not leave the session or the refresh token alive.
+		k.endBrowserSession(context.WithoutCancel(r.Context()), r)
 		k.clearCookies(w)
 		if !k.cfg.DisableClearSiteData {
 			w.Header().Set("Clear-Site-Data", k.cfg.ClearSiteData)
