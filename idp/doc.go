@@ -14,11 +14,21 @@
 //	/healthz, /readyz, /metrics
 //
 // It owns policy: client authentication, grant checks, password checks with
-// a consecutive-failure delay, device tokens and per-IP throttling, refresh-token rotation with reuse detection
-// and a grace period, access-token signing with keys kept in the store, and
+// a consecutive-failure delay, device tokens and per-IP throttling,
+// refresh-token rotation with reuse detection and a grace period, access-token signing with keys kept in the store, and
 // revocation events. It does not own persistence (package store and its
 // backends), password hashing (package password) or anything app-side
 // (package appkit).
+//
+// Where things are (one file per flow, as in ory/fosite): token.go is the
+// token endpoint's dispatch; clientauth.go authenticates clients;
+// password_grant.go and refresh_grant.go are the two grants, refresh.go the
+// rotation and reuse detection they share with /api/jwt/refresh (jwtapi.go);
+// mint.go signs the responses (keys.go, kek.go hold the keys); device.go is
+// the device tokens; throttle.go the failure budgets; oauth.go revocation,
+// introspection, userinfo and discovery; admin.go the admin core (usable
+// without a Server) behind adminapi.go, apikeys.go and validate.go;
+// events.go turns revocations into outbox messages.
 //
 // Configuration (design §7): a Server is configured by one Config struct
 // passed to New(ctx, cfg), an Admin by AdminConfig. The zero value of every

@@ -134,3 +134,9 @@ func (s *core) revokeUserAs(ctx context.Context, userID, appID string, tmpl Even
 	an.publish(ctx)
 	return ids, nil
 }
+
+// revokeUser deletes the user's refresh tokens (for one application or
+// all) and enqueues the revocation event with them.
+func (s *core) revokeUser(ctx context.Context, userID, appID, reason string) ([]string, error) {
+	return s.revokeUserAs(ctx, userID, appID, Event{Type: webhook.EventRefreshTokenRevoke, UserID: userID, ApplicationID: appID, Reason: reason})
+}

@@ -1,0 +1,80 @@
+package idp
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+
+	"github.com/gatehouse-auth/gatehouse/idp/store"
+)
+
+// Token responses shared by the grants: minting the access token (and the
+// id_token) for a login or a refresh.
+
+// tokenResponse is the /oauth2/token success body (compat §1).
+type tokenResponse struct {
+	AccessToken    string `json:"access_token"`
+	ExpiresIn      int64  `json:"expires_in"`
+	IDToken        string `json:"id_token,omitempty"`
+	RefreshToken   string `json:"refresh_token,omitempty"`
+	RefreshTokenID string `json:"refresh_token_id,omitempty"`
+	Scope          string `json:"scope,omitempty"`
+	TokenType      string `json:"token_type"`
+	UserID         string `json:"userId"`
+	// DeviceToken is Gatehouse's extension to the password grant (not
+	// FusionAuth): a token binding this browser to the user, to be sent
+	// back as the device_token form parameter of later password grants
+	// (see LockoutPolicy).
+	DeviceToken string `json:"device_token,omitempty"`
+}
+
+// loginTokens answers a successful password login: a new refresh-token
+// family when the client asked for offline_access (and the application
+// issues refresh tokens), and the access token bound to it by sid.
+func (s *Server) loginTokens(ctx context.Context, user *store.User, app *store.Application, scopes []string, dev deviceInfo, ip string) (*tokenResponse, *oauthError) {
+	now := s.now()
+	p := tokenParams{user: user, app: app, scopes: scopes, authType: "PASSWORD", authTime: now,
+		grants: []string{"password"}, ttl: s.policy(app).accessTTL}
+	var rt string
+	if slices.Contains(scopes, "offline_access") && app.Config.GenerateRefreshTokens {
+		tok, fam, err := s.issueRefreshToken(ctx, user, app, scopes, now, dev, ip)
+		if err != nil {
+			s.log.Error("issue refresh token", "err", err)
+			return nil, errServer()
+		}
+		rt, p.sid = tok, fam.ID
+	}
+	resp, e := s.mint(ctx, p)
+	if e != nil {
+		return nil, e
+	}
+	if rt != "" {
+		resp.RefreshToken, resp.RefreshTokenID = rt, p.sid
+	}
+	return resp, nil
+}
+
+// mint signs the access token (and the id_token when openid was granted)
+// for p and wraps them in a token response. The user's registration for
+// the application decides the applicationId and roles claims.
+func (s *Server) mint(ctx context.Context, p tokenParams) (*tokenResponse, *oauthError) {
+	reg, err := s.store.GetRegistration(ctx, p.user.ID, p.app.ID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, errServer()
+	}
+	p.reg = reg
+	at, exp, err := s.signAccessToken(ctx, p)
+	if err != nil {
+		s.log.Error("sign access token", "err", err)
+		return nil, errServer()
+	}
+	resp := &tokenResponse{AccessToken: at, ExpiresIn: int64(exp.Sub(s.now()).Seconds()), TokenType: "Bearer",
+		UserID: p.user.ID, Scope: strings.Join(p.scopes, " ")}
+	if slices.Contains(p.scopes, "openid") {
+		if resp.IDToken, err = s.signIDToken(p, exp); err != nil {
+			return nil, errServer()
+		}
+	}
+	return resp, nil
+}

@@ -1,0 +1,230 @@
+package idp
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/gatehouse-auth/gatehouse/idp/store"
+)
+
+// The password grant (compat §1): the Login API semantics, the
+// consecutive-failure delay and hard stop, device tokens and the answers a
+// stranger cannot tell apart (AUD-1, AUD-2, AUD-6; IDP-BF-1..5).
+
+func (s *Server) passwordGrant(r *http.Request, app *store.Application, secretOK bool) (*tokenResponse, *oauthError) {
+	ctx := r.Context()
+	// C-1, IDP-CLI-2 (AUD-3): only a client that proved its secret in this
+	// request, whatever its configuration says.
+	if !secretOK {
+		return nil, oauthErr(http.StatusBadRequest, "unauthorized_client", "grant_type_disabled",
+			"The password grant is only available to clients that authenticate with their secret.")
+	}
+	f := r.PostForm
+	scopes, e := parseScopes(param(f.Get("scope")))
+	if e != nil {
+		return nil, e
+	}
+	login := param(f.Get("username"))
+	if login == "" {
+		login = param(f.Get("loginId"))
+	}
+	pw := f.Get("password")
+	if login == "" || pw == "" {
+		return nil, errInvalidGrant("unknown", "The username and password parameters are required (status 400).")
+	}
+	// The client authenticated above, so its X-Forwarded-For names the
+	// browser (IDP-BF-3); the password bucket is keyed by it (AUD-4).
+	ip := clientIP(r, true)
+	att := loginAttempt{login: login, pw: pw, app: app, ip: ip,
+		device: s.parseDeviceToken(ctx, param(f.Get("device_token")), app.ID)}
+	user, deviceID, e := s.checkPassword(ctx, att)
+	if e != nil {
+		return nil, e
+	}
+	dev := deviceInfo{Name: f.Get("metaData.device.name"), Type: f.Get("metaData.device.type"), Description: f.Get("metaData.device.description")}
+	resp, e := s.loginTokens(ctx, user, app, scopes, dev, ip)
+	if e != nil {
+		return nil, e
+	}
+	var err error
+	if resp.DeviceToken, err = s.signDeviceToken(user.ID, app.ID, deviceID); err != nil {
+		// The login stands; the browser just gets no device token.
+		s.log.Warn("sign device token", "err", err)
+	}
+	return resp, nil
+}
+
+// loginAttempt is one password check.
+type loginAttempt struct {
+	login, pw, ip string
+	app           *store.Application
+	device        *deviceClaims // a well-signed device token for app, or nil
+}
+
+// checkPassword runs the Login API semantics of compat §1/§12 with the
+// lockout of LockoutPolicy. It returns the user and the device id to bind
+// the browser's next device token to.
+//
+// AUD-2 (IDP-BF-4): unknown account, wrong password, an account in its
+// delay or hard stop and a deactivated account all answer
+// invalid_user_credentials for one password-hash's cost to anyone without
+// the right password; only the right password learns user_locked (and
+// expiry or a required password change). An attempt the lockout refuses is
+// never checked against the real hash (AUD-1), so a guess during a delay
+// learns nothing: it costs a dummy verification instead.
+func (s *Server) checkPassword(ctx context.Context, att loginAttempt) (*store.User, string, *oauthError) {
+	now := s.now()
+	pol := s.cfg.Lockout
+	user, err := s.store.GetUserByLogin(ctx, att.login)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, "", errServer()
+	}
+	// A device token counts only for the account it was issued for;
+	// anything else is treated as none.
+	deviceID := ""
+	if att.device != nil && user != nil && att.device.Subject == user.ID {
+		deviceID = att.device.ID
+	}
+	trusted := false
+	if deviceID != "" {
+		df, err := s.store.GetLoginFailures(ctx, user.ID, deviceID)
+		if err != nil {
+			return nil, "", errServer()
+		}
+		trusted = pol.Disabled || df.Count < pol.DeviceFailures
+	}
+	// The per-IP bucket (IDP-BF-3) is for strangers; a trusted browser's
+	// own guesses are bounded by DeviceFailures.
+	if !trusted && !s.pwLimit.allowed(att.ip) {
+		return nil, "", &oauthError{Status: http.StatusTooManyRequests}
+	}
+	if user == nil {
+		s.hasher.VerifyDummy(ctx, att.pw)
+		s.loginFailed(ctx, nil, "", att, "unknown_user")
+		return nil, "", errInvalidCredentials()
+	}
+	if !trusted && !pol.Disabled {
+		af, err := s.store.GetLoginFailures(ctx, user.ID, "")
+		if err != nil {
+			return nil, "", errServer()
+		}
+		if pol.refuses(af, now) {
+			s.hasher.VerifyDummy(ctx, att.pw)
+			s.loginFailed(ctx, user, "", att, "locked")
+			return nil, "", errInvalidCredentials()
+		}
+	}
+	ok, rehash, err := s.hasher.Verify(ctx, user.PasswordHash, att.pw)
+	if err != nil && ctx.Err() != nil {
+		return nil, "", errServer()
+	}
+	if !ok {
+		counter := "" // the account's counter, or only the trusted device's
+		if trusted {
+			counter = deviceID
+		}
+		s.loginFailed(ctx, user, counter, att, "bad_password")
+		return nil, "", errInvalidCredentials()
+	}
+	// The right password: from here on the answer may say why.
+	if e := loginRefusal(user, now); e != nil {
+		return nil, "", e
+	}
+	newHash := ""
+	if rehash { // IDP-HASH-2: upgrade imported or outdated hashes on login
+		if h, err := s.hasher.Hash(ctx, att.pw); err == nil {
+			newHash = h
+		}
+	}
+	// AUD-6: one conditional write of the fields a login owns. A
+	// deactivation or password change that landed since the read wins.
+	fresh, err := s.store.RecordLogin(ctx, store.LoginRecord{UserID: user.ID, At: now, OldHash: user.PasswordHash,
+		NewHash: newHash, ResetAccount: !trusted, DeviceID: deviceID})
+	if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+		return nil, "", s.loginLostRace(ctx, user)
+	}
+	if err != nil {
+		s.log.Error("record login", "userId", user.ID, "err", err)
+		return nil, "", errServer()
+	}
+	if e := loginRefusal(fresh, now); e != nil {
+		return nil, "", e
+	}
+	if deviceID == "" {
+		deviceID = uuid.NewString()
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "login succeeded", slog.String("event", "login"),
+		slog.String("userId", user.ID), slog.String("applicationId", att.app.ID), slog.String("ip", att.ip),
+		slog.Bool("trustedDevice", trusted))
+	return fresh, deviceID, nil
+}
+
+// loginRefusal is why a user who presented the right password still may
+// not log in, or nil.
+func loginRefusal(u *store.User, now time.Time) *oauthError {
+	switch {
+	case !u.Active:
+		return errInvalidGrant("user_locked", "The user is locked.")
+	case !u.Expiry.IsZero() && !now.Before(u.Expiry):
+		return errInvalidGrant("user_expired", "The user has expired.")
+	case u.PasswordChangeRequired:
+		return oauthErr(http.StatusBadRequest, "change_password_required", "change_password_administrative", "The user must change their password.")
+	}
+	return nil
+}
+
+// loginLostRace answers a login whose write lost to a concurrent change
+// of the user: deactivated (the password was right for the row read, so
+// user_locked may be said) or a new password (the old one no longer is).
+func (s *Server) loginLostRace(ctx context.Context, read *store.User) *oauthError {
+	cur, err := s.store.GetUser(ctx, read.ID)
+	if err != nil || cur.PasswordHash != read.PasswordHash {
+		return errInvalidCredentials()
+	}
+	if e := loginRefusal(cur, s.now()); e != nil {
+		return e
+	}
+	return errInvalidCredentials()
+}
+
+// loginFailed counts a failed or refused attempt against the end-user IP
+// (IDP-BF-3) and, for a real wrong password, against the account's
+// consecutive counter or the trusted device's (IDP-BF-1, IDP-BF-5). It
+// never revokes tokens or ends sessions (AUD-1).
+func (s *Server) loginFailed(ctx context.Context, user *store.User, deviceID string, att loginAttempt, reason string) {
+	s.metrics.loginFailures.Inc()
+	s.pwLimit.fail(att.ip)
+	uid := ""
+	if user != nil {
+		uid = user.ID
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "login failed", slog.String("event", "login_failed"),
+		slog.String("reason", reason), slog.String("userId", uid), slog.String("applicationId", att.app.ID),
+		slog.String("ip", att.ip), slog.Bool("device", deviceID != ""))
+	// A refused attempt tested no password, so it does not count: the
+	// counter is the number of guesses actually checked.
+	if user == nil || s.cfg.Lockout.Disabled || reason == "locked" {
+		return
+	}
+	f, err := s.store.RecordLoginFailure(ctx, user.ID, deviceID, s.now())
+	if err != nil {
+		s.log.Warn("record login failure", "userId", user.ID, "err", err)
+		return
+	}
+	pol := s.cfg.Lockout
+	switch {
+	case deviceID != "" && f.Count == pol.DeviceFailures:
+		s.log.LogAttrs(ctx, slog.LevelWarn, "device token no longer trusted", slog.String("event", "device_untrusted"), slog.String("userId", user.ID))
+	case deviceID == "" && f.Count == pol.HardStop:
+		s.log.LogAttrs(ctx, slog.LevelWarn, "account locked until unlocked by an admin", slog.String("event", "account_locked"),
+			slog.String("userId", user.ID), slog.Int("failures", f.Count))
+	case deviceID == "" && f.Count >= pol.FreeFailures:
+		s.log.LogAttrs(ctx, slog.LevelWarn, "account login delayed", slog.String("event", "account_delayed"),
+			slog.String("userId", user.ID), slog.Int("failures", f.Count), slog.Duration("delay", pol.delay(f.Count)))
+	}
+}
