@@ -89,8 +89,8 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "\nRun 'gatehouse <command> -h' for a command's flags.")
 }
 
-// newFlagSet makes a flag set whose defaults come from GATEHOUSE_*
-// environment variables.
+// newFlagSet makes a command's flag set (errors returned, output to the
+// CLI's stderr). Environment variables are applied by parse, not here.
 func newFlagSet(env *cliEnv, name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(env.stderr)

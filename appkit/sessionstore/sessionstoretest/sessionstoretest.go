@@ -1,5 +1,5 @@
 // Package sessionstoretest is the conformance suite every
-// sessionstore.Store backend runs (memory, SQLite, and later Redis and
+// sessionstore.Store backend runs (memory, SQLite, Redis and
 // PostgreSQL), so that package appkit behaves the same whatever store it is
 // given.
 //
