@@ -10,11 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"net/http/httptest"
+
 	"github.com/gatehouse-auth/gatehouse/appkit"
 	"github.com/gatehouse-auth/gatehouse/examples/demo"
 	storeapp "github.com/gatehouse-auth/gatehouse/examples/store"
 	"github.com/gatehouse-auth/gatehouse/webhook"
-	"net/http/httptest"
 )
 
 // S10: when the IdP revokes a user's tokens — admin, password change,

@@ -17,9 +17,9 @@ import (
 	"github.com/gatehouse-auth/gatehouse/appkit"
 	"github.com/gatehouse-auth/gatehouse/examples/demo"
 	"github.com/gatehouse-auth/gatehouse/examples/forums"
-	"github.com/gatehouse-auth/gatehouse/examples/site"
 	storeapp "github.com/gatehouse-auth/gatehouse/examples/store"
 	"github.com/gatehouse-auth/gatehouse/idpclient"
+	"github.com/gatehouse-auth/gatehouse/internal/site"
 )
 
 // exampleApp is one runnable example app.

@@ -32,13 +32,13 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore"
 	"github.com/gatehouse-auth/gatehouse/examples/forums"
-	"github.com/gatehouse-auth/gatehouse/examples/site"
 	storeapp "github.com/gatehouse-auth/gatehouse/examples/store"
 	"github.com/gatehouse-auth/gatehouse/idp"
 	idpstore "github.com/gatehouse-auth/gatehouse/idp/store"
 	"github.com/gatehouse-auth/gatehouse/idp/store/sqlite"
 	"github.com/gatehouse-auth/gatehouse/idp/webhooksender"
 	"github.com/gatehouse-auth/gatehouse/idpclient"
+	"github.com/gatehouse-auth/gatehouse/internal/site"
 	"github.com/gatehouse-auth/gatehouse/password"
 )
 

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore/memstore"
-	"github.com/gatehouse-auth/gatehouse/examples/site"
-	"github.com/gatehouse-auth/gatehouse/examples/site/sitetest"
 	"github.com/gatehouse-auth/gatehouse/idp/idptest"
+	"github.com/gatehouse-auth/gatehouse/internal/site"
+	"github.com/gatehouse-auth/gatehouse/internal/sitetest"
 	"github.com/gatehouse-auth/gatehouse/webhook"
 )
 

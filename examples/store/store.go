@@ -32,7 +32,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/appkit"
-	"github.com/gatehouse-auth/gatehouse/examples/site"
+	"github.com/gatehouse-auth/gatehouse/internal/site"
 )
 
 //go:embed templates/*.html

@@ -23,9 +23,9 @@ import (
 	"github.com/gatehouse-auth/gatehouse/idp/idptest"
 	"github.com/gatehouse-auth/gatehouse/idp/store"
 	"github.com/gatehouse-auth/gatehouse/idp/store/postgres"
-	"github.com/gatehouse-auth/gatehouse/idp/store/postgres/pgtest"
 	"github.com/gatehouse-auth/gatehouse/idp/store/sqlite"
 	"github.com/gatehouse-auth/gatehouse/idp/webhooksender"
+	"github.com/gatehouse-auth/gatehouse/internal/pgtest"
 	"github.com/gatehouse-auth/gatehouse/password"
 	"github.com/gatehouse-auth/gatehouse/webhook"
 )

@@ -10,8 +10,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore"
-	"github.com/gatehouse-auth/gatehouse/idp/store/postgres/pgtest"
 	"github.com/gatehouse-auth/gatehouse/internal/migrate"
+	"github.com/gatehouse-auth/gatehouse/internal/pgtest"
 )
 
 func openT(t *testing.T, cfg Config) *Store {

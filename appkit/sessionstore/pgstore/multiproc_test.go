@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore/pgstore"
-	"github.com/gatehouse-auth/gatehouse/examples/store/storeproctest"
-	"github.com/gatehouse-auth/gatehouse/idp/store/postgres/pgtest"
+	"github.com/gatehouse-auth/gatehouse/internal/pgtest"
+	"github.com/gatehouse-auth/gatehouse/internal/storeproctest"
 )
 
 // The multi-process test re-runs this test binary as child processes

@@ -6,7 +6,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore"
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore/pgstore"
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore/sessionstoretest"
-	"github.com/gatehouse-auth/gatehouse/idp/store/postgres/pgtest"
+	"github.com/gatehouse-auth/gatehouse/internal/pgtest"
 )
 
 // open returns a store in a fresh schema of its own, closed when the test

@@ -7,8 +7,8 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore"
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore/pgstore"
-	"github.com/gatehouse-auth/gatehouse/examples/store/storeproctest"
-	"github.com/gatehouse-auth/gatehouse/idp/store/postgres/pgtest"
+	"github.com/gatehouse-auth/gatehouse/internal/pgtest"
+	"github.com/gatehouse-auth/gatehouse/internal/storeproctest"
 )
 
 // storeAppChild serves the Store example app with its sessions in the

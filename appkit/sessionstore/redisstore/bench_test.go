@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore/redisstore/redistest"
+	"github.com/gatehouse-auth/gatehouse/internal/redistest"
 )
 
 // BenchmarkGet and BenchmarkRawGet compare a session read through the store

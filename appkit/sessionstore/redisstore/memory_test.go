@@ -11,7 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore/redisstore/redistest"
+	"github.com/gatehouse-auth/gatehouse/internal/redistest"
 )
 
 // usedMemory returns Redis's used_memory.

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore/redisstore"
-	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore/redisstore/redistest"
-	"github.com/gatehouse-auth/gatehouse/examples/store/storeproctest"
+	"github.com/gatehouse-auth/gatehouse/internal/redistest"
+	"github.com/gatehouse-auth/gatehouse/internal/storeproctest"
 )
 
 // The multi-process tests re-run this test binary as child processes

@@ -8,8 +8,8 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore"
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore/redisstore"
-	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore/redisstore/redistest"
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore/sessionstoretest"
+	"github.com/gatehouse-auth/gatehouse/internal/redistest"
 )
 
 // newStore returns a store on the test Redis under a fresh prefix.

@@ -11,7 +11,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore"
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore/redisstore"
-	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore/redisstore/redistest"
+	"github.com/gatehouse-auth/gatehouse/internal/redistest"
 )
 
 func testSession(key, user string, now time.Time) *sessionstore.Session {

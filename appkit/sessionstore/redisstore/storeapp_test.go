@@ -7,8 +7,8 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore"
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore/redisstore"
-	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore/redisstore/redistest"
-	"github.com/gatehouse-auth/gatehouse/examples/store/storeproctest"
+	"github.com/gatehouse-auth/gatehouse/internal/redistest"
+	"github.com/gatehouse-auth/gatehouse/internal/storeproctest"
 )
 
 // storeAppChild serves the Store example app with its sessions in the

@@ -20,7 +20,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/idp"
 	"github.com/gatehouse-auth/gatehouse/idp/store"
 	"github.com/gatehouse-auth/gatehouse/idp/store/postgres"
-	"github.com/gatehouse-auth/gatehouse/idp/store/postgres/pgtest"
+	"github.com/gatehouse-auth/gatehouse/internal/pgtest"
 	"github.com/gatehouse-auth/gatehouse/password"
 )
 

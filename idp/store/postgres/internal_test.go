@@ -9,8 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/gatehouse-auth/gatehouse/idp/store/postgres/pgtest"
 	"github.com/gatehouse-auth/gatehouse/internal/migrate"
+	"github.com/gatehouse-auth/gatehouse/internal/pgtest"
 )
 
 // TestConcurrentOpenMigratesOnce: several IdP processes starting at the

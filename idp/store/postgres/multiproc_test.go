@@ -21,7 +21,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/idp/store"
 	"github.com/gatehouse-auth/gatehouse/idp/store/postgres"
-	"github.com/gatehouse-auth/gatehouse/idp/store/postgres/pgtest"
+	"github.com/gatehouse-auth/gatehouse/internal/pgtest"
 )
 
 // The multi-process tests re-run this test binary as child processes

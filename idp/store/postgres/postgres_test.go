@@ -5,8 +5,8 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/idp/store"
 	"github.com/gatehouse-auth/gatehouse/idp/store/postgres"
-	"github.com/gatehouse-auth/gatehouse/idp/store/postgres/pgtest"
 	"github.com/gatehouse-auth/gatehouse/idp/store/storetest"
+	"github.com/gatehouse-auth/gatehouse/internal/pgtest"
 )
 
 // open returns a store in a fresh schema of its own.

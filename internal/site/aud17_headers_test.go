@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore/memstore"
-	"github.com/gatehouse-auth/gatehouse/examples/site/sitetest"
+	"github.com/gatehouse-auth/gatehouse/internal/sitetest"
 	"github.com/gatehouse-auth/gatehouse/webhook"
 )
 
