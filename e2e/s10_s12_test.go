@@ -14,7 +14,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/appkit"
 	"github.com/gatehouse-auth/gatehouse/examples/demo"
-	storeapp "github.com/gatehouse-auth/gatehouse/examples/store"
+	"github.com/gatehouse-auth/gatehouse/examples/shop"
 	"github.com/gatehouse-auth/gatehouse/webhook"
 )
 
@@ -179,7 +179,7 @@ func TestS11_ConcurrentRefresh(t *testing.T) {
 	b.post(e.store("/shopping-cart/items"), url.Values{"productId": {"6"}, "quantity": {"3"}})
 
 	// A second Store process: same configuration, files and seal key.
-	second, err := storeapp.New(context.Background(), e.d.StoreConfig)
+	second, err := shop.New(context.Background(), e.d.StoreConfig)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/appkit"
 	"github.com/gatehouse-auth/gatehouse/examples/demo"
 	"github.com/gatehouse-auth/gatehouse/examples/forums"
-	storeapp "github.com/gatehouse-auth/gatehouse/examples/store"
+	"github.com/gatehouse-auth/gatehouse/examples/shop"
 	"github.com/gatehouse-auth/gatehouse/idpclient"
 	"github.com/gatehouse-auth/gatehouse/internal/site"
 )
@@ -127,7 +127,7 @@ func runApp(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	var app exampleApp
 	if name == "store" {
-		app, err = storeapp.New(ctx, cfg)
+		app, err = shop.New(ctx, cfg)
 	} else {
 		app, err = forums.New(ctx, cfg)
 	}

@@ -9,14 +9,14 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 
-	storeapp "github.com/gatehouse-auth/gatehouse/examples/store"
+	"github.com/gatehouse-auth/gatehouse/examples/shop"
 )
 
 // money formats cents the way the Store's pages do.
 func money(cents int64) string { return fmt.Sprintf("$%d.%02d", cents/100, cents%100) }
 
 // cart reads the user's cart from the Store's own database.
-func (e *env) cart() storeapp.Cart {
+func (e *env) cart() shop.Cart {
 	e.t.Helper()
 	c, err := e.d.Store.Cart(context.Background(), e.userID)
 	if err != nil {
@@ -162,7 +162,7 @@ func TestS3_CartLoad(t *testing.T) {
 	if err != nil || len(ps) < 3 {
 		t.Fatalf("catalog: %d products, %v", len(ps), err)
 	}
-	add := func(p storeapp.Product, qty int, shot string) {
+	add := func(p shop.Product, qty int, shot string) {
 		t.Helper()
 		b.click(`nav a[href="/"]`, "catalog")
 		b.fill(fmt.Sprintf("#q%d", p.ID), fmt.Sprint(qty))

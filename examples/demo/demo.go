@@ -9,7 +9,7 @@
 //
 // It is what `gatehouse demo` runs, and what the e2e tests start in
 // process. It owns the demo's wiring and its files; the parts themselves
-// are packages idp, webhook, examples/store and examples/forums.
+// are packages idp, webhook, examples/shop and examples/forums.
 package demo
 
 import (
@@ -32,7 +32,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore"
 	"github.com/gatehouse-auth/gatehouse/examples/forums"
-	storeapp "github.com/gatehouse-auth/gatehouse/examples/store"
+	"github.com/gatehouse-auth/gatehouse/examples/shop"
 	"github.com/gatehouse-auth/gatehouse/idp"
 	idpstore "github.com/gatehouse-auth/gatehouse/idp/store"
 	"github.com/gatehouse-auth/gatehouse/idp/store/sqlite"
@@ -114,7 +114,7 @@ type Demo struct {
 	// Webhooks delivers the IdP's revocation events to the apps.
 	Webhooks *webhooksender.Sender
 	// Store and Forums are the apps.
-	Store  *storeapp.App
+	Store  *shop.App
 	Forums *forums.App
 	// StoreConfig and ForumsConfig are the app configurations in use, for
 	// starting more processes of an app (S11) or a single app elsewhere.
@@ -281,7 +281,7 @@ func Start(ctx context.Context, o Options) (d *Demo, err error) {
 	if d.ForumsConfig, err = appCfg(info.Applications.Forums, sec.Forums, "forums.db", o.ForumsSessions); err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}
-	if d.Store, err = storeapp.New(ctx, d.StoreConfig); err != nil {
+	if d.Store, err = shop.New(ctx, d.StoreConfig); err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}
 	cleanup = append(cleanup, func() { d.Store.Close() })

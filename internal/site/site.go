@@ -9,7 +9,7 @@
 //
 // It owns how an example app is assembled; it does not own the login
 // architecture itself (package appkit), the IdP protocol (idpclient), the
-// webhook format (webhook) or any app's data (examples/store,
+// webhook format (webhook) or any app's data (examples/shop,
 // examples/forums).
 package site
 

@@ -27,7 +27,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore"
-	"github.com/gatehouse-auth/gatehouse/examples/store"
+	"github.com/gatehouse-auth/gatehouse/examples/shop"
 	"github.com/gatehouse-auth/gatehouse/idp/idptest"
 )
 
@@ -50,7 +50,7 @@ func ServeChild(open func(context.Context) (sessionstore.Store, error)) error {
 	if err != nil {
 		return err
 	}
-	app, err := store.New(ctx, store.Config{
+	app, err := shop.New(ctx, shop.Config{
 		IdPURL: os.Getenv("GATEHOUSE_CHILD_IDP"), ClientID: os.Getenv("GATEHOUSE_CHILD_CLIENT_ID"),
 		ClientSecret: os.Getenv("GATEHOUSE_CHILD_CLIENT_SECRET"), DBPath: os.Getenv("GATEHOUSE_CHILD_DB"),
 		Sessions: rs, SealKey: key, DevMode: true, Logger: slog.New(slog.DiscardHandler),

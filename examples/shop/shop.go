@@ -1,6 +1,9 @@
-// Package store is the Store example app: a small shop with a seeded
+// Package shop is the Store example app: a small shop with a seeded
 // product catalog and a shopping cart per user, signed in through the
 // Gatehouse login architecture (scenarios S1-S5, S7-S11 of docs/design.md).
+// The package is named shop, not store, because "store" already means the
+// IdP's storage (idp/store) and the session stores (appkit/sessionstore);
+// the app itself is still called the Store.
 //
 //	GET  /                                  catalog (anyone)
 //	GET  /login, POST /login                sign-in form (app kit)
@@ -17,7 +20,7 @@
 // so it outlives sessions: a refresh, a new login or a restart finds it
 // again. It owns the catalog, the cart and their pages; sessions, cookies
 // and the IdP are package appkit's, the shared frame package site's.
-package store
+package shop
 
 import (
 	"context"
