@@ -12,6 +12,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/webhook"
 )
 
 // Request is one row of a request table.
@@ -182,5 +185,39 @@ func CheckRows(t testing.TB, h http.Handler, rows []Row, cookies []*http.Cookie)
 				t.Errorf("%s: Allow %q, want %q", name, got, row.Allow)
 			}
 		}
+	}
+}
+
+// FrameRows are the rows every example app answers the same way, because
+// internal/site serves them: the catalog or front page, the login form,
+// static files, health checks, the sessions page, unknown paths, the
+// webhook route at webhookPath (a GET, and a POST signed with hookSecret
+// carrying an event named eventID), and finally the logout. Apps append their own routes
+// before these.
+func FrameRows(t testing.TB, webhookPath, hookSecret, eventID string) []Row {
+	t.Helper()
+	ev, err := webhook.Marshal(webhook.Event{ID: eventID, Type: webhook.EventUserDeactivate, UserID: "nobody"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, sig := webhook.Sign([]byte(hookSecret), time.Now(), ev)
+	hook := map[string]string{"Content-Type": "application/json", webhook.HeaderTimestamp: ts, webhook.HeaderSignature: sig}
+	in := func(method, path string) Request { return Request{Method: method, Path: path, SignedIn: true} }
+	out := func(method, path string) Request { return Request{Method: method, Path: path} }
+	return []Row{
+		{Request: out("GET", "/"), Status: 200},
+		{Request: in("GET", "/"), Status: 200},
+		{Request: in("GET", "/sessions"), Status: 200},
+		{Request: out("GET", "/login"), Status: 200},
+		{Request: out("GET", "/static/style.css"), Status: 200},
+		{Request: out("GET", "/static/icon.svg"), Status: 200},
+		{Request: out("GET", "/healthz"), Status: 200},
+		{Request: out("GET", "/readyz"), Status: 200},
+		{Request: out("GET", "/no-such-page"), Status: 404},
+		{Request: in("GET", "/no-such-page"), Status: 404},
+		{Request: out("DELETE", "/healthz"), Status: 405, Allow: "GET, HEAD"},
+		{Request: out("GET", webhookPath), Status: 405, Allow: "POST"},
+		{Request: Request{Method: "POST", Path: webhookPath, Body: string(ev), Header: hook}, Status: 200},
+		{Request: in("POST", "/logout"), Status: 303},
 	}
 }
