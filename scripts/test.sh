@@ -21,6 +21,9 @@ staticcheck ./...
 echo "== docs: every cited requirement ID and section resolves in docs/"
 ./scripts/check-docs.sh
 
+echo "== dependencies run one way"
+./scripts/check-deps.sh
+
 echo "== test servers (PostgreSQL, Redis)"
 # Throwaway servers; its EXIT trap stops them and removes their data even when tests fail.
 source scripts/testenv.sh
