@@ -8,7 +8,7 @@
 // GATEHOUSE_TEST_CHILD set to the role, and Main runs that role's function
 // instead of the tests. The two talk in lines: on stdout the child first
 // calls Ready (Start returns what it passed, e.g. its address), then may
-// print lines the parent reads with Line; on stdin a child that must not
+// print lines the parent reads with Line (or JSON); on stdin a child that must not
 // begin before its siblings waits in AwaitRelease until the parent calls
 // Release. Everything else the child needs comes in its environment.
 //
@@ -19,6 +19,7 @@ package childproc
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -182,6 +183,19 @@ func (c *Child) Line() (string, error) {
 	case <-time.After(Timeout):
 		return "", fmt.Errorf("child %s printed no line within %v%s", c.role, Timeout, c.stderr.note())
 	}
+}
+
+// JSON reads the child's next line on stdout (as json.NewEncoder(os.Stdout)
+// writes a value: one line) into v.
+func (c *Child) JSON(v any) error {
+	line, err := c.Line()
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal([]byte(line), v); err != nil {
+		return fmt.Errorf("child %s: %w in %q", c.role, err, line)
+	}
+	return nil
 }
 
 // endErr describes the end of the child's stdout: its exit status and its

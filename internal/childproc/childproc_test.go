@@ -1,6 +1,7 @@
 package childproc_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -24,7 +25,7 @@ func TestMain(m *testing.M) {
 				return err
 			}
 			fmt.Println("after")
-			return nil
+			return json.NewEncoder(os.Stdout).Encode(map[string]int{"n": 7})
 		},
 		"hang": func() error {
 			fmt.Fprintln(os.Stderr, "hanging on purpose")
@@ -53,6 +54,10 @@ func TestReadyLinesRelease(t *testing.T) {
 	c.Release()
 	if l, err := c.Line(); err != nil || l != "after" {
 		t.Fatalf("Line after Release = %q, %v; want after", l, err)
+	}
+	var v map[string]int
+	if err := c.JSON(&v); err != nil || v["n"] != 7 {
+		t.Fatalf("JSON = %v, %v; want n: 7", v, err)
 	}
 	if l, err := c.Line(); !errors.Is(err, io.EOF) || !strings.Contains(err.Error(), "exit status 0") {
 		t.Errorf("Line at the end = %q, %v; want io.EOF and the exit status", l, err)
