@@ -13,7 +13,8 @@
 // Release. Everything else the child needs comes in its environment.
 //
 // The child's stderr is kept (its last 8 KiB) and attached to the failures
-// Start, Line and Wait report, and logged when the test fails. Cleanup is
+// Start, Line and Wait report; if the test fails and no such failure has
+// shown it, the cleanup logs it. Cleanup is
 // registered with the test: the child is killed when the test ends.
 package childproc
 
@@ -259,21 +260,24 @@ func (c *Child) cleanup() {
 	close(c.stop)
 	_ = c.stdin.Close()
 	if c.t.Failed() {
-		if s := c.stderr.String(); s != "" {
+		if s := c.stderr.unnoted(); s != "" {
 			c.t.Logf("child %s (%s) stderr, last %d bytes at most:\n%s", c.role, c.status(), tailBytes, s)
 		}
 	}
 }
 
-// tail keeps the last tailBytes written to it.
+// tail keeps the last tailBytes written to it, and whether they have all
+// gone into a failure message already (so the cleanup does not repeat them).
 type tail struct {
-	mu  sync.Mutex
-	buf []byte
+	mu             sync.Mutex
+	buf            []byte
+	written, noted int
 }
 
 func (b *tail) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.written += len(p)
 	b.buf = append(b.buf, p...)
 	if over := len(b.buf) - tailBytes; over > 0 {
 		b.buf = append(b.buf[:0], b.buf[over:]...)
@@ -281,16 +285,24 @@ func (b *tail) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (b *tail) String() string {
+// unnoted returns what no failure message has shown yet ("" if nothing),
+// as the whole tail.
+func (b *tail) unnoted() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.written == b.noted {
+		return ""
+	}
 	return string(b.buf)
 }
 
 // note is the stderr to append to a failure message, if any.
 func (b *tail) note() string {
-	if s := b.String(); s != "" {
-		return "\nchild stderr:\n" + s
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.buf) == 0 {
+		return ""
 	}
-	return ""
+	b.noted = b.written
+	return "\nchild stderr:\n" + string(b.buf)
 }

@@ -146,6 +146,9 @@ func TestStartFailsWithTheChildsStderr(t *testing.T) {
 			t.Errorf("failure %q does not say %q", f.fatal, want)
 		}
 	}
+	if len(f.logs) != 0 {
+		t.Errorf("the cleanup repeated the stderr the failure showed: %q", f.logs)
+	}
 }
 
 func TestUnknownRole(t *testing.T) {
