@@ -94,7 +94,7 @@ type Child struct {
 	stdin  io.WriteCloser
 	stderr tail
 
-	lines   chan string   // stdout after the ready line; closed at EOF
+	lines   chan string   // stdout, line by line; closed at EOF
 	readErr error         // why lines closed; written before the close
 	stop    chan struct{} // closed at cleanup: stop forwarding lines
 	exited  chan struct{} // closed once the process is reaped
