@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -13,7 +12,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -26,24 +24,12 @@ import (
 	"github.com/gatehouse-auth/gatehouse/examples/demo"
 	"github.com/gatehouse-auth/gatehouse/idp"
 	"github.com/gatehouse-auth/gatehouse/idpclient"
+	"github.com/gatehouse-auth/gatehouse/internal/childproc"
 )
 
-// aud18ChildEnv marks the re-executed test binary as the killable app.
-const aud18ChildEnv = "GATEHOUSE_E2E_AUD18_CHILD"
-
-// TestAUD18_ChildApp is not a test of its own: the kill test below runs the
-// test binary again with aud18ChildEnv set, and then this function is an
-// app process (an appkit app on a SQLite session store shared by all its
-// incarnations) until it is killed.
-func TestAUD18_ChildApp(t *testing.T) {
-	if os.Getenv(aud18ChildEnv) == "" {
-		return // only meaningful as the child of TestAUD18_AppKilledUnderRefreshLoad
-	}
-	if err := runAUD18Child(); err != nil {
-		fmt.Fprintln(os.Stderr, "child:", err)
-		os.Exit(2)
-	}
-}
+// aud18ChildRole is the childproc role of the killable app: an appkit app
+// on a SQLite session store shared by all its incarnations, until killed.
+const aud18ChildRole = "aud18-app"
 
 func runAUD18Child() error {
 	ctx := context.Background()
@@ -84,35 +70,20 @@ func runAUD18Child() error {
 	if err != nil {
 		return err
 	}
-	fmt.Println("ADDR", ln.Addr().String())
+	childproc.Ready(ln.Addr().String())
 	return http.Serve(ln, mux)
 }
 
 // aud18Child is one incarnation of the killable app.
 type aud18Child struct {
-	cmd  *exec.Cmd
+	*childproc.Child
 	addr string
 }
 
 func startAUD18Child(t *testing.T, env []string, addr string) *aud18Child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run", "^TestAUD18_ChildApp$", "-test.count", "1")
-	cmd.Env = append(append(os.Environ(), aud18ChildEnv+"=1", "AUD18_ADDR="+addr), env...)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "ADDR ") {
-		t.Fatalf("child app did not start: %q %v", line, err)
-	}
-	go func() { _, _ = io.Copy(io.Discard, out) }()
-	return &aud18Child{cmd: cmd, addr: strings.TrimSpace(strings.TrimPrefix(line, "ADDR "))}
+	c := childproc.Start(t, aud18ChildRole, append([]string{"AUD18_ADDR=" + addr}, env...)...)
+	return &aud18Child{Child: c, addr: c.Info}
 }
 
 // TestAUD18_AppKilledUnderRefreshLoad: 16 browsers refresh through an app
@@ -185,10 +156,7 @@ func TestAUD18_AppKilledUnderRefreshLoad(t *testing.T) {
 	for kill := range 2 {
 		time.Sleep(1500 * time.Millisecond)
 		before := interrupts.Load()
-		if err := child.cmd.Process.Signal(os.Kill); err != nil {
-			t.Fatal(err)
-		}
-		_ = child.cmd.Wait()
+		child.Kill()
 		time.Sleep(2 * time.Second)
 		if interrupts.Load() == before {
 			t.Fatalf("kill %d interrupted no request", kill+1)

@@ -1,7 +1,6 @@
 package webhooksender_test
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -22,24 +20,19 @@ import (
 	"github.com/gatehouse-auth/gatehouse/idp/store"
 	"github.com/gatehouse-auth/gatehouse/idp/store/sqlite"
 	"github.com/gatehouse-auth/gatehouse/idp/webhooksender"
+	"github.com/gatehouse-auth/gatehouse/internal/childproc"
 	"github.com/gatehouse-auth/gatehouse/password"
 	"github.com/gatehouse-auth/gatehouse/webhook"
 )
 
+// The kill test re-runs this test binary as an IdP process (internal/childproc).
 func TestMain(m *testing.M) {
-	if os.Getenv("GATEHOUSE_TEST_CHILD") == "webhook-idp" {
-		if err := idpChild(); err != nil {
-			fmt.Fprintln(os.Stderr, "child:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
+	childproc.Main(m, map[string]func() error{"webhook-idp": idpChild})
 }
 
 // idpChild is an IdP process with a sender: it revokes the users named in
-// GATEHOUSE_CHILD_USERS (deactivation, then a password change), says
-// "revoked", and runs until it is killed.
+// GATEHOUSE_CHILD_USERS (deactivation, then a password change), is ready
+// ("revoked"), and runs until it is killed.
 func idpChild() error {
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, sqlite.Config{Path: os.Getenv("GATEHOUSE_CHILD_DB")})
@@ -63,7 +56,7 @@ func idpChild() error {
 	if err := srv.Admin().SetPassword(ctx, users[1], "another long enough passphrase"); err != nil {
 		return err
 	}
-	fmt.Println("revoked")
+	childproc.Ready("revoked")
 	select {}
 }
 
@@ -110,30 +103,16 @@ func TestAUD8_KilledIdPProcessLosesNoDelivery(t *testing.T) {
 		}
 	}
 
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "GATEHOUSE_TEST_CHILD=webhook-idp", "GATEHOUSE_CHILD_DB="+path,
-		"GATEHOUSE_CHILD_USERS="+strings.Join(users, ","))
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "revoked\n" {
-		t.Fatalf("child: %q, %v", line, err)
+	child := childproc.Start(t, "webhook-idp", "GATEHOUSE_CHILD_DB="+path, "GATEHOUSE_CHILD_USERS="+strings.Join(users, ","))
+	if child.Info != "revoked" {
+		t.Fatalf("child: %q", child.Info)
 	}
 	select {
 	case <-inFlight:
 	case <-time.After(20 * time.Second):
 		t.Fatal("the child never posted the first event")
 	}
-	if err := cmd.Process.Kill(); err != nil { // SIGKILL: no Close, no release
-		t.Fatal(err)
-	}
-	_ = cmd.Wait()
+	child.Kill() // SIGKILL: no Close, no release
 	if got := r.hits.Load(); got != 0 {
 		t.Fatalf("%d deliveries reached the app before the kill", got)
 	}

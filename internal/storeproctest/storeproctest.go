@@ -4,12 +4,12 @@
 // session is refreshed exactly once across processes (S11, issue 6). It is
 // test support, used by the backends' tests; it owns no backend.
 //
-// The test binary plays both sides: its TestMain calls ServeChild when
-// GATEHOUSE_TEST_CHILD equals ChildRole, and the test calls Run.
+// The test binary plays both sides (see internal/childproc): its TestMain
+// gives childproc.Main a ChildRole role that calls ServeChild, and the test
+// calls Run.
 package storeproctest
 
 import (
-	"bufio"
 	"context"
 	"encoding/hex"
 	"fmt"
@@ -19,7 +19,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -29,9 +28,10 @@ import (
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore"
 	"github.com/gatehouse-auth/gatehouse/examples/shop"
 	"github.com/gatehouse-auth/gatehouse/idp/idptest"
+	"github.com/gatehouse-auth/gatehouse/internal/childproc"
 )
 
-// ChildRole is the GATEHOUSE_TEST_CHILD value of a Store app child.
+// ChildRole is the childproc role of a Store app child.
 const ChildRole = "storeapp"
 
 // ServeChild serves the Store example app with its sessions in the store
@@ -63,7 +63,7 @@ func ServeChild(open func(context.Context) (sessionstore.Store, error)) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("url http://%s sid %s rt %s\n", ln.Addr(), app.Kit.SessionCookieName(), app.Kit.RefreshCookieName())
+	childproc.Ready(fmt.Sprintf("url http://%s sid %s rt %s", ln.Addr(), app.Kit.SessionCookieName(), app.Kit.RefreshCookieName()))
 	return http.Serve(ln, app)
 }
 
@@ -74,23 +74,11 @@ type storeProc struct {
 
 func startStoreApp(t *testing.T, env []string) *storeProc {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(append(os.Environ(), "GATEHOUSE_TEST_CHILD="+ChildRole), env...)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
+	c := childproc.Start(t, ChildRole, env...)
+	f := strings.Fields(c.Info)
+	if len(f) != 6 || f[0] != "url" {
+		t.Fatalf("Store app child is ready with %q, want url URL sid COOKIE rt COOKIE", c.Info)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	line, err := bufio.NewReader(out).ReadString('\n')
-	f := strings.Fields(line)
-	if err != nil || len(f) != 6 || f[0] != "url" {
-		t.Fatalf("Store app child did not start: %q, %v", line, err)
-	}
-	go io.Copy(io.Discard, out) //nolint:errcheck // drain
 	return &storeProc{url: f[1], sid: f[3], rt: f[5]}
 }
 

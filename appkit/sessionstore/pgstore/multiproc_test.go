@@ -1,35 +1,29 @@
 package pgstore_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore/pgstore"
+	"github.com/gatehouse-auth/gatehouse/internal/childproc"
 	"github.com/gatehouse-auth/gatehouse/internal/pgtest"
 	"github.com/gatehouse-auth/gatehouse/internal/storeproctest"
 )
 
-// The multi-process test re-runs this test binary as child processes
-// (GATEHOUSE_TEST_CHILD names the role), each with its own pool, so what
-// they share is only the database, as separate app processes would.
+// The multi-process tests re-run this test binary as child processes
+// (internal/childproc), each with its own pool, so what they share is only
+// the database, as separate app processes would.
 func TestMain(m *testing.M) {
-	if role := os.Getenv("GATEHOUSE_TEST_CHILD"); role != "" {
-		if err := runChild(role); err != nil {
-			fmt.Fprintln(os.Stderr, "child:", err)
-			os.Exit(2)
-		}
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
+	childproc.Main(m, map[string]func() error{
+		"claim":                 claimChild,
+		storeproctest.ChildRole: storeAppChild,
+	})
 }
 
 type claimResult struct {
@@ -37,13 +31,9 @@ type claimResult struct {
 	Errors []string       `json:"errors"`
 }
 
-func runChild(role string) error {
-	if role == storeproctest.ChildRole {
-		return storeAppChild()
-	}
-	if role != "claim" {
-		return fmt.Errorf("unknown role %q", role)
-	}
+// claimChild waits for the release, then has its workers goroutines each
+// try to claim every key, and prints the wins as JSON.
+func claimChild() error {
 	ctx := context.Background()
 	s, err := pgstore.Open(ctx, pgstore.Config{URL: os.Getenv("GATEHOUSE_CHILD_URL"), DisableCleanup: true})
 	if err != nil {
@@ -52,8 +42,8 @@ func runChild(role string) error {
 	defer s.Close()
 	keys, _ := strconv.Atoi(os.Getenv("GATEHOUSE_CHILD_KEYS"))
 	workers, _ := strconv.Atoi(os.Getenv("GATEHOUSE_CHILD_WORKERS"))
-	fmt.Println("ready")
-	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+	childproc.Ready("")
+	if err := childproc.AwaitRelease(); err != nil {
 		return err
 	}
 	res := claimResult{Wins: map[string]int{}}
@@ -91,45 +81,16 @@ func TestClaimRefreshAcrossProcesses(t *testing.T) {
 	}
 	s.Close()
 	const keys, workers = 50, 8
-	type child struct {
-		cmd *exec.Cmd
-		in  io.WriteCloser
-		out *bufio.Reader
-	}
-	var cs []child
-	for range 2 {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), "GATEHOUSE_TEST_CHILD=claim", "GATEHOUSE_CHILD_URL="+url,
-			"GATEHOUSE_CHILD_KEYS="+strconv.Itoa(keys), "GATEHOUSE_CHILD_WORKERS="+strconv.Itoa(workers))
-		cmd.Stderr = os.Stderr
-		in, err := cmd.StdinPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-		cs = append(cs, child{cmd, in, bufio.NewReader(out)})
-	}
-	for i, c := range cs {
-		if line, err := c.out.ReadString('\n'); err != nil || line != "ready\n" {
-			t.Fatalf("child %d did not get ready: %q, %v", i, line, err)
-		}
-	}
+	env := []string{"GATEHOUSE_CHILD_URL=" + url,
+		"GATEHOUSE_CHILD_KEYS=" + strconv.Itoa(keys), "GATEHOUSE_CHILD_WORKERS=" + strconv.Itoa(workers)}
+	cs := []*childproc.Child{childproc.Start(t, "claim", env...), childproc.Start(t, "claim", env...)}
 	for _, c := range cs {
-		if _, err := io.WriteString(c.in, "go\n"); err != nil {
-			t.Fatal(err)
-		}
+		c.Release()
 	}
 	total := map[string]int{}
 	for i, c := range cs {
 		var r claimResult
-		if err := json.NewDecoder(c.out).Decode(&r); err != nil {
+		if err := c.JSON(&r); err != nil {
 			t.Fatalf("child %d result: %v", i, err)
 		}
 		for _, e := range r.Errors {
@@ -138,7 +99,7 @@ func TestClaimRefreshAcrossProcesses(t *testing.T) {
 		for k, n := range r.Wins {
 			total[k] += n
 		}
-		if err := c.cmd.Wait(); err != nil {
+		if err := c.Wait(); err != nil {
 			t.Errorf("child %d: %v", i, err)
 		}
 	}

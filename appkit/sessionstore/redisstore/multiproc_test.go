@@ -1,36 +1,38 @@
 package redisstore_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore/redisstore"
+	"github.com/gatehouse-auth/gatehouse/internal/childproc"
 	"github.com/gatehouse-auth/gatehouse/internal/redistest"
 	"github.com/gatehouse-auth/gatehouse/internal/storeproctest"
 )
 
 // The multi-process tests re-run this test binary as child processes
-// (GATEHOUSE_TEST_CHILD names the role), each with its own Redis client,
-// so what they share is only the Redis server, as separate app processes
-// would.
+// (internal/childproc), each with its own Redis client, so what they share
+// is only the Redis server, as separate app processes would.
 func TestMain(m *testing.M) {
-	if role := os.Getenv("GATEHOUSE_TEST_CHILD"); role != "" {
-		if err := runChild(role); err != nil {
-			fmt.Fprintln(os.Stderr, "child:", err)
-			os.Exit(2)
-		}
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
+	childproc.Main(m, map[string]func() error{
+		"claim": func() error {
+			s, err := redisstore.Open(context.Background(), redisstore.Config{URL: os.Getenv("GATEHOUSE_CHILD_URL"), Prefix: os.Getenv("GATEHOUSE_CHILD_PREFIX")})
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			keys, _ := strconv.Atoi(os.Getenv("GATEHOUSE_CHILD_KEYS"))
+			workers, _ := strconv.Atoi(os.Getenv("GATEHOUSE_CHILD_WORKERS"))
+			return claimChild(s, keys, workers)
+		},
+		storeproctest.ChildRole: storeAppChild,
+	})
 }
 
 // claimResult is what a claim child reports: wins per key.
@@ -39,28 +41,11 @@ type claimResult struct {
 	Errors []string       `json:"errors"`
 }
 
-func runChild(role string) error {
-	switch role {
-	case storeproctest.ChildRole:
-		return storeAppChild()
-	case "claim":
-		s, err := redisstore.Open(context.Background(), redisstore.Config{URL: os.Getenv("GATEHOUSE_CHILD_URL"), Prefix: os.Getenv("GATEHOUSE_CHILD_PREFIX")})
-		if err != nil {
-			return err
-		}
-		defer s.Close()
-		keys, _ := strconv.Atoi(os.Getenv("GATEHOUSE_CHILD_KEYS"))
-		workers, _ := strconv.Atoi(os.Getenv("GATEHOUSE_CHILD_WORKERS"))
-		return claimChild(s, keys, workers)
-	}
-	return fmt.Errorf("unknown role %q", role)
-}
-
-// claimChild waits for "go" on stdin, then has workers goroutines each try
+// claimChild waits for the release, then has workers goroutines each try
 // to claim every key, and prints the wins as JSON.
 func claimChild(s *redisstore.Store, keys, workers int) error {
-	fmt.Println("ready")
-	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+	childproc.Ready("")
+	if err := childproc.AwaitRelease(); err != nil {
 		return err
 	}
 	res := claimResult{Wins: map[string]int{}}
@@ -87,43 +72,6 @@ func claimChild(s *redisstore.Store, keys, workers int) error {
 	return json.NewEncoder(os.Stdout).Encode(res)
 }
 
-// child is a running child process of this test binary.
-type child struct {
-	cmd *exec.Cmd
-	in  io.WriteCloser
-	out *bufio.Reader
-}
-
-// startChild starts the test binary in role with env and waits for its
-// "ready" line.
-func startChild(t *testing.T, role string, env ...string) *child {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(append(os.Environ(), "GATEHOUSE_TEST_CHILD="+role), env...)
-	cmd.Stderr = os.Stderr
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start child: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	c := &child{cmd: cmd, in: in, out: bufio.NewReader(out)}
-	line, err := c.out.ReadString('\n')
-	if err != nil || line != "ready\n" {
-		t.Fatalf("child %s did not get ready: %q, %v", role, line, err)
-	}
-	return c
-}
-
 // TestClaimRefreshAcrossProcesses (S11, APP-REF-4): two app processes, each
 // with 8 goroutines, race to claim the same 50 refresh tokens on one
 // Redis; every token is claimed exactly once in total.
@@ -133,16 +81,14 @@ func TestClaimRefreshAcrossProcesses(t *testing.T) {
 	const keys, workers = 50, 8
 	env := []string{"GATEHOUSE_CHILD_URL=" + url, "GATEHOUSE_CHILD_PREFIX=" + prefix,
 		"GATEHOUSE_CHILD_KEYS=" + strconv.Itoa(keys), "GATEHOUSE_CHILD_WORKERS=" + strconv.Itoa(workers)}
-	a, b := startChild(t, "claim", env...), startChild(t, "claim", env...)
-	for _, c := range []*child{a, b} {
-		if _, err := io.WriteString(c.in, "go\n"); err != nil {
-			t.Fatal(err)
-		}
+	a, b := childproc.Start(t, "claim", env...), childproc.Start(t, "claim", env...)
+	for _, c := range []*childproc.Child{a, b} {
+		c.Release()
 	}
 	total := map[string]int{}
-	for i, c := range []*child{a, b} {
+	for i, c := range []*childproc.Child{a, b} {
 		var r claimResult
-		if err := json.NewDecoder(c.out).Decode(&r); err != nil {
+		if err := c.JSON(&r); err != nil {
 			t.Fatalf("child %d result: %v", i, err)
 		}
 		for _, e := range r.Errors {
@@ -151,7 +97,7 @@ func TestClaimRefreshAcrossProcesses(t *testing.T) {
 		for k, n := range r.Wins {
 			total[k] += n
 		}
-		if err := c.cmd.Wait(); err != nil {
+		if err := c.Wait(); err != nil {
 			t.Errorf("child %d: %v", i, err)
 		}
 	}

@@ -1,18 +1,14 @@
 package postgres_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +16,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/idp"
 	"github.com/gatehouse-auth/gatehouse/idp/store"
 	"github.com/gatehouse-auth/gatehouse/idp/store/postgres"
+	"github.com/gatehouse-auth/gatehouse/internal/childproc"
 	"github.com/gatehouse-auth/gatehouse/internal/pgtest"
 	"github.com/gatehouse-auth/gatehouse/password"
 )
@@ -35,8 +32,8 @@ const (
 
 func cheapHasher() *password.Hasher { return password.NewHasher(password.Params{Memory: 64, Time: 1}) }
 
-// idpChild serves an identity server on a free loopback port, printing its
-// base URL, until it is killed.
+// idpChild serves an identity server on a free loopback port, ready with
+// its base URL, until it is killed.
 func idpChild(ctx context.Context) error {
 	st, err := postgres.Open(ctx, postgres.Config{URL: os.Getenv("GATEHOUSE_CHILD_URL")})
 	if err != nil {
@@ -51,35 +48,20 @@ func idpChild(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("url http://%s\n", ln.Addr())
+	childproc.Ready("http://" + ln.Addr().String())
 	return http.Serve(ln, srv.Handler())
 }
 
 // idpProc is an identity server child process.
 type idpProc struct {
+	*childproc.Child
 	url string
-	cmd *exec.Cmd
 }
 
 func startIdP(t *testing.T, dbURL string) *idpProc {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "GATEHOUSE_TEST_CHILD=idp", "GATEHOUSE_CHILD_URL="+dbURL)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "url ") {
-		t.Fatalf("IdP child did not start: %q, %v", line, err)
-	}
-	go io.Copy(io.Discard, out) //nolint:errcheck // drain
-	return &idpProc{url: strings.TrimSpace(strings.TrimPrefix(line, "url ")), cmd: cmd}
+	c := childproc.Start(t, "idp", "GATEHOUSE_CHILD_URL="+dbURL)
+	return &idpProc{Child: c, url: c.Info}
 }
 
 // idpWorld is a database with one application and users, set up through
@@ -295,10 +277,7 @@ func TestKillIdPDuringRefreshLoad(t *testing.T) {
 	for range 200 { // kill once the load is well under way
 		<-progress
 	}
-	if err := a.cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	_ = a.cmd.Wait()
+	a.Kill()
 	close(done)
 	wg.Wait()
 

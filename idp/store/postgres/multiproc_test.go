@@ -8,9 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"strconv"
 	"sync"
 	"testing"
@@ -21,22 +19,20 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/idp/store"
 	"github.com/gatehouse-auth/gatehouse/idp/store/postgres"
+	"github.com/gatehouse-auth/gatehouse/internal/childproc"
 	"github.com/gatehouse-auth/gatehouse/internal/pgtest"
 )
 
 // The multi-process tests re-run this test binary as child processes
-// (GATEHOUSE_TEST_CHILD names the role). Each opens its own store, as an
-// IdP process would, so all they share is the database: nothing in-process
-// can make them agree.
+// (internal/childproc). Each opens its own store, as an IdP process would,
+// so all they share is the database: nothing in-process can make them
+// agree.
 func TestMain(m *testing.M) {
-	if role := os.Getenv("GATEHOUSE_TEST_CHILD"); role != "" {
-		if err := runChild(role); err != nil {
-			fmt.Fprintln(os.Stderr, "child:", err)
-			os.Exit(2)
-		}
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
+	childproc.Main(m, map[string]func() error{
+		"race": func() error { return storeChild("race") },
+		"load": func() error { return storeChild("load") },
+		"idp":  func() error { return idpChild(context.Background()) },
+	})
 }
 
 // hash is the token hash of family f at generation g in these tests: every
@@ -55,11 +51,10 @@ type raceResult struct {
 	Errors []string          `json:"errors"`
 }
 
-func runChild(role string) error {
+// storeChild opens its own store, says it is ready, and on the release
+// runs the race or the load.
+func storeChild(role string) error {
 	ctx := context.Background()
-	if role == "idp" {
-		return idpChild(ctx)
-	}
 	s, err := postgres.Open(ctx, postgres.Config{URL: os.Getenv("GATEHOUSE_CHILD_URL")})
 	if err != nil {
 		return err
@@ -67,8 +62,8 @@ func runChild(role string) error {
 	defer s.Close()
 	families, _ := strconv.Atoi(os.Getenv("GATEHOUSE_CHILD_FAMILIES"))
 	workers, _ := strconv.Atoi(os.Getenv("GATEHOUSE_CHILD_WORKERS"))
-	fmt.Println("ready")
-	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+	childproc.Ready("")
+	if err := childproc.AwaitRelease(); err != nil {
 		return err
 	}
 	switch role {
@@ -151,49 +146,18 @@ func loadChild(ctx context.Context, s *postgres.Store, families, workers int) er
 	return firstErr
 }
 
-// child is a running child process of this test binary.
-type child struct {
-	cmd *exec.Cmd
-	in  io.WriteCloser
-	out *bufio.Reader
-}
-
 // startChildren starts n children in role and waits until all are ready
 // (each has opened its store, migrations included), then releases them
 // together.
-func startChildren(t *testing.T, n int, role string, env ...string) []*child {
+func startChildren(t *testing.T, n int, role string, env ...string) []*childproc.Child {
 	t.Helper()
-	var cs []*child
+	var cs []*childproc.Child
 	for i := range n {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(append(os.Environ(), "GATEHOUSE_TEST_CHILD="+role, fmt.Sprintf("GATEHOUSE_CHILD_NAME=child-%d", i)), env...)
-		cmd.Stderr = os.Stderr
-		in, err := cmd.StdinPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("start child: %v", err)
-		}
-		t.Cleanup(func() {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		})
-		cs = append(cs, &child{cmd: cmd, in: in, out: bufio.NewReader(out)})
-	}
-	for i, c := range cs {
-		if line, err := c.out.ReadString('\n'); err != nil || line != "ready\n" {
-			t.Fatalf("child %d did not get ready: %q, %v", i, line, err)
-		}
+		name := fmt.Sprintf("GATEHOUSE_CHILD_NAME=child-%d", i)
+		cs = append(cs, childproc.Start(t, role, append([]string{name}, env...)...))
 	}
 	for _, c := range cs {
-		if _, err := io.WriteString(c.in, "go\n"); err != nil {
-			t.Fatal(err)
-		}
+		c.Release()
 	}
 	return cs
 }
@@ -241,7 +205,7 @@ func TestRotateAcrossProcesses(t *testing.T) {
 	won := map[string][]string{}
 	for i, c := range cs {
 		var r raceResult
-		if err := json.NewDecoder(c.out).Decode(&r); err != nil {
+		if err := c.JSON(&r); err != nil {
 			t.Fatalf("child %d result: %v", i, err)
 		}
 		for _, e := range r.Errors {
@@ -250,7 +214,7 @@ func TestRotateAcrossProcesses(t *testing.T) {
 		for f, h := range r.Won {
 			won[f] = append(won[f], h)
 		}
-		if err := c.cmd.Wait(); err != nil {
+		if err := c.Wait(); err != nil {
 			t.Errorf("child %d: %v", i, err)
 		}
 	}
@@ -287,14 +251,11 @@ func TestKillDuringRotationLoad(t *testing.T) {
 		"GATEHOUSE_CHILD_FAMILIES="+strconv.Itoa(families), "GATEHOUSE_CHILD_WORKERS="+strconv.Itoa(workers))
 	// Kill once the load is well under way (by progress, not by time).
 	for n := 0; n < 300; n++ {
-		if _, err := cs[0].out.ReadString('\n'); err != nil {
+		if _, err := cs[0].Line(); err != nil {
 			t.Fatalf("load child stopped after %d rotations: %v", n, err)
 		}
 	}
-	if err := cs[0].cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	_ = cs[0].cmd.Wait()
+	cs[0].Kill()
 
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
