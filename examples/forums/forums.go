@@ -64,28 +64,22 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if now == nil {
 		now = time.Now
 	}
-	db, err := site.OpenDB(ctx, cfg.DBPath, migrationFiles, "migrations")
-	if err != nil {
-		return nil, fmt.Errorf("forums: %w", err)
-	}
-	a := &App{db: db, now: now}
-	if err := a.seed(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("forums: seed: %w", err)
-	}
+	a := &App{now: now}
 	pages, _ := fs.Sub(templates, "templates")
-	s, err := site.New(ctx, cfg, site.Spec{
+	s, db, err := site.NewWithDB(ctx, cfg, site.Spec{
 		Name: "Gatehouse Forums", CookieName: CookieName, HomePath: HomePath,
 		Accent: "#6d28d9", AccentSoft: "#ddd6fe",
 		Nav:   []site.Link{{Path: "/", Label: "Home"}, {Path: "/posts", Label: "Threads"}},
 		Pages: pages,
 		Funcs: map[string]any{"when": whenTime, "plural": plural},
-		Ready: db.PingContext,
+	}, migrationFiles, "migrations", func(ctx context.Context, db *sql.DB) error {
+		a.db = db
+		return a.seed(ctx)
 	})
 	if err != nil {
-		db.Close()
 		return nil, fmt.Errorf("forums: %w", err)
 	}
+	a.db = db
 	a.Site = s
 	k := s.Kit
 	s.Mux.Handle("GET /{$}", k.OptionalLogin(http.HandlerFunc(a.home)))

@@ -62,31 +62,22 @@ type App struct {
 // New opens the Store's database (seeding the catalog on first use) and
 // its session store, and builds its routes.
 func New(ctx context.Context, cfg Config) (*App, error) {
-	db, err := site.OpenDB(ctx, cfg.DBPath, migrationFiles, "migrations")
-	if err != nil {
-		return nil, fmt.Errorf("store: %w", err)
-	}
-	if err := seed(ctx, db); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("store: seed catalog: %w", err)
-	}
 	pages, _ := fs.Sub(templates, "templates")
-	a := &App{db: db, now: cfg.Now}
+	a := &App{now: cfg.Now}
 	if a.now == nil {
 		a.now = time.Now
 	}
-	s, err := site.New(ctx, cfg, site.Spec{
+	s, db, err := site.NewWithDB(ctx, cfg, site.Spec{
 		Name: "Gatehouse Store", CookieName: CookieName, HomePath: HomePath,
 		Accent: "#0f766e", AccentSoft: "#99f6e4",
 		Nav:   []site.Link{{Path: "/", Label: "Catalog"}, {Path: "/shopping-cart", Label: "Cart"}},
 		Pages: pages,
 		Funcs: map[string]any{"money": money, "initial": initial},
-		Ready: db.PingContext,
-	})
+	}, migrationFiles, "migrations", seed)
 	if err != nil {
-		db.Close()
 		return nil, fmt.Errorf("store: %w", err)
 	}
+	a.db = db
 	a.Site = s
 	k := s.Kit
 	s.Mux.Handle("GET /{$}", k.OptionalLogin(http.HandlerFunc(a.home)))

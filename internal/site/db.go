@@ -60,3 +60,29 @@ func openFile(path string) (*sql.DB, error) {
 	db.SetMaxOpenConns(4)
 	return db, nil
 }
+
+// NewWithDB builds an app that keeps its own data in cfg.DBPath: it opens
+// the database (OpenDB with fsys and dir), runs seed on it (seed fills an
+// empty database and leaves a used one alone), then builds the Site with
+// spec, whose Ready defaults to pinging that database. On any error the
+// database is closed again; otherwise the caller owns it.
+func NewWithDB(ctx context.Context, cfg Config, spec Spec, fsys fs.FS, dir string,
+	seed func(context.Context, *sql.DB) error) (*Site, *sql.DB, error) {
+	db, err := OpenDB(ctx, cfg.DBPath, fsys, dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := seed(ctx, db); err != nil {
+		db.Close()
+		return nil, nil, fmt.Errorf("seed: %w", err)
+	}
+	if spec.Ready == nil {
+		spec.Ready = db.PingContext
+	}
+	s, err := New(ctx, cfg, spec)
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return s, db, nil
+}
