@@ -1,14 +1,9 @@
 package forums
 
 import (
-	"bytes"
-	"context"
-	"log/slog"
-	"path/filepath"
 	"testing"
 
-	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore/memstore"
-	"github.com/gatehouse-auth/gatehouse/idp/idptest"
+	"github.com/gatehouse-auth/gatehouse/internal/exampletest"
 	"github.com/gatehouse-auth/gatehouse/internal/site"
 	"github.com/gatehouse-auth/gatehouse/internal/sitetest"
 )
@@ -19,19 +14,7 @@ import (
 // the site's page, 405 with Allow.
 func TestAUD17_ForumsSecurityHeadersOnEveryRoute(t *testing.T) {
 	const email, pw, hookSecret = "ann@example.com", "plum tractor whispers at dawn", "forums-test-webhook-secret-0123456789"
-	i := idptest.Start(t)
-	id, secret := i.CreateApp(t, idptest.AppOptions{Name: "Gatehouse Forums"})
-	i.CreateUser(t, email, pw, id)
-	ms := memstore.New(memstore.Config{})
-	t.Cleanup(func() { ms.Close() })
-	a, err := New(context.Background(), Config{IdPURL: i.URL, ClientID: id, ClientSecret: secret,
-		DBPath: filepath.Join(t.TempDir(), "forums.db"), Sessions: ms, SealKey: bytes.Repeat([]byte("k"), 32),
-		WebhookSecret: hookSecret, DevMode: true, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
-	cookies := sitetest.Login(t, a, email, pw)
+	a, cookies := exampletest.SignedIn(t, "Gatehouse Forums", email, pw, hookSecret, New)
 
 	in := func(method, path, body string) sitetest.Request {
 		return sitetest.Request{Method: method, Path: path, Body: body, SignedIn: true}

@@ -1,24 +1,19 @@
 package forums
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/gatehouse-auth/gatehouse/appkit"
-	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore/memstore"
+	"github.com/gatehouse-auth/gatehouse/internal/exampletest"
 )
 
 func newApp(t *testing.T, db string) *App {
 	t.Helper()
-	ms := memstore.New(memstore.Config{})
-	t.Cleanup(func() { ms.Close() })
-	a, err := New(context.Background(), Config{IdPURL: "http://127.0.0.1:1", ClientID: "c", ClientSecret: "s",
-		DBPath: db, Sessions: ms, SealKey: bytes.Repeat([]byte("k"), 32), DevMode: true, Logger: slog.New(slog.DiscardHandler)})
+	a, err := New(context.Background(), exampletest.Config(t, "http://127.0.0.1:1", "c", "s", db))
 	if err != nil {
 		t.Fatal(err)
 	}
