@@ -8,8 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
+
+	"github.com/gatehouse-auth/gatehouse/internal/sqlitefile/sqlitefiletest"
 
 	"github.com/gatehouse-auth/gatehouse/idp"
 )
@@ -19,8 +20,7 @@ import (
 // sealed with it; every database file in DIR, with its -wal and -shm, is
 // 0600 under the usual umask 022.
 func TestAUD12_DemoKEKAndFileModes(t *testing.T) {
-	old := syscall.Umask(0o022)
-	defer syscall.Umask(old)
+	sqlitefiletest.UsualUmask(t)
 	dir := t.TempDir()
 	d := startTest(t, dir)
 	kekPath := filepath.Join(dir, KEKFile)

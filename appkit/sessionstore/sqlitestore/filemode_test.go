@@ -4,11 +4,11 @@ package sqlitestore
 
 import (
 	"context"
-	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/sqlitefile/sqlitefiletest"
 
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore"
 )
@@ -16,8 +16,7 @@ import (
 // AUD-12: the session database holds access tokens; it and its -wal and
 // -shm files are created 0600, not 0644, under the usual umask 022.
 func TestAUD12_DatabaseFilesAre0600(t *testing.T) {
-	old := syscall.Umask(0o022)
-	defer syscall.Umask(old)
+	sqlitefiletest.UsualUmask(t)
 	path := filepath.Join(t.TempDir(), "sessions.db")
 	s := open(t, path, Config{CleanupInterval: time.Hour})
 	defer s.Close()
@@ -27,13 +26,5 @@ func TestAUD12_DatabaseFilesAre0600(t *testing.T) {
 	if err := s.Put(context.Background(), sess); err != nil { // a first write
 		t.Fatal(err)
 	}
-	for _, f := range []string{path, path + "-wal", path + "-shm"} {
-		fi, err := os.Stat(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if fi.Mode().Perm() != 0o600 {
-			t.Errorf("%s: mode %v, want 0600", filepath.Base(f), fi.Mode().Perm())
-		}
-	}
+	sqlitefiletest.CheckModes(t, path)
 }
