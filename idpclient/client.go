@@ -348,27 +348,38 @@ func (c *Client) Issuer(ctx context.Context) (string, error) {
 
 // getJSON GETs u and decodes a 200 JSON answer into v.
 func (c *Client) getJSON(ctx context.Context, op, u string, v any) error {
+	body, err := getOK(ctx, c.plain, op, u)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return &Error{Op: op, Kind: ErrUnavailable, StatusCode: http.StatusOK, Err: fmt.Errorf("decode: %w", err)}
+	}
+	return nil
+}
+
+// getOK GETs u with hc, asking for JSON, and returns the body (at most
+// maxBody bytes) of a 200 answer. A failed request, a failed read or any
+// other status is an ErrUnavailable *Error for op.
+func getOK(ctx context.Context, hc *http.Client, op, u string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return &Error{Op: op, Kind: ErrUnavailable, Err: err}
+		return nil, &Error{Op: op, Kind: ErrUnavailable, Err: err}
 	}
 	req.Header.Set("Accept", "application/json")
-	resp, err := c.plain.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
-		return &Error{Op: op, Kind: ErrUnavailable, Err: err}
+		return nil, &Error{Op: op, Kind: ErrUnavailable, Err: err}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
-		return &Error{Op: op, Kind: ErrUnavailable, StatusCode: resp.StatusCode, Err: err}
+		return nil, &Error{Op: op, Kind: ErrUnavailable, StatusCode: resp.StatusCode, Err: err}
 	}
 	if resp.StatusCode != http.StatusOK {
-		return &Error{Op: op, Kind: ErrUnavailable, StatusCode: resp.StatusCode}
+		return nil, &Error{Op: op, Kind: ErrUnavailable, StatusCode: resp.StatusCode}
 	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return &Error{Op: op, Kind: ErrUnavailable, StatusCode: resp.StatusCode, Err: fmt.Errorf("decode: %w", err)}
-	}
-	return nil
+	return body, nil
 }
 
 // send performs req with the Client's timeout and returns status and body.

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -91,26 +90,13 @@ func (kc *keyCache) fetch(ctx context.Context) error {
 	kc.mu.Lock()
 	kc.attempts = kc.now()
 	kc.mu.Unlock()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, kc.url, nil)
+	body, err := getOK(ctx, kc.hc, op, kc.url)
 	if err != nil {
-		return &Error{Op: op, Kind: ErrUnavailable, Err: err}
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := kc.hc.Do(req)
-	if err != nil {
-		return &Error{Op: op, Kind: ErrUnavailable, Err: err}
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	if err != nil {
-		return &Error{Op: op, Kind: ErrUnavailable, StatusCode: resp.StatusCode, Err: err}
-	}
-	if resp.StatusCode != http.StatusOK {
-		return &Error{Op: op, Kind: ErrUnavailable, StatusCode: resp.StatusCode}
+		return err
 	}
 	keys, err := parseJWKS(body)
 	if err != nil {
-		return &Error{Op: op, Kind: ErrUnavailable, StatusCode: resp.StatusCode, Err: err}
+		return &Error{Op: op, Kind: ErrUnavailable, StatusCode: http.StatusOK, Err: err}
 	}
 	kc.mu.Lock()
 	kc.keys = keys
