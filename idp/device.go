@@ -63,26 +63,8 @@ func (s *Server) parseDeviceToken(ctx context.Context, raw, appID string) *devic
 		if typ, _ := t.Header["typ"].(string); typ != deviceTokenType {
 			return nil, errors.New("not a device token")
 		}
-		kid, _ := t.Header["kid"].(string)
-		k := s.keys.byKID(kid)
-		if k == nil {
-			s.keys.maybeReload(ctx)
-			if k = s.keys.byKID(kid); k == nil {
-				return nil, fmt.Errorf("unknown kid %q", kid)
-			}
-		}
-		if t.Method.Alg() != k.method.Alg() {
-			return nil, errors.New("algorithm does not match key")
-		}
-		return k.signer.Public(), nil
-	},
-		jwt.WithValidMethods([]string{AlgES256, AlgRS256, AlgEdDSA}),
-		jwt.WithIssuer(s.cfg.Issuer),
-		jwt.WithAudience(appID),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
-		jwt.WithTimeFunc(s.now),
-	)
+		return s.verificationKey(ctx, t)
+	}, s.ownTokenOptions(jwt.WithAudience(appID))...)
 	if err != nil || c.Subject == "" || c.ID == "" || len(c.ID) > 64 {
 		return nil
 	}

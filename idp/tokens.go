@@ -203,6 +203,38 @@ func revokedAt(issued, revokedBefore time.Time, timed bool) bool {
 	return !issued.Truncate(prec).After(revokedBefore.Truncate(prec))
 }
 
+// verificationKey is the key a JWT this server signed is verified with:
+// the published key named by its kid only (IDP-TOK-2: jku, x5u and jwk
+// headers are ignored; an unknown kid reloads the keys once, for a key
+// another process added), and only if the token's algorithm is that key's.
+func (s *Server) verificationKey(ctx context.Context, t *jwt.Token) (any, error) {
+	kid, _ := t.Header["kid"].(string)
+	k := s.keys.byKID(kid)
+	if k == nil {
+		s.keys.maybeReload(ctx)
+		if k = s.keys.byKID(kid); k == nil {
+			return nil, fmt.Errorf("unknown kid %q", kid)
+		}
+	}
+	if t.Method.Alg() != k.method.Alg() {
+		return nil, errors.New("algorithm does not match key")
+	}
+	return k.signer.Public(), nil
+}
+
+// ownTokenOptions are the checks every JWT this server signed must pass,
+// plus extra: an allowlisted asymmetric algorithm (IDP-TOK-1), this
+// issuer, an expiry, an issued-at not in the future, on the server's clock.
+func (s *Server) ownTokenOptions(extra ...jwt.ParserOption) []jwt.ParserOption {
+	return append([]jwt.ParserOption{
+		jwt.WithValidMethods([]string{AlgES256, AlgRS256, AlgEdDSA}),
+		jwt.WithIssuer(s.cfg.Issuer),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithTimeFunc(s.now),
+	}, extra...)
+}
+
 // verifyAccessToken checks a JWT issued by this server: signature by a
 // published key chosen by kid only (IDP-TOK-2: jku, x5u and jwk headers are
 // ignored), an allowlisted asymmetric algorithm (IDP-TOK-1), typ at+jwt
@@ -216,25 +248,8 @@ func (s *Server) verifyAccessToken(ctx context.Context, raw string) (*AccessClai
 		if !accessTokenType(t.Header["typ"]) {
 			return nil, errors.New("not an access token (typ is not at+jwt)")
 		}
-		kid, _ := t.Header["kid"].(string)
-		k := s.keys.byKID(kid)
-		if k == nil {
-			s.keys.maybeReload(ctx)
-			if k = s.keys.byKID(kid); k == nil {
-				return nil, fmt.Errorf("unknown kid %q", kid)
-			}
-		}
-		if t.Method.Alg() != k.method.Alg() {
-			return nil, errors.New("algorithm does not match key")
-		}
-		return k.signer.Public(), nil
-	},
-		jwt.WithValidMethods([]string{AlgES256, AlgRS256, AlgEdDSA}),
-		jwt.WithIssuer(s.cfg.Issuer),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
-		jwt.WithTimeFunc(s.now),
-	)
+		return s.verificationKey(ctx, t)
+	}, s.ownTokenOptions()...)
 	if err != nil {
 		if errors.Is(err, jwt.ErrTokenExpired) {
 			return nil, errTokenExpired
