@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/internal/testneeds"
+
 	"github.com/jackc/pgx/v5"
 )
 
@@ -29,10 +31,7 @@ func AdminURL(t testing.TB) string {
 	t.Helper()
 	u := os.Getenv(EnvURL)
 	if u == "" {
-		if os.Getenv("GATEHOUSE_CI") == "1" {
-			t.Fatalf("%s is not set and GATEHOUSE_CI=1: PostgreSQL tests must run (scripts/test.sh starts a server)", EnvURL)
-		}
-		t.Skipf("%s not set: skipping PostgreSQL test (run scripts/test.sh, or source scripts/testenv.sh)", EnvURL)
+		testneeds.Missing(t, EnvURL+" is not set: the PostgreSQL tests need a server (run scripts/test.sh, or source scripts/testenv.sh)")
 	}
 	return u
 }
@@ -44,20 +43,7 @@ func AdminURL(t testing.TB) string {
 // when the test ends.
 func NewSchema(t testing.TB) string {
 	t.Helper()
-	admin := AdminURL(t)
-	u, err := url.Parse(admin)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		t.Fatalf("%s must be a postgres:// URL", EnvURL)
-	}
-	name := randomName()
-	if err := exec(admin, `CREATE SCHEMA `+name); err != nil {
-		t.Fatalf("pgtest: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := exec(admin, `DROP SCHEMA IF EXISTS `+name+` CASCADE`); err != nil {
-			t.Errorf("pgtest: %v", err)
-		}
-	})
+	u, name := create(t, `CREATE SCHEMA %s`, `DROP SCHEMA IF EXISTS %s CASCADE`)
 	q := u.Query()
 	q.Set("search_path", name)
 	u.RawQuery = q.Encode()
@@ -69,22 +55,31 @@ func NewSchema(t testing.TB) string {
 // dropped, with any connections still open to it, when the test ends.
 func NewDatabase(t testing.TB) string {
 	t.Helper()
+	u, name := create(t, `CREATE DATABASE %s`, `DROP DATABASE IF EXISTS %s WITH (FORCE)`)
+	u.Path = "/" + name
+	return u.String()
+}
+
+// create runs createSQL (a format with one %s) with a fresh random name
+// on the test server, and dropSQL with that name when the test ends. It
+// returns the server's URL and the name.
+func create(t testing.TB, createSQL, dropSQL string) (*url.URL, string) {
+	t.Helper()
 	admin := AdminURL(t)
 	u, err := url.Parse(admin)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		t.Fatalf("%s must be a postgres:// URL", EnvURL)
 	}
 	name := randomName()
-	if err := exec(admin, `CREATE DATABASE `+name); err != nil {
+	if err := exec(admin, fmt.Sprintf(createSQL, name)); err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
 	t.Cleanup(func() {
-		if err := exec(admin, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`); err != nil {
+		if err := exec(admin, fmt.Sprintf(dropSQL, name)); err != nil {
 			t.Errorf("pgtest: %v", err)
 		}
 	})
-	u.Path = "/" + name
-	return u.String()
+	return u, name
 }
 
 // randomName returns a fresh lower-case identifier.
