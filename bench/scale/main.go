@@ -52,11 +52,12 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse/bench/internal/benchenv"
 
 	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", for the bulk loader
@@ -303,7 +304,7 @@ func run(ctx context.Context, o options) error {
 		defer os.RemoveAll(d)
 		o.dir = d
 	}
-	logf("scale: %s, families %d and %d, %d clients, %d rounds × %v per size; load average %s", o.kind, o.small, o.large, o.c, o.rounds, o.d, loadAvg())
+	benchenv.Logf("scale: %s, families %d and %d, %d clients, %d rounds × %v per size; load average %s", o.kind, o.small, o.large, o.c, o.rounds, o.d, benchenv.LoadAvg())
 	var dbs []*db
 	for _, n := range []int{o.small, o.large} {
 		if n <= 0 {
@@ -339,7 +340,7 @@ func run(ctx context.Context, o options) error {
 		if !o.keep && !o.reuse {
 			defer d.remove()
 		}
-		logf("database for -%d: %d bulk families, %d refresh_tokens rows, %d MB, loaded in %.0f s",
+		benchenv.Logf("database for -%d: %d bulk families, %d refresh_tokens rows, %d MB, loaded in %.0f s",
 			d.n, metas[i].Families, metas[i].Rows, metas[i].Bytes>>20, metas[i].LoadSeconds)
 	}
 	if o.loadOnly {
@@ -374,8 +375,8 @@ func run(ctx context.Context, o options) error {
 		targets = append(targets, t)
 	}
 
-	waitQuiet(o.quiet, 10*time.Minute)
-	logf("measuring; load average %s", loadAvg())
+	benchenv.WaitQuiet(o.quiet, 10*time.Minute)
+	benchenv.Logf("measuring; load average %s", benchenv.LoadAvg())
 	type stats struct{ rate, p50, p99 []float64 }
 	res := make([]stats, len(targets))
 	var ratios []float64
@@ -392,11 +393,11 @@ func run(ctx context.Context, o options) error {
 			if i < 2 {
 				p99[i] = s.p99
 			}
-			logf("round %d, %d families: %.0f refreshes/s, p50 %.2f ms, p99 %.2f ms", r+1, t.d.n, s.rate, s.p50, s.p99)
+			benchenv.Logf("round %d, %d families: %.0f refreshes/s, p50 %.2f ms, p99 %.2f ms", r+1, t.d.n, s.rate, s.p50, s.p99)
 		}
 		if len(targets) == 2 {
 			ratios = append(ratios, p99[1]/p99[0])
-			logf("round %d: p99 ratio large/small %.2f", r+1, p99[1]/p99[0])
+			benchenv.Logf("round %d: p99 ratio large/small %.2f", r+1, p99[1]/p99[0])
 		}
 	}
 	fmt.Printf("| store | families stored | refreshes/s | p50 ms | p99 ms | database size |\n|---|---|---|---|---|---|\n")
@@ -408,7 +409,7 @@ func run(ctx context.Context, o options) error {
 		fmt.Printf("\np99 large/small, per round: %s\n", stat(ratios, "%.2f"))
 	}
 	printMeta(dbs, metas)
-	fmt.Printf("load average at the end: %s\n", loadAvg())
+	fmt.Printf("load average at the end: %s\n", benchenv.LoadAvg())
 	return nil
 }
 
@@ -527,7 +528,7 @@ func prepare(ctx context.Context, d *db) (*meta, error) {
 	spec.progress = func(done int) {
 		if step := max(d.n/20, 1); done%step < d.o.txRows {
 			el := time.Since(start).Seconds()
-			logf("%d families: loaded %d (%.0f/s, %.0f s)", d.n, done, float64(done)/el, el)
+			benchenv.Logf("%d families: loaded %d (%.0f/s, %.0f s)", d.n, done, float64(done)/el, el)
 		}
 	}
 	if d.o.budget > 0 {
@@ -538,7 +539,7 @@ func prepare(ctx context.Context, d *db) (*meta, error) {
 		return nil, fmt.Errorf("bulk load: %w", err)
 	}
 	if loaded < d.n {
-		logf("%d families: load budget %v spent after %d families; measuring with those", d.n, d.o.budget, loaded)
+		benchenv.Logf("%d families: load budget %v spent after %d families; measuring with those", d.n, d.o.budget, loaded)
 	}
 	m.Families = loaded
 	if dl.name == "sqlite" {
@@ -635,7 +636,7 @@ func load(c int, d time.Duration, f func(worker int) error) result {
 				t := time.Now()
 				if err := f(w); err != nil {
 					if errs.Add(1) == 1 {
-						logf("error: %s", strings.TrimSpace(err.Error()))
+						benchenv.Logf("error: %s", strings.TrimSpace(err.Error()))
 					}
 					continue
 				}
@@ -662,39 +663,4 @@ func stat(xs []float64, f string) string {
 	s := slices.Clone(xs)
 	slices.Sort(s)
 	return fmt.Sprintf(f+" ("+f+"–"+f+")", s[len(s)/2], s[0], s[len(s)-1])
-}
-
-// waitQuiet waits until the 1-minute load average is below limit, polling
-// every 30 s for at most maxWait (other engineers share the cores; the
-// brief asks for measurements on a quiet machine, or the load recorded).
-func waitQuiet(limit float64, maxWait time.Duration) {
-	if limit <= 0 {
-		return
-	}
-	deadline := time.Now().Add(maxWait)
-	for {
-		la, err := strconv.ParseFloat(loadAvg(), 64)
-		if err != nil || la < limit {
-			return
-		}
-		if time.Now().After(deadline) {
-			logf("load average still %.2f after %v: measuring anyway", la, maxWait)
-			return
-		}
-		logf("load average %.2f, waiting for < %.2f", la, limit)
-		time.Sleep(30 * time.Second)
-	}
-}
-
-// loadAvg is the 1-minute load average (other engineers share the cores).
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	return strings.Fields(string(b))[0]
-}
-
-func logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05 ")+format+"\n", args...)
 }

@@ -44,6 +44,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/bench/internal/benchenv"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 
@@ -106,7 +108,7 @@ func run(ctx context.Context, o options) error {
 	if o.n <= 0 || o.c <= 0 || o.rounds <= 0 {
 		return errors.New("-n, -c and -rounds must be positive")
 	}
-	logf("storebench: %s, %d sessions, %d goroutines, %d×%v; load average %s", o.kind, o.n, o.c, o.rounds, o.d, loadAvg())
+	benchenv.Logf("storebench: %s, %d sessions, %d goroutines, %d×%v; load average %s", o.kind, o.n, o.c, o.rounds, o.d, benchenv.LoadAvg())
 	tok, err := realToken(ctx)
 	if err != nil {
 		return fmt.Errorf("template token: %w", err)
@@ -115,7 +117,7 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	logf("template: IdP access token %d B (real login, ES256); generated claims %d B", len(tok), len(f.payload))
+	benchenv.Logf("template: IdP access token %d B (real login, ES256); generated claims %d B", len(tok), len(f.payload))
 
 	t, err := open(ctx, o)
 	if err != nil {
@@ -146,7 +148,7 @@ func run(ctx context.Context, o options) error {
 			return fmt.Errorf("put session %d: %w", i, err)
 		}
 		if i > 0 && i%100000 == 0 {
-			logf("loaded %d (%.0f/s)", i, float64(i)/time.Since(start).Seconds())
+			benchenv.Logf("loaded %d (%.0f/s)", i, float64(i)/time.Since(start).Seconds())
 		}
 		return nil
 	}); err != nil {
@@ -154,7 +156,7 @@ func run(ctx context.Context, o options) error {
 	}
 	loadTime := time.Since(start)
 	sample := min(o.n, 1000)
-	logf("loaded %d sessions in %v (%.0f/s, token signing included); access token %.0f B, claims %.0f B on average",
+	benchenv.Logf("loaded %d sessions in %v (%.0f/s, token signing included); access token %.0f B, claims %.0f B on average",
 		o.n, loadTime.Round(time.Second), float64(o.n)/loadTime.Seconds(),
 		float64(tokenBytes.Load())/float64(sample), float64(claimBytes.Load())/float64(sample))
 	if c, ok := t.st.(interface {
@@ -173,7 +175,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	perSession := float64(after-before) / float64(o.n)
-	logf("memory: %.0f B per session (%s)", perSession, detail)
+	benchenv.Logf("memory: %.0f B per session (%s)", perSession, detail)
 	runtime.KeepAlive(digests)
 
 	get := func(ctx context.Context, key string) error {
@@ -186,14 +188,14 @@ func run(ctx context.Context, o options) error {
 		}
 		return nil
 	}
-	waitQuiet(o.quiet, 10*time.Minute)
+	benchenv.WaitQuiet(o.quiet, 10*time.Minute)
 	// One unmeasured round first: it brings the stores' pages into the
 	// caches (SQLite's and PostgreSQL's files, pools' connections).
 	if w := lookups(ctx, o, digests, get); w.errors > 0 {
 		return fmt.Errorf("warm-up: %d lookup errors", w.errors)
 	}
 	var rates, p50s, p99s, rawRates, rawP50s, rawP99s, ratios []float64
-	loadStart := loadAvg()
+	loadStart := benchenv.LoadAvg()
 	for r := range o.rounds {
 		var res, raw result
 		if t.raw != nil && r%2 == 0 {
@@ -213,9 +215,9 @@ func run(ctx context.Context, o options) error {
 			ratios = append(ratios, res.rate/raw.rate)
 			msg += fmt.Sprintf("; raw GET %.0f/s p50 %.1f µs p99 %.1f µs; store/raw %.3f", raw.rate, raw.p50, raw.p99, res.rate/raw.rate)
 		}
-		logf("%s", msg)
+		benchenv.Logf("%s", msg)
 	}
-	la := loadStart + " → " + loadAvg()
+	la := loadStart + " → " + benchenv.LoadAvg()
 	fmt.Printf("| store | sessions | lookups/s | p50 µs | p99 µs | bytes per session | load | load average |\n|---|---|---|---|---|---|---|---|\n")
 	fmt.Printf("| %s | %d | %s | %s | %s | %.0f | %v | %s |\n", o.kind, o.n, stat(rates, "%.0f"), stat(p50s, "%.1f"), stat(p99s, "%.1f"),
 		perSession, loadTime.Round(time.Second), la)
@@ -290,7 +292,7 @@ func lookups(ctx context.Context, o options, digests [][32]byte, get func(contex
 				hex.Encode(buf[:], digests[rng.IntN(len(digests))][:])
 				if err := get(ctx, string(buf[:])); err != nil {
 					if errs.Add(1) == 1 {
-						logf("lookup error: %v", err)
+						benchenv.Logf("lookup error: %v", err)
 					}
 					continue
 				}
@@ -399,7 +401,7 @@ func openPostgres(ctx context.Context, o options) (*target, error) {
 	_ = admin.QueryRow(ctx, "SHOW server_version").Scan(&version)
 	var sb string
 	_ = admin.QueryRow(ctx, "SHOW shared_buffers").Scan(&sb)
-	logf("PostgreSQL %s, shared_buffers %s", version, sb)
+	benchenv.Logf("PostgreSQL %s, shared_buffers %s", version, sb)
 	u, err := url.Parse(o.pgURL)
 	if err != nil {
 		return nil, errors.New("invalid -postgres URL")
@@ -475,7 +477,7 @@ func openRedis(ctx context.Context, o options) (*target, error) {
 		return nil, fmt.Errorf("redis database not empty (%d keys, err %v): use an empty one or -flush", n, err)
 	}
 	info, _ := client.Info(ctx, "server").Result()
-	logf("Redis %s, pool %d", infoField(info, "redis_version"), ro.PoolSize)
+	benchenv.Logf("Redis %s, pool %d", infoField(info, "redis_version"), ro.PoolSize)
 	st, err := redisstore.Open(ctx, redisstore.Config{Client: client})
 	if err != nil {
 		client.Close()
@@ -529,39 +531,4 @@ func mb(s string) string {
 		return "?"
 	}
 	return strconv.FormatInt(n>>20, 10)
-}
-
-// waitQuiet waits until the 1-minute load average is below limit, polling
-// every 30 s for at most maxWait (other engineers share the cores; the
-// brief asks for measurements on a quiet machine, or the load recorded).
-func waitQuiet(limit float64, maxWait time.Duration) {
-	if limit <= 0 {
-		return
-	}
-	deadline := time.Now().Add(maxWait)
-	for {
-		la, err := strconv.ParseFloat(loadAvg(), 64)
-		if err != nil || la < limit {
-			return
-		}
-		if time.Now().After(deadline) {
-			logf("load average still %.2f after %v: measuring anyway", la, maxWait)
-			return
-		}
-		logf("load average %.2f, waiting for < %.2f", la, limit)
-		time.Sleep(30 * time.Second)
-	}
-}
-
-// loadAvg is the 1-minute load average (other engineers share the cores).
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	return strings.Fields(string(b))[0]
-}
-
-func logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05 ")+format+"\n", args...)
 }
