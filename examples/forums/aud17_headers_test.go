@@ -16,21 +16,17 @@ func TestAUD17_ForumsSecurityHeadersOnEveryRoute(t *testing.T) {
 	const email, pw, hookSecret = "ann@example.com", "plum tractor whispers at dawn", "forums-test-webhook-secret-0123456789"
 	a, cookies := exampletest.SignedIn(t, "Gatehouse Forums", email, pw, hookSecret, New)
 
-	in := func(method, path, body string) sitetest.Request {
-		return sitetest.Request{Method: method, Path: path, Body: body, SignedIn: true}
-	}
-	out := func(method, path string) sitetest.Request { return sitetest.Request{Method: method, Path: path} }
 	rows := []sitetest.Row{
-		{Request: out("GET", "/posts"), Status: 303},
-		{Request: in("GET", "/posts", ""), Status: 200},
-		{Request: in("POST", "/posts", "title=Hello&body=First+post"), Status: 303},
-		{Request: in("POST", "/posts", "title=&body="), Status: 400},
-		{Request: in("GET", "/posts/1", ""), Status: 200},
-		{Request: in("POST", "/posts/1/replies", "body=A+reply"), Status: 303},
-		{Request: in("GET", "/posts/9999", ""), Status: 404},
-		{Request: in("DELETE", "/posts", ""), Status: 405, Allow: "GET, HEAD, POST"},
-		{Request: in("GET", "/posts/1/replies", ""), Status: 405, Allow: "POST"},
-		{Request: out("PUT", "/"), Status: 405, Allow: "GET, HEAD"},
+		{Request: sitetest.Out("GET", "/posts"), Status: 303},
+		{Request: sitetest.In("GET", "/posts", ""), Status: 200},
+		{Request: sitetest.In("POST", "/posts", "title=Hello&body=First+post"), Status: 303},
+		{Request: sitetest.In("POST", "/posts", "title=&body="), Status: 400},
+		{Request: sitetest.In("GET", "/posts/1", ""), Status: 200},
+		{Request: sitetest.In("POST", "/posts/1/replies", "body=A+reply"), Status: 303},
+		{Request: sitetest.In("GET", "/posts/9999", ""), Status: 404},
+		{Request: sitetest.In("DELETE", "/posts", ""), Status: 405, Allow: "GET, HEAD, POST"},
+		{Request: sitetest.In("GET", "/posts/1/replies", ""), Status: 405, Allow: "POST"},
+		{Request: sitetest.Out("PUT", "/"), Status: 405, Allow: "GET, HEAD"},
 	}
 	sitetest.CheckRows(t, a, append(rows, sitetest.FrameRows(t, site.WebhookPath, hookSecret, "aud17-forums")...), cookies)
 }

@@ -11,19 +11,10 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/exampletest"
 )
 
-func newApp(t *testing.T, db string) *App {
-	t.Helper()
-	a, err := New(context.Background(), exampletest.Config(t, "http://127.0.0.1:1", "c", "s", db))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
-}
-
 func TestThreadsAndPosts(t *testing.T) {
 	ctx := context.Background()
 	db := filepath.Join(t.TempDir(), "forums.db")
-	a := newApp(t, db)
+	a := exampletest.Open(t, New, db)
 	st, err := a.Stats(ctx)
 	if err != nil || st.Threads != 1 || st.Posts != 1 {
 		t.Fatalf("seed: %+v %v", st, err)
@@ -51,7 +42,7 @@ func TestThreadsAndPosts(t *testing.T) {
 		t.Fatalf("threads (most recent first): %+v", ts)
 	}
 	a.Close()
-	a = newApp(t, db)
+	a = exampletest.Open(t, New, db)
 	defer a.Close()
 	if st, _ := a.Stats(ctx); st.Threads != 2 || st.Posts != 3 {
 		t.Fatalf("after reopen (seeded once): %+v", st)

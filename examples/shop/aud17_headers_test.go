@@ -16,22 +16,18 @@ func TestAUD17_StoreSecurityHeadersOnEveryRoute(t *testing.T) {
 	const email, pw, hookSecret = "ann@example.com", "plum tractor whispers at dawn", "store-test-webhook-secret-0123456789"
 	a, cookies := exampletest.SignedIn(t, "Gatehouse Store", email, pw, hookSecret, New)
 
-	in := func(method, path, body string) sitetest.Request {
-		return sitetest.Request{Method: method, Path: path, Body: body, SignedIn: true}
-	}
-	out := func(method, path string) sitetest.Request { return sitetest.Request{Method: method, Path: path} }
 	rows := []sitetest.Row{
-		{Request: out("GET", "/shopping-cart"), Status: 303},
-		{Request: in("POST", "/shopping-cart/items", "productId=1&quantity=2"), Status: 303},
-		{Request: in("GET", "/shopping-cart?added=1", ""), Status: 200},
-		{Request: in("POST", "/shopping-cart/items/1", "quantity=3"), Status: 303},
-		{Request: in("POST", "/shopping-cart/items/1/remove", ""), Status: 303},
-		{Request: in("POST", "/shopping-cart/items", "productId=9999"), Status: 404},
-		{Request: in("POST", "/shopping-cart/items", "productId=1&quantity=500"), Status: 400},
-		{Request: out("POST", "/shopping-cart/items"), Status: 303},
-		{Request: in("PUT", "/sessions", ""), Status: 405, Allow: "GET, HEAD, POST"},
-		{Request: out("POST", "/"), Status: 405, Allow: "GET, HEAD"},
-		{Request: in("GET", "/shopping-cart/items", ""), Status: 405, Allow: "POST"},
+		{Request: sitetest.Out("GET", "/shopping-cart"), Status: 303},
+		{Request: sitetest.In("POST", "/shopping-cart/items", "productId=1&quantity=2"), Status: 303},
+		{Request: sitetest.In("GET", "/shopping-cart?added=1", ""), Status: 200},
+		{Request: sitetest.In("POST", "/shopping-cart/items/1", "quantity=3"), Status: 303},
+		{Request: sitetest.In("POST", "/shopping-cart/items/1/remove", ""), Status: 303},
+		{Request: sitetest.In("POST", "/shopping-cart/items", "productId=9999"), Status: 404},
+		{Request: sitetest.In("POST", "/shopping-cart/items", "productId=1&quantity=500"), Status: 400},
+		{Request: sitetest.Out("POST", "/shopping-cart/items"), Status: 303},
+		{Request: sitetest.In("PUT", "/sessions", ""), Status: 405, Allow: "GET, HEAD, POST"},
+		{Request: sitetest.Out("POST", "/"), Status: 405, Allow: "GET, HEAD"},
+		{Request: sitetest.In("GET", "/shopping-cart/items", ""), Status: 405, Allow: "POST"},
 	}
 	sitetest.CheckRows(t, a, append(rows, sitetest.FrameRows(t, site.WebhookPath, hookSecret, "aud17-store")...), cookies)
 }

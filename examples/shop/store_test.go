@@ -9,21 +9,12 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/exampletest"
 )
 
-func newApp(t *testing.T, db string) *App {
-	t.Helper()
-	a, err := New(context.Background(), exampletest.Config(t, "http://127.0.0.1:1", "c", "s", db))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
-}
-
 // The catalog is seeded once; the cart adds, caps, changes and removes,
 // and survives reopening the database.
 func TestCatalogAndCart(t *testing.T) {
 	ctx := context.Background()
 	db := filepath.Join(t.TempDir(), "store.db")
-	a := newApp(t, db)
+	a := exampletest.Open(t, New, db)
 	ps, err := a.Products(ctx)
 	if err != nil || len(ps) != len(catalog) {
 		t.Fatalf("products %d %v", len(ps), err)
@@ -53,7 +44,7 @@ func TestCatalogAndCart(t *testing.T) {
 	must(a.SetQuantity(ctx, "u1", 4, 3)) // not in the cart: not added
 	a.Close()
 
-	a = newApp(t, db)
+	a = exampletest.Open(t, New, db)
 	defer a.Close()
 	if ps, _ := a.Products(ctx); len(ps) != len(catalog) {
 		t.Fatalf("catalog seeded twice: %d", len(ps))

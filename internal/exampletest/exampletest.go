@@ -57,3 +57,15 @@ func SignedIn[A App](t testing.TB, name, email, password, hookSecret string,
 	t.Cleanup(func() { a.Close() })
 	return a, sitetest.Login(t, a, email, password)
 }
+
+// Open opens an app with newApp on the database at dbPath, configured by
+// Config with an IdP address nothing listens on: for tests of the app's
+// own data, which never sign in. The test closes the app.
+func Open[A App](t testing.TB, newApp func(context.Context, site.Config) (A, error), dbPath string) A {
+	t.Helper()
+	a, err := newApp(context.Background(), Config(t, "http://127.0.0.1:1", "c", "s", dbPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}

@@ -27,6 +27,14 @@ type Request struct {
 	SignedIn bool
 }
 
+// In is a request by the signed-in browser, with body as its form.
+func In(method, path, body string) Request {
+	return Request{Method: method, Path: path, Body: body, SignedIn: true}
+}
+
+// Out is a request by a browser that is not signed in.
+func Out(method, path string) Request { return Request{Method: method, Path: path} }
+
 // Serve runs req against h as a same-origin browser on loopback (what
 // DevMode serves) would send it, with cookies when given.
 func Serve(h http.Handler, req Request, cookies []*http.Cookie) *httptest.ResponseRecorder {
