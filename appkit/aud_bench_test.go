@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/internal/fakeclock"
+
 	"github.com/gatehouse-auth/gatehouse/appkit"
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore/memstore"
 	"github.com/gatehouse-auth/gatehouse/idp/idptest"
@@ -34,7 +36,7 @@ func BenchmarkAUD9Revalidation(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	clk := newClock()
+	clk := fakeclock.New(time.Now())
 	st := memstore.New(memstore.Config{Now: clk.Now})
 	b.Cleanup(func() { _ = st.Close() })
 	kit, err := appkit.New(appkit.Config{IdP: ic, Store: st, SealKey: bytes.Repeat([]byte("k"), 32),

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/internal/fakeclock"
+
 	"github.com/gatehouse-auth/gatehouse/appkit"
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore"
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore/memstore"
@@ -29,7 +31,7 @@ import (
 func TestAUD9_RevocationReachesSessionWithinAccessTTL(t *testing.T) {
 	const accessTTL = 5 * time.Minute
 	w := newWorld(t, idptest.AppOptions{Name: "store", AccessTTL: accessTTL}) // no webhook URLs
-	clk := newClock()
+	clk := fakeclock.New(time.Now())
 	a := newApp(t, w, appOpt{clock: clk})
 	b := a.browser()
 	b.login("/")
@@ -77,7 +79,7 @@ func TestAUD9_RevocationReachesSessionWithinAccessTTL(t *testing.T) {
 // once the access token has expired: it cannot be re-validated.
 func TestAUD9_ExpiredAccessTokenNeedsRefreshCookie(t *testing.T) {
 	w := newWorld(t, idptest.AppOptions{Name: "store", AccessTTL: 5 * time.Minute})
-	clk := newClock()
+	clk := fakeclock.New(time.Now())
 	a := newApp(t, w, appOpt{clock: clk})
 	b := a.browser()
 	b.login("/")
@@ -101,7 +103,7 @@ func TestAUD9_ExpiredAccessTokenNeedsRefreshCookie(t *testing.T) {
 // IdP is back.
 func TestAUD9_OutageLogsNobodyOut(t *testing.T) {
 	w := newWorld(t, idptest.AppOptions{Name: "store", AccessTTL: 5 * time.Minute})
-	clk := newClock()
+	clk := fakeclock.New(time.Now())
 	a := newApp(t, w, appOpt{clock: clk})
 	b := a.browser()
 	b.login("/")

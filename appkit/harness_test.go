@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/internal/fakeclock"
+	"github.com/gatehouse-auth/gatehouse/internal/lockedbuf"
+
 	"github.com/gatehouse-auth/gatehouse/appkit"
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore"
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore/memstore"
@@ -24,27 +27,6 @@ import (
 
 // testPassword is ≥ 15 characters (IdP policy) and easy to find in logs.
 const testPassword = "marker-password-7f3a9c-correct-horse"
-
-// clock is a settable clock shared by a Kit and its memory store, so a
-// test can let sessions expire without sleeping.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Now()} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // world is a real IdP with one app (OAuth client) and one user.
 type world struct {
@@ -77,24 +59,6 @@ func (w *world) revokeUser(t *testing.T) {
 	}
 }
 
-// syncBuffer collects log output from concurrent handlers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // app is an app backend using the kit: the Store example's routes, served
 // over TLS on loopback (so cookies are Secure and __Host-).
 type app struct {
@@ -105,7 +69,7 @@ type app struct {
 	store sessionstore.Store
 	srv   *httptest.Server
 	hc    *http.Client
-	logs  *syncBuffer
+	logs  *lockedbuf.Buffer
 
 	mu    sync.Mutex
 	carts map[string]int // the app's own data: items per user id
@@ -114,7 +78,7 @@ type app struct {
 type appOpt struct {
 	method  idpclient.RefreshMethod
 	store   sessionstore.Store // default: memstore on clock
-	clock   *clock             // default: real time
+	clock   *fakeclock.Clock   // default: real time
 	apiKey  bool
 	devMode bool
 	kitMod  func(*appkit.Config)
@@ -123,7 +87,7 @@ type appOpt struct {
 
 func newApp(t *testing.T, w *world, o appOpt) *app {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &lockedbuf.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	idpURL := w.idp.URL
 	if o.idpURL != "" {

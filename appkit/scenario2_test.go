@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/internal/fakeclock"
+
 	"github.com/gatehouse-auth/gatehouse/appkit"
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore"
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore/sqlitestore"
@@ -103,7 +105,7 @@ func TestS11ConcurrentRefresh(t *testing.T) {
 	for _, m := range methods {
 		t.Run(string(m), func(t *testing.T) {
 			w := newWorld(t, idptest.AppOptions{Name: "store"})
-			clk := newClock()
+			clk := fakeclock.New(time.Now())
 			a := newApp(t, w, appOpt{method: m, clock: clk})
 			b := a.browser()
 			b.login("/")
@@ -180,7 +182,7 @@ func TestS11TwoProcessesSharedSQLite(t *testing.T) {
 // the earlier ids are destroyed.
 func TestSessionFixation_APP_SID_2_3(t *testing.T) {
 	w := newWorld(t, idptest.AppOptions{Name: "store"})
-	clk := newClock()
+	clk := fakeclock.New(time.Now())
 	a := newApp(t, w, appOpt{clock: clk})
 	b := a.browser()
 	sidName := a.kit.SessionCookieName()
@@ -265,7 +267,7 @@ func TestIdPDown_APP_REF_3(t *testing.T) {
 	for _, m := range methods {
 		t.Run(string(m), func(t *testing.T) {
 			w := newWorld(t, idptest.AppOptions{Name: "store"})
-			clk := newClock()
+			clk := fakeclock.New(time.Now())
 			a := newApp(t, w, appOpt{method: m, clock: clk})
 			b := a.browser()
 			b.login("/")
@@ -449,7 +451,7 @@ func TestForwardedIP_IDP_BF_3(t *testing.T) {
 // app's logs hold no password, session id or refresh cookie.
 func TestNoSecretsInLogs_APP_LOGIN_2(t *testing.T) {
 	w := newWorld(t, idptest.AppOptions{Name: "store"})
-	clk := newClock()
+	clk := fakeclock.New(time.Now())
 	a := newApp(t, w, appOpt{clock: clk})
 	b := a.browser()
 	b.login("/")
@@ -477,7 +479,7 @@ func TestNoSecretsInLogs_APP_LOGIN_2(t *testing.T) {
 // their refresh cookie because the kit revokes it at the IdP.
 func TestSessionsPage_S8(t *testing.T) {
 	w := newWorld(t, idptest.AppOptions{Name: "store"})
-	clk := newClock()
+	clk := fakeclock.New(time.Now())
 	a := newApp(t, w, appOpt{clock: clk, apiKey: true})
 	laptop, phone, tablet := a.browser(), a.browser(), a.browser()
 	phone.header.Set("User-Agent", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Safari/604.1")
@@ -571,7 +573,7 @@ func TestLifetimes(t *testing.T) {
 	// Access tokens outlive the absolute lifetime here, so no re-validation
 	// (AUD-9) refreshes the session before it.
 	w := newWorld(t, idptest.AppOptions{Name: "store", AccessTTL: 4 * time.Hour})
-	clk := newClock()
+	clk := fakeclock.New(time.Now())
 	a := newApp(t, w, appOpt{clock: clk, kitMod: func(c *appkit.Config) {
 		c.AbsoluteLifetime = time.Hour
 		c.ReauthAfter = 3 * time.Hour
@@ -610,7 +612,7 @@ func TestLifetimes(t *testing.T) {
 // with a dead one.
 func TestOptionalLoginRefreshes(t *testing.T) {
 	w := newWorld(t, idptest.AppOptions{Name: "store"})
-	clk := newClock()
+	clk := fakeclock.New(time.Now())
 	a := newApp(t, w, appOpt{clock: clk})
 	b := a.browser()
 	b.login("/")
@@ -634,7 +636,7 @@ func TestOptionalLoginRefreshes(t *testing.T) {
 // including redirects, errors and the 503 page.
 func TestSecurityHeaders_APP_HDR_2(t *testing.T) {
 	w := newWorld(t, idptest.AppOptions{Name: "store"})
-	clk := newClock()
+	clk := fakeclock.New(time.Now())
 	a := newApp(t, w, appOpt{clock: clk})
 	anon := a.browser()
 	for _, r := range []*response{

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/internal/fakeclock"
+
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore"
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore/sqlitestore"
 	"github.com/gatehouse-auth/gatehouse/idp/idptest"
@@ -104,7 +106,7 @@ func TestScenarios_S1_S5_S9(t *testing.T) {
 
 func testScenarios(t *testing.T, storeName string, method idpclient.RefreshMethod) {
 	w := newWorld(t, idptest.AppOptions{Name: "store"})
-	clk := newClock()
+	clk := fakeclock.New(time.Now())
 	o := appOpt{method: method, clock: clk}
 	if storeName == "sqlite" {
 		st, err := sqlitestore.Open(context.Background(), sqlitestore.Config{Path: filepath.Join(t.TempDir(), "sessions.db"), Now: clk.Now})

@@ -18,6 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/internal/fakeclock"
+	"github.com/gatehouse-auth/gatehouse/internal/lockedbuf"
+
 	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore"
 	"github.com/gatehouse-auth/gatehouse/examples/demo"
 	"github.com/gatehouse-auth/gatehouse/idp"
@@ -39,24 +42,6 @@ const (
 	// sessions within this much real time.
 	propagation = time.Second
 )
-
-// clock is the settable clock every part of the demo shares.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // idpCall is one request an app made to the IdP, as the recorder saw it.
 // The password is never kept.
@@ -133,31 +118,13 @@ func (r *recorder) mark() int {
 	return len(r.calls)
 }
 
-// logBuffer collects the demo's logs.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // env is one running demo with its clock, recorder and logs.
 type env struct {
 	t     *testing.T
 	ctx   context.Context
-	clock *clock
+	clock *fakeclock.Clock
 	rec   *recorder
-	logs  *logBuffer
+	logs  *lockedbuf.Buffer
 	opts  demo.Options
 	d     *demo.Demo
 	info  demo.Info
@@ -167,7 +134,7 @@ type env struct {
 // newEnv starts the demo in a fresh directory on free loopback ports.
 func newEnv(t *testing.T, mods ...func(*demo.Options)) *env {
 	t.Helper()
-	e := &env{t: t, ctx: context.Background(), clock: &clock{t: time.Now()}, rec: &recorder{secrets: map[string]string{}}, logs: &logBuffer{}}
+	e := &env{t: t, ctx: context.Background(), clock: fakeclock.New(time.Now()), rec: &recorder{secrets: map[string]string{}}, logs: &lockedbuf.Buffer{}}
 	e.opts = demo.Options{
 		Dir: t.TempDir(), IdPAddr: "127.0.0.1:0", StoreAddr: "127.0.0.1:0", ForumsAddr: "127.0.0.1:0",
 		SessionIdle: idle, SessionAbsolute: absolute, RefreshTTL: refreshTTL, RefreshCookieMaxAge: cookieMaxAge,

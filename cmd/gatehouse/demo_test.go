@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,36 +13,19 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/lockedbuf"
 
 	"github.com/gatehouse-auth/gatehouse/examples/demo"
 	"github.com/gatehouse-auth/gatehouse/idp/idptest"
 	"github.com/gatehouse-auth/gatehouse/idp/webhooksender"
 )
 
-// lockedBuffer is written by a running command and read by the test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // started is a command running in the background.
 type started struct {
-	stdout, stderr *lockedBuffer
+	stdout, stderr *lockedbuf.Buffer
 	cancel         context.CancelFunc
 	done           chan error
 }
@@ -51,7 +33,7 @@ type started struct {
 func start(t *testing.T, env map[string]string, args ...string) *started {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &started{stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	s := &started{stdout: &lockedbuf.Buffer{}, stderr: &lockedbuf.Buffer{}, cancel: cancel, done: make(chan error, 1)}
 	ce := &cliEnv{stdout: s.stdout, stderr: s.stderr, getenv: func(k string) string { return env[k] }}
 	go func() { s.done <- run(ctx, ce, args) }()
 	t.Cleanup(func() { s.stop(t) })

@@ -19,6 +19,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/internal/fakeclock"
+	"github.com/gatehouse-auth/gatehouse/internal/lockedbuf"
+
 	"github.com/gatehouse-auth/gatehouse/internal/testneeds"
 
 	"github.com/chromedp/cdproto/cdp"
@@ -57,24 +60,6 @@ const (
 	storeHost  = "store.localhost"
 	forumsHost = "forums.localhost"
 )
-
-// clock is the settable clock every part of the demo shares.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // idpCall is one request an app made to the IdP's token, refresh or
 // revocation endpoints. Passwords and tokens are not kept.
@@ -140,24 +125,6 @@ func (r *recorder) since(mark int) []idpCall {
 	return append([]idpCall(nil), r.calls[mark:]...)
 }
 
-// syncBuffer collects logs and browser output from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // tail returns the last n lines of s.
 func tail(s string, n int) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
@@ -172,7 +139,7 @@ func tail(s string, n int) string {
 type env struct {
 	t        *testing.T
 	chromium string // the browser's executable
-	clock    *clock
+	clock    *fakeclock.Clock
 	rec      *recorder
 	d        *demo.Demo
 	user     demo.User
@@ -186,8 +153,8 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	// Look for the browser first: skipping needs no servers.
-	e := &env{t: t, chromium: chromiumPath(t), clock: &clock{t: time.Now()}, rec: &recorder{}}
-	logs := &syncBuffer{}
+	e := &env{t: t, chromium: chromiumPath(t), clock: fakeclock.New(time.Now()), rec: &recorder{}}
+	logs := &lockedbuf.Buffer{}
 	d, err := demo.Start(context.Background(), demo.Options{
 		Dir: t.TempDir(), IdPAddr: "127.0.0.1:0", StoreAddr: "127.0.0.1:0", ForumsAddr: "127.0.0.1:0",
 		SessionIdle: idle, SessionAbsolute: absolute, RefreshTTL: refreshTTL, RefreshCookieMaxAge: cookieMaxAge,
@@ -291,8 +258,8 @@ func (h hop) String() string { return fmt.Sprintf("%s %s %d", h.Method, h.URL, h
 type browser struct {
 	t   *testing.T
 	e   *env
-	ctx context.Context // the tab; no deadline (steps derive their own)
-	out *syncBuffer     // Chromium's own output
+	ctx context.Context   // the tab; no deadline (steps derive their own)
+	out *lockedbuf.Buffer // Chromium's own output
 
 	dir   string // screenshot folder
 	shots int
@@ -308,7 +275,7 @@ func (e *env) newBrowser() *browser {
 	t := e.t
 	t.Helper()
 	exe := e.chromium
-	b := &browser{t: t, e: e, out: &syncBuffer{}, dir: screenshotDir(t), reqs: map[network.RequestID]int{}}
+	b := &browser{t: t, e: e, out: &lockedbuf.Buffer{}, dir: screenshotDir(t), reqs: map[network.RequestID]int{}}
 	profile := t.TempDir() // removed after the cleanup below has stopped Chromium
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(exe),
