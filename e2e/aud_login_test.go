@@ -82,15 +82,8 @@ func TestAUD1_StrangersCannotLockTheOwnerOut(t *testing.T) {
 	}
 	// Admin unlock (the API route; `gatehouse user unlock` calls the same
 	// Admin.UnlockUser).
-	req, _ := http.NewRequest(http.MethodPut, e.info.IdP+"/api/user/unlock/"+aliceID, nil)
-	req.Header.Set("Authorization", e.info.APIKey)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("unlock: %d", resp.StatusCode)
+	if st := e.adminAPI(t, http.MethodPut, "/api/user/unlock/"+aliceID, ""); st != http.StatusOK {
+		t.Fatalf("unlock: %d", st)
 	}
 	fresh.login(e.info.Store, alice, "/shopping-cart")
 }
@@ -165,17 +158,9 @@ func (e *env) tokenGrant(email, pw string) response {
 func TestAUD3_ClientIDAloneGetsNoTokens(t *testing.T) {
 	e := newEnv(t)
 	alice, _ := e.user(0)
-	req, _ := http.NewRequest(http.MethodPost, e.info.IdP+"/api/application", strings.NewReader(`{"application":{"name":"spa",
-		"oauthConfiguration":{"clientAuthenticationPolicy":"NotRequired","enabledGrants":["password","refresh_token"]}}}`))
-	req.Header.Set("Authorization", e.info.APIKey)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusBadRequest {
-		t.Fatalf("admin API created a password-grant app without client authentication: %d", resp.StatusCode)
+	if st := e.adminAPI(t, http.MethodPost, "/api/application", `{"application":{"name":"spa",
+		"oauthConfiguration":{"clientAuthenticationPolicy":"NotRequired","enabledGrants":["password","refresh_token"]}}}`); st != http.StatusBadRequest {
+		t.Fatalf("admin API created a password-grant app without client authentication: %d", st)
 	}
 	// Legacy data: the Store app switched to NotRequired in the database.
 	app, err := e.d.IdPStore.GetApplication(e.ctx, e.info.Applications.Store.ID)

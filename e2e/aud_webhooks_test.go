@@ -18,15 +18,8 @@ import (
 // revokeAllByAPI is DELETE /api/jwt/refresh?userId= with the demo's API key.
 func revokeAllByAPI(t *testing.T, e *env, userID string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodDelete, e.info.IdP+"/api/jwt/refresh?userId="+userID, nil)
-	req.Header.Set("Authorization", e.info.APIKey)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("DELETE /api/jwt/refresh: %d", resp.StatusCode)
+	if st := e.adminAPI(t, http.MethodDelete, "/api/jwt/refresh?userId="+userID, ""); st != http.StatusOK {
+		t.Fatalf("DELETE /api/jwt/refresh: %d", st)
 	}
 }
 
@@ -141,15 +134,8 @@ func TestAUD8_ApplicationWideRevocationEndsEveryUsersSessions(t *testing.T) {
 	ba.login(e.info.Store, alice, "/shopping-cart")
 	ba.login(e.info.Forums, alice, "/posts")
 	bb.login(e.info.Store, bob, "/shopping-cart")
-	req, _ := http.NewRequest(http.MethodDelete, e.info.IdP+"/api/jwt/refresh?applicationId="+e.info.Applications.Store.ID, nil)
-	req.Header.Set("Authorization", e.info.APIKey)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("DELETE /api/jwt/refresh?applicationId=: %d", resp.StatusCode)
+	if st := e.adminAPI(t, http.MethodDelete, "/api/jwt/refresh?applicationId="+e.info.Applications.Store.ID, ""); st != http.StatusOK {
+		t.Fatalf("DELETE /api/jwt/refresh?applicationId=: %d", st)
 	}
 	if !within(propagation, func() bool { return len(e.storeSessions(aliceID)) == 0 && len(e.storeSessions(bobID)) == 0 }) {
 		t.Fatalf("store sessions still live: alice %d, bob %d", len(e.storeSessions(aliceID)), len(e.storeSessions(bobID)))

@@ -428,3 +428,27 @@ func refreshCalls(calls []idpCall) []idpCall {
 
 // admin is the IdP's admin interface of the running demo.
 func (e *env) admin() *idp.Admin { return e.d.IdP.Admin() }
+
+// adminAPI calls the IdP's HTTP admin API: method on path with the demo's
+// API key, and body as JSON unless it is empty. It returns the status.
+func (e *env) adminAPI(t *testing.T, method, path, body string) int {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(e.ctx, method, e.info.IdP+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", e.info.APIKey)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}

@@ -57,13 +57,9 @@ func TestS10_RevocationReachesApps(t *testing.T) {
 	t.Run("admin API revocation", func(t *testing.T) {
 		e := newEnv(t)
 		b, _, id := signedInBoth(t, e)
-		req, _ := http.NewRequest(http.MethodDelete, e.info.IdP+"/api/jwt/refresh?userId="+id, nil)
-		req.Header.Set("Authorization", e.info.APIKey)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("DELETE /api/jwt/refresh: %v %v", resp, err)
+		if st := e.adminAPI(t, http.MethodDelete, "/api/jwt/refresh?userId="+id, ""); st != http.StatusOK {
+			t.Fatalf("DELETE /api/jwt/refresh: %d", st)
 		}
-		resp.Body.Close()
 		bothEnd(t, e, b, id, time.Now())
 	})
 	t.Run("password change", func(t *testing.T) {
