@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -71,17 +70,7 @@ func BenchmarkUserCache(b *testing.B) {
 				b.Fatal(err)
 			}
 			h := k.RequireLogin(userPage)
-			r := httptest.NewRequest("GET", "/shopping-cart", nil)
-			r.Header.Set("Cookie", k.sidName+"="+id)
-			r.RemoteAddr = "127.0.0.1:40000"
-			b.ReportAllocs()
-			for b.Loop() {
-				w := httptest.NewRecorder()
-				h.ServeHTTP(w, r)
-				if w.Code != 200 {
-					b.Fatalf("status %d", w.Code)
-				}
-			}
+			serveLoop(b, h, k.sidName+"="+id)
 		})
 	}
 }
