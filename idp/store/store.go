@@ -451,6 +451,9 @@ type OutboxStore interface {
 	// m.Attempts and m.Done, and makes it available again at at.
 	// ErrConflict / ErrNotFound as CompleteOutbox.
 	ReleaseOutbox(ctx context.Context, m *OutboxMessage, at time.Time) error
+	// CountOutbox returns how many messages wait for delivery, leased or
+	// not, without claiming any (the pending-deliveries gauge; tests).
+	CountOutbox(ctx context.Context) (int, error)
 }
 
 // Store is everything the IdP persists. Backends: sqlite (embedded

@@ -80,6 +80,15 @@ func (s *Store) ClaimOutbox(ctx context.Context, now time.Time, lease time.Durat
 	return msgs, nil
 }
 
+// CountOutbox counts the messages waiting, claiming none.
+func (s *Store) CountOutbox(ctx context.Context) (int, error) {
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM webhook_outbox`).Scan(&n); err != nil {
+		return 0, wrap("count outbox", err)
+	}
+	return n, nil
+}
+
 // CompleteOutbox deletes a message still held by claim.
 func (s *Store) CompleteOutbox(ctx context.Context, id, claim string) error {
 	tag, err := s.pool.Exec(ctx, `DELETE FROM webhook_outbox WHERE id = $1 AND claim = $2`, id, claim)

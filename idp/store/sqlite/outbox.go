@@ -96,6 +96,15 @@ func sortByCreated(msgs []*store.OutboxMessage) {
 	}
 }
 
+// CountOutbox counts the messages waiting, claiming none.
+func (s *Store) CountOutbox(ctx context.Context) (int, error) {
+	var n int
+	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM webhook_outbox`).Scan(&n); err != nil {
+		return 0, wrap("count outbox", err)
+	}
+	return n, nil
+}
+
 // CompleteOutbox deletes a message still held by claim.
 func (s *Store) CompleteOutbox(ctx context.Context, id, claim string) error {
 	res, err := s.w.ExecContext(ctx, `DELETE FROM webhook_outbox WHERE id = ? AND claim = ?`, id, claim)

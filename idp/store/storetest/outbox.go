@@ -45,7 +45,15 @@ func testOutboxRoundTrip(t *testing.T, s store.Store) {
 	m2.Payload = []byte{0, 1, 2, 0xff}
 	noErr(t, "EnqueueOutbox", s.EnqueueOutbox(ctx, []*store.OutboxMessage{m2, m1}))
 	wantErr(t, "EnqueueOutbox duplicate", s.EnqueueOutbox(ctx, []*store.OutboxMessage{newMsg("", at(2)), m1}), store.ErrDuplicate)
+	countIs := func(step string, want int) {
+		t.Helper()
+		if n, err := s.CountOutbox(ctx); err != nil || n != want {
+			t.Fatalf("CountOutbox %s = %d, %v; want %d", step, n, err, want)
+		}
+	}
+	countIs("after enqueue", 2)
 	got := claimAll(t, s, at(10))
+	countIs("after claim (leased messages still wait)", 2)
 	if len(got) != 2 || got[0].ID != m1.ID || got[1].ID != m2.ID {
 		t.Fatalf("claim: got %d messages (want m1, m2 oldest first)", len(got))
 	}
@@ -78,6 +86,7 @@ func testOutboxRoundTrip(t *testing.T, s store.Store) {
 	}
 	// Complete deletes; a second complete finds nothing.
 	noErr(t, "CompleteOutbox", s.CompleteOutbox(ctx, back[0].ID, back[0].Claim))
+	countIs("after complete", 1)
 	wantErr(t, "CompleteOutbox twice", s.CompleteOutbox(ctx, back[0].ID, back[0].Claim), store.ErrNotFound)
 	wantErr(t, "ReleaseOutbox gone", s.ReleaseOutbox(ctx, back[0], at(40)), store.ErrNotFound)
 	if n, err := s.ClaimOutbox(ctx, at(3600), time.Minute, 0); err != nil || len(n) != 0 {
