@@ -1,0 +1,31 @@
+package idp_test
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/idp"
+)
+
+// Tests added for mutants that survived the login and admin security code
+// (docs/security.md, gremlins); each names the requirement it protects.
+
+// IDP-BF-3: with the default table size (MaxIPs 0 = 100,000), an address's
+// failures are remembered while other addresses fail too: a stranger at a
+// second address cannot reset the first address's bucket.
+func TestIDP_BF_3_ThrottleRemembersOtherAddresses(t *testing.T) {
+	f, _ := lockFixture(t, func(c *idp.Config) { c.Throttle = idp.ThrottlePolicy{Burst: 3, Every: time.Hour} })
+	guess := func(ip string) int {
+		return f.pwLogin("nobody@example.com", wrongPW, "", "X-Forwarded-For", ip).status
+	}
+	for range 3 {
+		guess("198.51.100.40")
+	}
+	for i := range 3 {
+		guess("198.51.100." + string(rune('1'+i)))
+	}
+	if s := guess("198.51.100.40"); s != http.StatusTooManyRequests {
+		t.Fatalf("4th failure from an address after other addresses failed: %d, want 429", s)
+	}
+}
