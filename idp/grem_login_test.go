@@ -2,6 +2,8 @@ package idp_test
 
 import (
 	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,5 +29,27 @@ func TestIDP_BF_3_ThrottleRemembersOtherAddresses(t *testing.T) {
 	}
 	if s := guess("198.51.100.40"); s != http.StatusTooManyRequests {
 		t.Fatalf("4th failure from an address after other addresses failed: %d, want 429", s)
+	}
+}
+
+// IDP-CLI-3 (AUD-4): failed client authentications are counted per
+// address, not per connection: guesses that each open a new connection
+// (a new source port) still empty the address's bucket.
+func TestIDP_CLI_3_ThrottleKeyIsTheAddressNotTheConnection(t *testing.T) {
+	f, _ := lockFixture(t, func(c *idp.Config) { c.Throttle = idp.ThrottlePolicy{Burst: 3, Every: time.Hour} })
+	guess := func() int {
+		v := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}, "client_id": {f.clientID}, "client_secret": {"guess"}}
+		req, _ := http.NewRequest(http.MethodPost, f.idp.URL+"/oauth2/token", strings.NewReader(v.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Close = true // one connection per guess
+		return f.do(req).status
+	}
+	for i := range 3 {
+		if s := guess(); s != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d, want 401", i+1, s)
+		}
+	}
+	if s := guess(); s != http.StatusTooManyRequests {
+		t.Fatalf("4th guess from the same address on a new connection: %d, want 429", s)
 	}
 }
