@@ -1,0 +1,44 @@
+package idp_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/gatehouse-auth/gatehouse/idp"
+)
+
+// NewAdmin with only a store fills in the documented defaults (hasher,
+// logger, clock): the admin CLI's operations work on a zero config.
+func TestNewAdminZeroConfigDefaults(t *testing.T) {
+	ctx := context.Background()
+	adm, err := idp.NewAdmin(idp.AdminConfig{Store: openSQLite(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := adm.CreateUser(ctx, idp.UserSpec{Email: "ann@example.com", Password: testPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.CreatedAt.IsZero() {
+		t.Error("no clock: CreatedAt is zero")
+	}
+	if err := adm.UnlockUser(ctx, u.ID); err != nil { // logs through the default logger
+		t.Fatal(err)
+	}
+}
+
+// AUD-15: an application id that is not a UUID is a field error, not a
+// stored row or a 500.
+func TestAUD15_ApplicationIDMustBeUUID(t *testing.T) {
+	ctx := context.Background()
+	adm, err := idp.NewAdmin(idp.AdminConfig{Store: openSQLite(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = adm.CreateApplication(ctx, idp.ApplicationSpec{ID: "not-a-uuid", Name: "Store"})
+	var ve *idp.ValidationError
+	if !errors.As(err, &ve) || ve.Field != "id" {
+		t.Fatalf("application id not-a-uuid: %v, want a field error on id", err)
+	}
+}
