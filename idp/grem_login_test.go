@@ -37,19 +37,24 @@ func TestIDP_BF_3_ThrottleRemembersOtherAddresses(t *testing.T) {
 // (a new source port) still empty the address's bucket.
 func TestIDP_CLI_3_ThrottleKeyIsTheAddressNotTheConnection(t *testing.T) {
 	f, _ := lockFixture(t, func(c *idp.Config) { c.Throttle = idp.ThrottlePolicy{Burst: 3, Every: time.Hour} })
-	guess := func() int {
+	guess := func() *response {
 		v := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}, "client_id": {f.clientID}, "client_secret": {"guess"}}
 		req, _ := http.NewRequest(http.MethodPost, f.idp.URL+"/oauth2/token", strings.NewReader(v.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Close = true // one connection per guess
-		return f.do(req).status
+		return f.do(req)
 	}
 	for i := range 3 {
-		if s := guess(); s != http.StatusUnauthorized {
-			t.Fatalf("guess %d: %d, want 401", i+1, s)
+		if r := guess(); r.status != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d, want 401", i+1, r.status)
 		}
 	}
-	if s := guess(); s != http.StatusTooManyRequests {
-		t.Fatalf("4th guess from the same address on a new connection: %d, want 429", s)
+	r := guess()
+	if r.status != http.StatusTooManyRequests {
+		t.Fatalf("4th guess from the same address on a new connection: %d, want 429", r.status)
+	}
+	// Retry-After: one refill interval (an hour) and a second of margin.
+	if ra := r.header.Get("Retry-After"); ra != "3601" {
+		t.Errorf("Retry-After %q, want 3601", ra)
 	}
 }
