@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-auth/gatehouse/idp"
+	"github.com/gatehouse-auth/gatehouse/idp/store"
 )
 
 // NewAdmin with only a store fills in the documented defaults (hasher,
@@ -40,5 +41,30 @@ func TestAUD15_ApplicationIDMustBeUUID(t *testing.T) {
 	var ve *idp.ValidationError
 	if !errors.As(err, &ve) || ve.Field != "id" {
 		t.Fatalf("application id not-a-uuid: %v, want a field error on id", err)
+	}
+}
+
+// AUD-15: an application's grace period is 0 to 86400 seconds, both ends
+// included; anything outside is a field error.
+func TestAUD15_GracePeriodRange(t *testing.T) {
+	ctx := context.Background()
+	adm, err := idp.NewAdmin(idp.AdminConfig{Store: openSQLite(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		secs int
+		ok   bool
+	}{{-1, false}, {0, true}, {86400, true}, {86401, false}} {
+		g := tc.secs
+		_, _, err := adm.CreateApplication(ctx, idp.ApplicationSpec{Name: "app", Config: store.ApplicationConfig{
+			EnabledGrants: []string{"refresh_token"}, GracePeriodSeconds: &g}})
+		var ve *idp.ValidationError
+		if tc.ok && err != nil {
+			t.Errorf("grace period %d s refused: %v", g, err)
+		}
+		if !tc.ok && !errors.As(err, &ve) {
+			t.Errorf("grace period %d s: %v, want a field error", g, err)
+		}
 	}
 }
