@@ -1,6 +1,7 @@
 package idp_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -57,4 +58,19 @@ func TestIDP_CLI_3_ThrottleKeyIsTheAddressNotTheConnection(t *testing.T) {
 	if ra := r.header.Get("Retry-After"); ra != "3601" {
 		t.Errorf("Retry-After %q, want 3601", ra)
 	}
+}
+
+// IDP-CLI-1: a deactivated application is an unknown client (401
+// invalid_client), even with its right secret, never a 500.
+func TestIDP_CLI_1_InactiveApplicationIsInvalidClient(t *testing.T) {
+	f, _ := lockFixture(t)
+	app, err := f.idp.Store.GetApplication(context.Background(), f.clientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app.Active = false
+	if err := f.idp.Store.UpdateApplication(context.Background(), app); err != nil {
+		t.Fatal(err)
+	}
+	wantOAuthError(t, f.pwLogin(f.email, testPassword, ""), 401, "invalid_client", "invalid_client_id")
 }
