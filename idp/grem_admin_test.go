@@ -68,3 +68,36 @@ func TestAUD15_GracePeriodRange(t *testing.T) {
 		}
 	}
 }
+
+// AUD-15: every application role is a name (not blank, no markup), and a
+// user id chosen by the caller must be a UUID.
+func TestAUD15_RoleNamesAndUserIDChecked(t *testing.T) {
+	ctx := context.Background()
+	adm, err := idp.NewAdmin(idp.AdminConfig{Store: openSQLite(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		roles []string
+		field string // "" = accepted
+	}{
+		{[]string{"buyer", " "}, "roles[1]"},
+		{[]string{"buyer", "<script>"}, "roles[1]"},
+		{[]string{"buyer", "user"}, ""},
+	} {
+		_, _, err := adm.CreateApplication(ctx, idp.ApplicationSpec{Name: "app", Config: store.ApplicationConfig{
+			EnabledGrants: []string{"refresh_token"}, Roles: tc.roles}})
+		var ve *idp.ValidationError
+		switch {
+		case tc.field == "" && err != nil:
+			t.Errorf("roles %q refused: %v", tc.roles, err)
+		case tc.field != "" && (!errors.As(err, &ve) || ve.Field != tc.field):
+			t.Errorf("roles %q: %v, want a field error on %s", tc.roles, err, tc.field)
+		}
+	}
+	_, err = adm.CreateUser(ctx, idp.UserSpec{ID: "not-a-uuid", Email: "ann@example.com", Password: testPassword})
+	var ve *idp.ValidationError
+	if !errors.As(err, &ve) || ve.Field != "id" {
+		t.Fatalf("user id not-a-uuid: %v, want a field error on id", err)
+	}
+}
