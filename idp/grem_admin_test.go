@@ -7,6 +7,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/idp"
 	"github.com/gatehouse-auth/gatehouse/idp/store"
+	"github.com/gatehouse-auth/gatehouse/password"
 )
 
 // NewAdmin with only a store fills in the documented defaults (hasher,
@@ -99,5 +100,27 @@ func TestAUD15_RoleNamesAndUserIDChecked(t *testing.T) {
 	var ve *idp.ValidationError
 	if !errors.As(err, &ve) || ve.Field != "id" {
 		t.Fatalf("user id not-a-uuid: %v, want a field error on id", err)
+	}
+}
+
+// AUD-17 (IDP-HASH-6): the IdP's host name (from the issuer) is a context
+// word: a new password built from it is refused; the same password is
+// fine for an IdP with another name.
+func TestAUD17_IssuerHostIsContext(t *testing.T) {
+	ctx := context.Background()
+	const pw = "pinecone shop login 2026"
+	for _, tc := range []struct {
+		issuer  string
+		refused bool
+	}{{"https://login.pinecone-shop.example", true}, {"https://idp.example.org", false}} {
+		adm, err := idp.NewAdmin(idp.AdminConfig{Store: openSQLite(t), Issuer: tc.issuer, Hasher: password.NewHasher(password.Params{Memory: 64, Time: 1})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = adm.CreateUser(ctx, idp.UserSpec{Email: "ann@example.com", Password: pw})
+		var ve *idp.ValidationError
+		if got := errors.As(err, &ve) && ve.Kind == "contextSpecific"; got != tc.refused {
+			t.Errorf("issuer %s, password %q: %v, want refused %v", tc.issuer, pw, err, tc.refused)
+		}
 	}
 }
