@@ -3,9 +3,12 @@ package idp_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-auth/gatehouse/idp"
+	"github.com/gatehouse-auth/gatehouse/idp/idptest"
 	"github.com/gatehouse-auth/gatehouse/idp/store"
 	"github.com/gatehouse-auth/gatehouse/password"
 )
@@ -121,6 +124,35 @@ func TestAUD17_IssuerHostIsContext(t *testing.T) {
 		var ve *idp.ValidationError
 		if got := errors.As(err, &ve) && ve.Kind == "contextSpecific"; got != tc.refused {
 			t.Errorf("issuer %s, password %q: %v, want refused %v", tc.issuer, pw, err, tc.refused)
+		}
+	}
+}
+
+// IDP-REV-3 (AUD-7): the admin's "revoke all" (CLI and embedding code)
+// ends the user's refresh tokens as well as the access tokens.
+func TestIDP_REV_3_AdminRevokeAllEndsRefreshTokens(t *testing.T) {
+	f := newFixture(t, idptest.AppOptions{})
+	_, rt := f.mustLogin()
+	f.clock.Advance(time.Second)
+	if _, err := f.idp.Server.Admin().RevokeUserTokens(context.Background(), f.userID, ""); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := f.idp.Store.ListRefreshTokens(context.Background(), f.userID); err != nil || len(l) != 0 {
+		t.Fatalf("after revoke-all: %d refresh-token families (%v)", len(l), err)
+	}
+	if r := f.refresh(rt); r.status == 200 {
+		t.Fatal("the refresh token still works after revoke-all")
+	}
+}
+
+// AUD-15: a caller-chosen API key needs at least 32 characters; 32 is
+// enough.
+func TestAUD15_APIKeyLengthBoundary(t *testing.T) {
+	f := newFixture(t, idptest.AppOptions{})
+	for _, n := range []int{31, 32} {
+		r := f.api("POST", "/api/api-key", `{"apiKey":{"key":"`+strings.Repeat("k", n)+`"}}`)
+		if ok := r.status == 200; ok != (n >= 32) {
+			t.Errorf("API key of %d characters: %d %s", n, r.status, r.body)
 		}
 	}
 }
