@@ -292,6 +292,12 @@ func TestAUD1_ForgedDeviceTokensIgnored(t *testing.T) {
 	sig := []byte(parts[2])
 	sig[5] ^= 1
 	tampered := parts[0] + "." + parts[1] + "." + string(sig)
+	// A kid this IdP never published (after a key reload finds nothing):
+	// ignored, never looked up as a nil key.
+	hdr := jwtPart(t, aliceDev, 0)
+	hdr["kid"] = "no-such-key"
+	hb, _ := json.Marshal(hdr)
+	unknownKID := base64.RawURLEncoding.EncodeToString(hb) + "." + parts[1] + "." + parts[2]
 
 	for range 12 {
 		f.pwLogin(f.email, wrongPW, "")
@@ -300,6 +306,7 @@ func TestAUD1_ForgedDeviceTokensIgnored(t *testing.T) {
 	for name, tok := range map[string]string{
 		"another user's": bobDev, "another app's": otherAppDev, "tampered": tampered,
 		"an access token": access, "garbage": "x.y.z", "huge": strings.Repeat("a", 5000),
+		"unknown kid": unknownKID,
 	} {
 		if r := f.pwLogin(f.email, testPassword, tok); r.status != 400 {
 			t.Errorf("%s device token bypassed the lock: %d", name, r.status)

@@ -39,7 +39,6 @@ import (
 	"github.com/gatehouse-auth/gatehouse/idp/webhooksender"
 	"github.com/gatehouse-auth/gatehouse/idpclient"
 	"github.com/gatehouse-auth/gatehouse/internal/site"
-	"github.com/gatehouse-auth/gatehouse/password"
 )
 
 // Default listen addresses (design §6).
@@ -75,9 +74,10 @@ type Options struct {
 	// SigningAlgorithm for new IdP keys (default ES256).
 	SigningAlgorithm string
 
-	// Hasher hashes passwords (default: OWASP argon2id). Tests pass a
-	// cheap one.
-	Hasher *password.Hasher
+	// Hasher hashes and verifies the IdP's passwords (default: OWASP
+	// argon2id). Tests pass a cheap *password.Hasher, or wrap one to
+	// interleave a change with a login in progress (AUD-6).
+	Hasher idp.PasswordHasher
 	// Lockout and Throttle are the IdP's brute-force policies.
 	Lockout  idp.LockoutPolicy
 	Throttle idp.ThrottlePolicy
