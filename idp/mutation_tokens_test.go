@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/idp"
 	"github.com/gatehouse-auth/gatehouse/idp/idptest"
+	"github.com/gatehouse-auth/gatehouse/webhook"
 )
 
 // Tests that kill mutants gremlins left alive in the token code (see
@@ -95,4 +96,38 @@ func TestAUD7_AccessTokenSIDMustBeItsOwnFamily(t *testing.T) {
 		f.resign(alice, func(c jwt.MapClaims) { c["sid"] = bobSID }), false)
 	f.wantAccepted("AUD-7: sid of the user's family at another application",
 		f.resign(alice, func(c jwt.MapClaims) { c["sid"] = aliceBSID }), false)
+}
+
+// TestAUD8_ApplicationWideRevocationNamesEachUser: DELETE
+// /api/jwt/refresh?applicationId= ends every family of the application and
+// announces it per user, each event naming its user and only that user's
+// families, so every app can end each user's sessions (AUD-8, IDP-REV-3).
+func TestAUD8_ApplicationWideRevocationNamesEachUser(t *testing.T) {
+	f := newFixture(t, idptest.AppOptions{})
+	f.mustLogin()
+	f.mustLogin()
+	bob := f.idp.CreateUser(t, otherEmail, testPassword, f.clientID)
+	r := f.form("/oauth2/token", url.Values{"grant_type": {"password"}, "username": {otherEmail}, "password": {testPassword},
+		"client_id": {f.clientID}, "client_secret": {f.secret}, "scope": {"offline_access"}})
+	if r.status != http.StatusOK {
+		t.Fatalf("bob's login: %d %s", r.status, r.body)
+	}
+	if r := f.api(http.MethodDelete, "/api/jwt/refresh?applicationId="+f.clientID, ""); r.status != http.StatusOK {
+		t.Fatalf("revoke by application: %d %s", r.status, r.body)
+	}
+	f.events.mu.Lock()
+	defer f.events.mu.Unlock()
+	families := map[string]int{}
+	for _, e := range f.events.events {
+		if e.Type != webhook.EventRefreshTokenRevoke {
+			continue
+		}
+		if e.ApplicationID != f.clientID {
+			t.Errorf("event %s: applicationId %q, want %q", e.ID, e.ApplicationID, f.clientID)
+		}
+		families[e.UserID] += len(e.RefreshTokenIDs)
+	}
+	if want := map[string]int{f.userID: 2, bob: 1}; len(families) != 2 || families[f.userID] != 2 || families[bob] != 1 {
+		t.Fatalf("families announced per user: %v, want %v", families, want)
+	}
 }
