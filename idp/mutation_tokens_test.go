@@ -2,12 +2,16 @@ package idp_test
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -130,4 +134,91 @@ func TestAUD8_ApplicationWideRevocationNamesEachUser(t *testing.T) {
 	if want := map[string]int{f.userID: 2, bob: 1}; len(families) != 2 || families[f.userID] != 2 || families[bob] != 1 {
 		t.Fatalf("families announced per user: %v, want %v", families, want)
 	}
+}
+
+// TestIDP_TOK_4_JWTRefreshAccessTTL: /api/jwt/refresh mints access tokens
+// with the application's lifetime when no timeToLiveInSeconds is asked
+// for, and with the asked one when it is within that lifetime (IDP-TOK-4,
+// AUD-5).
+func TestIDP_TOK_4_JWTRefreshAccessTTL(t *testing.T) {
+	f := newFixture(t, idptest.AppOptions{AccessTTL: 5 * time.Minute})
+	_, rt := f.mustLogin()
+	for _, tc := range []struct {
+		body string
+		want float64
+	}{
+		{`{"refreshToken":"%s"}`, 300},
+		{`{"refreshToken":"%s","timeToLiveInSeconds":0}`, 300},
+		{`{"refreshToken":"%s","timeToLiveInSeconds":60}`, 60},
+		{`{"refreshToken":"%s","timeToLiveInSeconds":300}`, 300},
+	} {
+		r := f.jwtRefresh(fmt.Sprintf(tc.body, rt), "")
+		if r.status != http.StatusOK {
+			t.Fatalf("%s: %d %s", tc.body, r.status, r.body)
+		}
+		m := r.json(t)
+		rt = m["refreshToken"].(string)
+		c := claimsOf(t, m["token"].(string))
+		iat, _ := c["iat"].(float64)
+		exp, _ := c["exp"].(float64)
+		if exp-iat != tc.want {
+			t.Errorf("%s: exp-iat = %v, want %v", tc.body, exp-iat, tc.want)
+		}
+	}
+}
+
+// TestIDP_REV_2_JWTRefreshCookiesSecureOnTLS: the cookies /api/jwt/refresh
+// sets carry Secure when the request came over TLS (so a later plain-HTTP
+// request never carries the tokens), and not on plain HTTP, where a Secure
+// cookie would never come back.
+func TestIDP_REV_2_JWTRefreshCookiesSecureOnTLS(t *testing.T) {
+	f := newFixture(t, idptest.AppOptions{})
+	_, rt := f.mustLogin()
+	for _, overTLS := range []bool{true, false} {
+		req := httptest.NewRequest(http.MethodPost, "/api/jwt/refresh", strings.NewReader(`{"refreshToken":"`+rt+`"}`))
+		req.Header.Set("Content-Type", "application/json")
+		if overTLS {
+			req.TLS = &tls.ConnectionState{}
+		} else {
+			req.TLS = nil
+		}
+		rec := httptest.NewRecorder()
+		f.idp.Server.Handler().ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("TLS %v: %d %s", overTLS, rec.Code, rec.Body)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil {
+			t.Fatal(err)
+		}
+		rt = m["refreshToken"].(string)
+		cookies := rec.Result().Cookies()
+		if len(cookies) != 2 {
+			t.Fatalf("TLS %v: cookies %v", overTLS, rec.Header()["Set-Cookie"])
+		}
+		for _, c := range cookies {
+			if c.Secure != overTLS || !c.HttpOnly {
+				t.Errorf("TLS %v: cookie %s Secure=%v HttpOnly=%v", overTLS, c.Name, c.Secure, c.HttpOnly)
+			}
+		}
+	}
+}
+
+// TestIDP_REV_1_DeleteRefreshTokenFromFormBody: DELETE /api/jwt/refresh
+// takes the token from a form body too (FusionAuth's clients send it
+// there, keeping it out of URLs and logs); the family ends and is
+// announced (IDP-REV-1, IDP-REV-2).
+func TestIDP_REV_1_DeleteRefreshTokenFromFormBody(t *testing.T) {
+	f := newFixture(t, idptest.AppOptions{})
+	_, rt := f.mustLogin()
+	req, _ := http.NewRequest(http.MethodDelete, f.idp.URL+"/api/jwt/refresh", strings.NewReader(url.Values{"token": {rt}}.Encode()))
+	req.Header.Set("Authorization", f.idp.APIKey)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if r := f.do(req); r.status != http.StatusOK {
+		t.Fatalf("DELETE with a form body: %d %s", r.status, r.body)
+	}
+	if n := f.revokeEvents(); n != 1 {
+		t.Fatalf("revocation events: %v, want one", f.events.Types())
+	}
+	wantOAuthError(t, f.refresh(rt), http.StatusBadRequest, "invalid_grant", "")
 }
