@@ -222,3 +222,44 @@ func TestIDP_REV_1_DeleteRefreshTokenFromFormBody(t *testing.T) {
 	}
 	wantOAuthError(t, f.refresh(rt), http.StatusBadRequest, "invalid_grant", "")
 }
+
+// TestIDP_REV_3_LogoutEndsOnlyItsFamilyUnlessGlobal: /api/logout ends the
+// presented family and no other; with global=true (query or JSON) it ends
+// every family of the user and their access tokens (IDP-REV-3, AUD-7).
+func TestIDP_REV_3_LogoutEndsOnlyItsFamilyUnlessGlobal(t *testing.T) {
+	f := newFixture(t, idptest.AppOptions{})
+	_, rt1 := f.mustLogin()
+	at2, rt2 := f.mustLogin()
+	logout := func(query string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, f.idp.URL+"/api/logout?"+query, nil)
+		if r := f.do(req); r.status != http.StatusOK {
+			t.Fatalf("logout %s: %d", query, r.status)
+		}
+	}
+	logout("refreshToken=" + rt1)
+	wantOAuthError(t, f.refresh(rt1), http.StatusBadRequest, "invalid_grant", "")
+	f.wantAccepted("another device's access token after a plain logout", at2, true)
+	_, rt2 = f.mustRefresh(rt2) // the other device stays signed in
+
+	at3, rt3 := f.mustLogin()
+	logout("global=true&refreshToken=" + rt2)
+	for _, rt := range []string{rt2, rt3} {
+		wantOAuthError(t, f.refresh(rt), http.StatusBadRequest, "invalid_grant", "")
+	}
+	f.wantAccepted("AUD-7: access token after a global logout", at3, false)
+}
+
+// TestIDP_RT_SlidingWindowMaximumDefaultsToTTL: an application with the
+// SlidingWindowWithMaximumLifetime policy and no maximum set caps its
+// families at the refresh-token TTL (the default maximum), not at zero
+// (compat §5).
+func TestIDP_RT_SlidingWindowMaximumDefaultsToTTL(t *testing.T) {
+	f := newFixture(t, idptest.AppOptions{Expiration: idp.PolicySlidingWindowMaximum, RefreshTTL: time.Hour})
+	_, rt := f.mustLogin()
+	f.clock.Advance(50 * time.Minute)
+	_, rt = f.mustRefresh(rt) // the window slides...
+	f.clock.Advance(50 * time.Minute)
+	// ...but not past the maximum, which defaults to the TTL.
+	wantOAuthError(t, f.refresh(rt), http.StatusBadRequest, "invalid_grant", "")
+}
