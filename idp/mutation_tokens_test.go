@@ -233,8 +233,17 @@ func TestIDP_REV_3_LogoutEndsOnlyItsFamilyUnlessGlobal(t *testing.T) {
 	logout := func(query string) {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodPost, f.idp.URL+"/api/logout?"+query, nil)
-		if r := f.do(req); r.status != http.StatusOK {
+		r := f.do(req)
+		if r.status != http.StatusOK {
 			t.Fatalf("logout %s: %d", query, r.status)
+		}
+		// Both token cookies are deleted (Max-Age=0), not kept a while.
+		cleared := map[string]bool{}
+		for _, c := range (&http.Response{Header: r.header}).Cookies() {
+			cleared[c.Name] = c.MaxAge < 0 && c.Value == ""
+		}
+		if !cleared["access_token"] || !cleared["refresh_token"] {
+			t.Errorf("logout %s: cookies not deleted: %v", query, r.header["Set-Cookie"])
 		}
 	}
 	logout("refreshToken=" + rt1)
@@ -262,4 +271,24 @@ func TestIDP_RT_SlidingWindowMaximumDefaultsToTTL(t *testing.T) {
 	f.clock.Advance(50 * time.Minute)
 	// ...but not past the maximum, which defaults to the TTL.
 	wantOAuthError(t, f.refresh(rt), http.StatusBadRequest, "invalid_grant", "")
+}
+
+// TestAUD18_ApplicationGracePeriodApplies: an application's own grace
+// period (here 30 s, above the server's 10 s default) is what an honest
+// retry of a rotated token gets: inside it the same successor, after it
+// reuse detection (AUD-18, IDP-RT-4).
+func TestAUD18_ApplicationGracePeriodApplies(t *testing.T) {
+	f := newFixture(t, idptest.AppOptions{GracePeriod: 30 * time.Second})
+	_, rt := f.mustLogin()
+	_, next := f.mustRefresh(rt)
+	f.clock.Advance(20 * time.Second)
+	r := f.refresh(rt)
+	if r.status != http.StatusOK || r.json(t)["refresh_token"] != next {
+		t.Fatalf("retry inside the application's grace period: %d %s, want the successor", r.status, r.body)
+	}
+	f.clock.Advance(11 * time.Second)
+	wantOAuthError(t, f.refresh(rt), http.StatusBadRequest, "invalid_grant", "")
+	if n := f.revokeEvents(); n != 1 {
+		t.Fatalf("reuse after the grace period: revocation events %v, want one", f.events.Types())
+	}
 }
