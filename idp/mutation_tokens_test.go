@@ -292,3 +292,29 @@ func TestAUD18_ApplicationGracePeriodApplies(t *testing.T) {
 		t.Fatalf("reuse after the grace period: revocation events %v, want one", f.events.Types())
 	}
 }
+
+// TestIDP_REV_1_RevokeTokenTypeHints: /oauth2/revoke ends a refresh token
+// presented with token_type_hint=refresh_token, declines access tokens
+// (a JWT without a hint, or hinted access_token) and unknown hints with
+// unsupported_token_type, and leaves the family alive when it declines
+// (IDP-REV-1, RFC 7009 §2.2.1).
+func TestIDP_REV_1_RevokeTokenTypeHints(t *testing.T) {
+	f := newFixture(t, idptest.AppOptions{})
+	at, rt := f.mustLogin()
+	revoke := func(tok, hint string) *response {
+		t.Helper()
+		v := url.Values{"token": {tok}, "client_id": {f.clientID}, "client_secret": {f.secret}}
+		if hint != "" {
+			v.Set("token_type_hint", hint)
+		}
+		return f.form("/oauth2/revoke", v)
+	}
+	wantOAuthError(t, revoke(at, ""), http.StatusBadRequest, "unsupported_token_type", "")
+	wantOAuthError(t, revoke(at, "access_token"), http.StatusBadRequest, "unsupported_token_type", "")
+	wantOAuthError(t, revoke(rt, "bogus_hint"), http.StatusBadRequest, "unsupported_token_type", "")
+	_, rt = f.mustRefresh(rt) // nothing above revoked it
+	if r := revoke(rt, "refresh_token"); r.status != http.StatusOK {
+		t.Fatalf("revoke with token_type_hint=refresh_token: %d %s", r.status, r.body)
+	}
+	wantOAuthError(t, f.refresh(rt), http.StatusBadRequest, "invalid_grant", "")
+}
