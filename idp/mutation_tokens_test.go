@@ -318,3 +318,19 @@ func TestIDP_REV_1_RevokeTokenTypeHints(t *testing.T) {
 	}
 	wantOAuthError(t, f.refresh(rt), http.StatusBadRequest, "invalid_grant", "")
 }
+
+// TestIDP_IntrospectClientIdentification: /oauth2/introspect identifies
+// the client by HTTP Basic alone or by the client_id form field, and
+// refuses a request that names no client with missing_client_id (compat
+// §7, IDP-TOK-5).
+func TestIDP_IntrospectClientIdentification(t *testing.T) {
+	f := newFixture(t, idptest.AppOptions{})
+	at, _ := f.mustLogin()
+	req, _ := http.NewRequest(http.MethodPost, f.idp.URL+"/oauth2/introspect", strings.NewReader(url.Values{"token": {at}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(f.clientID, f.secret)
+	if r := f.do(req); r.status != http.StatusOK || r.json(t)["active"] != true {
+		t.Fatalf("introspect with HTTP Basic: %d %s", r.status, r.body)
+	}
+	wantOAuthError(t, f.form("/oauth2/introspect", url.Values{"token": {at}}), http.StatusBadRequest, "invalid_request", "missing_client_id")
+}
