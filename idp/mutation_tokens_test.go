@@ -17,6 +17,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/idp"
 	"github.com/gatehouse-auth/gatehouse/idp/idptest"
+	"github.com/gatehouse-auth/gatehouse/idp/store"
 	"github.com/gatehouse-auth/gatehouse/webhook"
 )
 
@@ -333,4 +334,33 @@ func TestIDP_IntrospectClientIdentification(t *testing.T) {
 		t.Fatalf("introspect with HTTP Basic: %d %s", r.status, r.body)
 	}
 	wantOAuthError(t, f.form("/oauth2/introspect", url.Values{"token": {at}}), http.StatusBadRequest, "invalid_request", "missing_client_id")
+}
+
+// TestIDP_TOK_3_UserinfoClaims: userinfo answers the user's set profile
+// fields only, and the application and roles of the token's registration,
+// which apps use for authorization (compat §8, IDP-TOK-3).
+func TestIDP_TOK_3_UserinfoClaims(t *testing.T) {
+	f := newFixture(t, idptest.AppOptions{})
+	err := f.idp.Store.UpdateUser(context.Background(), f.userID, func(u store.User) (store.User, error) {
+		u.FirstName = "Alice"
+		return u, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at, _ := f.mustLogin()
+	r := f.bearerGet("/oauth2/userinfo", at)
+	if r.status != http.StatusOK {
+		t.Fatalf("userinfo: %d %s", r.status, r.body)
+	}
+	m := r.json(t)
+	if m["sub"] != f.userID || m["given_name"] != "Alice" || m["applicationId"] != f.clientID {
+		t.Errorf("userinfo %s", r.body)
+	}
+	if _, ok := m["family_name"]; ok {
+		t.Errorf("userinfo has an unset family_name: %s", r.body)
+	}
+	if roles, _ := m["roles"].([]any); len(roles) != 1 || roles[0] != "user" {
+		t.Errorf("userinfo roles %v, want [user]", m["roles"])
+	}
 }
