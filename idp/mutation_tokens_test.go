@@ -364,3 +364,21 @@ func TestIDP_TOK_3_UserinfoClaims(t *testing.T) {
 		t.Errorf("userinfo roles %v, want [user]", m["roles"])
 	}
 }
+
+// TestIDP_TOK_3_GrantHistoryRecordedOnce: a family records each grant
+// type once, in order: the access tokens of a refreshed family carry gty
+// [password refresh_token] however often it was refreshed, so the family
+// row does not grow with every refresh (IDP-TOK-3).
+func TestIDP_TOK_3_GrantHistoryRecordedOnce(t *testing.T) {
+	f := newFixture(t, idptest.AppOptions{})
+	at, rt := f.mustLogin()
+	if got := fmt.Sprint(header(t, at)["gty"]); got != "[password]" {
+		t.Fatalf("login gty %s", got)
+	}
+	for i := range 3 {
+		at, rt = f.mustRefresh(rt)
+		if got := fmt.Sprint(header(t, at)["gty"]); got != "[password refresh_token]" {
+			t.Fatalf("refresh %d: gty %s, want [password refresh_token]", i+1, got)
+		}
+	}
+}
