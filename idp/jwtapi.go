@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -178,9 +179,13 @@ func (s *Server) handleDeleteRefreshTokens(w http.ResponseWriter, r *http.Reques
 	q := r.URL.Query()
 	uid, aid, tok := param(q.Get("userId")), param(q.Get("applicationId")), param(q.Get("token"))
 	if tok == "" && strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
-		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
-		if err := r.ParseForm(); err == nil {
-			tok = param(r.PostForm.Get("token"))
+		// r.ParseForm reads no body for DELETE (only POST, PUT, PATCH):
+		// parse it here.
+		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+		if err == nil {
+			if v, err := url.ParseQuery(string(b)); err == nil {
+				tok = param(v.Get("token"))
+			}
 		}
 	}
 	switch {
