@@ -753,3 +753,38 @@ func TestSchemeIDNamesOnlySafeIdentifiers(t *testing.T) {
 		t.Errorf("Inspect 3 fields: %v, want a message with \"got 3\"", err)
 	}
 }
+
+// The argon2id parsing bounds are inclusive at their documented minimums:
+// m = 8p, an 8-byte salt (RFC 9106 §3.1) and a 16-byte key verify the right
+// password and refuse a wrong one; one below each is a malformed hash, never
+// a match (found by mutation testing).
+func TestArgon2idParseBoundaries(t *testing.T) {
+	h := NewHasher(fast)
+	ctx := context.Background()
+	salt8, salt7 := bytes.Repeat([]byte{5}, 8), bytes.Repeat([]byte{5}, 7)
+	for name, enc := range map[string]string{
+		"m = 8p":       makeArgon2id(goodPW, 16, 1, 2, bytes.Repeat([]byte{5}, 16), 32),
+		"8-byte salt":  makeArgon2id(goodPW, 64, 1, 1, salt8, 32),
+		"16-byte key":  makeArgon2id(goodPW, 64, 1, 1, salt8, 16),
+		"128-byte key": makeArgon2id(goodPW, 64, 1, 1, salt8, 128),
+		"64-byte salt": makeArgon2id(goodPW, 64, 1, 1, bytes.Repeat([]byte{5}, 64), 32),
+	} {
+		if ok, _, err := h.Verify(ctx, enc, goodPW); !ok || err != nil {
+			t.Errorf("%s: Verify(right password) = %v, %v; want true, nil", name, ok, err)
+		}
+		if ok, _, err := h.Verify(ctx, enc, goodPW+"x"); ok || err != nil {
+			t.Errorf("%s: Verify(wrong password) = %v, %v; want false, nil", name, ok, err)
+		}
+	}
+	for name, enc := range map[string]string{
+		"m = 8p - 1":   strings.Replace(makeArgon2id(goodPW, 16, 1, 2, bytes.Repeat([]byte{5}, 16), 32), "m=16", "m=15", 1),
+		"7-byte salt":  makeArgon2id(goodPW, 64, 1, 1, salt7, 32),
+		"15-byte key":  makeArgon2id(goodPW, 64, 1, 1, salt8, 15),
+		"129-byte key": makeArgon2id(goodPW, 64, 1, 1, salt8, 129),
+		"65-byte salt": makeArgon2id(goodPW, 64, 1, 1, bytes.Repeat([]byte{5}, 65), 32),
+	} {
+		if ok, _, err := h.Verify(ctx, enc, goodPW); ok || !errors.Is(err, ErrMalformedHash) {
+			t.Errorf("%s: Verify = %v, %v; want false, ErrMalformedHash", name, ok, err)
+		}
+	}
+}
