@@ -1,0 +1,75 @@
+package appkit_test
+
+// Tests added from mutation testing (gremlins) of the app kit: each pins a
+// boundary or a guard that a mutant could change without any other test
+// noticing.
+
+import (
+	"html"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-auth/gatehouse/idp/idptest"
+)
+
+// APP-SID-2: logging in again in a browser that still holds a refresh
+// cookie revokes that earlier refresh token at the IdP: a copy of the old
+// cookies (a thief's) cannot refresh into a session afterwards.
+func TestAPP_SID_2_LoginRevokesThePreviousRefreshToken(t *testing.T) {
+	w := newWorld(t, idptest.AppOptions{Name: "store"})
+	a := newApp(t, w, appOpt{})
+	b := a.browser()
+	b.login("")
+	stolen := b.clone()
+	b.login("")
+	if b.rt() == stolen.rt() {
+		t.Fatal("second login kept the refresh cookie")
+	}
+	// The old session id died at the second login; the old refresh token
+	// must be dead at the IdP too, so the copy is sent to log in.
+	calls := w.idp.RefreshCalls()
+	if r := stolen.get("/shopping-cart"); r.status != http.StatusSeeOther || !strings.HasPrefix(r.location(), "/login") {
+		t.Fatalf("old cookies after a new login: %d %q, want 303 to /login", r.status, r.location())
+	}
+	if w.idp.RefreshCalls() == calls {
+		t.Fatal("the old refresh token was not even tried")
+	}
+	if r := b.get("/shopping-cart"); r.status != 200 {
+		t.Fatalf("new session: %d", r.status)
+	}
+}
+
+// IDP-HASH-5, APP-LOGIN-4: the login form's input caps are inclusive: an
+// email of 320 and a password of 1,024 bytes reach the IdP (401 for a
+// wrong password); one byte more is a 400 without an IdP call, and an
+// over-long email is not echoed back into the form, while a normal one is.
+func TestLoginInputBounds_IDPHASH5(t *testing.T) {
+	w := newWorld(t, idptest.AppOptions{Name: "store"})
+	a := newApp(t, w, appOpt{})
+	b := a.browser()
+	email320 := strings.Repeat("a", 320-len("@example.com")) + "@example.com"
+	email321 := "a" + email320
+	pw1024 := strings.Repeat("p", 1024)
+	for _, c := range []struct {
+		name, email, pw string
+		status          int
+		echoed          bool
+	}{
+		{"email 320", email320, testPassword, http.StatusUnauthorized, true},
+		{"email 321", email321, testPassword, http.StatusBadRequest, false},
+		{"password 1024", w.email, pw1024, http.StatusUnauthorized, true},
+		{"password 1025", w.email, pw1024 + "p", http.StatusBadRequest, true},
+		{"email 320, no password", email320, "", http.StatusBadRequest, true},
+		{"email 321, no password", email321, "", http.StatusBadRequest, false},
+	} {
+		r := b.post("/login", url.Values{"email": {c.email}, "password": {c.pw}})
+		if r.status != c.status {
+			t.Errorf("%s: status %d, want %d", c.name, r.status, c.status)
+		}
+		if got := strings.Contains(r.body, html.EscapeString(c.email)); got != c.echoed {
+			t.Errorf("%s: email echoed = %v, want %v", c.name, got, c.echoed)
+		}
+	}
+}
