@@ -73,3 +73,22 @@ func TestLoginInputBounds_IDPHASH5(t *testing.T) {
 		}
 	}
 }
+
+// APP-OUT-1: a logout from a browser whose refresh cookie is gone (lost,
+// or stripped by a proxy) still revokes the session's grant at the IdP by
+// its id when the kit has an API key: a copy of the old refresh cookie is
+// dead afterwards.
+func TestAPP_OUT_1_LogoutWithoutRefreshCookieRevokesByID(t *testing.T) {
+	w := newWorld(t, idptest.AppOptions{Name: "store"})
+	a := newApp(t, w, appOpt{apiKey: true})
+	b := a.browser()
+	b.login("")
+	stolen := b.clone()
+	delete(b.cookies, a.kit.RefreshCookieName())
+	if r := b.post("/logout", nil); r.status != http.StatusSeeOther {
+		t.Fatalf("logout: %d", r.status)
+	}
+	if r := stolen.get("/shopping-cart"); r.status != http.StatusSeeOther || !strings.HasPrefix(r.location(), "/login") {
+		t.Fatalf("copied refresh cookie after logout: %d %q, want 303 to /login", r.status, r.location())
+	}
+}
