@@ -788,3 +788,58 @@ func TestArgon2idParseBoundaries(t *testing.T) {
 		}
 	}
 }
+
+// The pbkdf2 and bcrypt parsing bounds are inclusive: i = 1 and
+// i = 5,000,000, a salt of 1 and of 1,024 bytes, bcrypt cost 16; one past
+// each is a malformed hash. At i = 1 with a 1-byte salt the right password
+// verifies and a wrong one does not (found by mutation testing).
+func TestPBKDF2AndBcryptParseBoundaries(t *testing.T) {
+	b64 := base64.StdEncoding.EncodeToString
+	key := b64(make([]byte, 32))
+	pb := func(i int, salt []byte, key string) string {
+		return "$fa-pbkdf2-sha256$i=" + strconv.Itoa(i) + "$" + b64(salt) + "$" + key
+	}
+	bc, err := bcrypt.GenerateFromPassword([]byte(goodPW), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct {
+		enc string
+		ok  bool
+	}{
+		"pbkdf2 i=1":            {pb(1, []byte{1}, key), true},
+		"pbkdf2 i=5000000":      {pb(5_000_000, []byte{1}, key), true},
+		"pbkdf2 i=5000001":      {pb(5_000_001, []byte{1}, key), false},
+		"pbkdf2 1-byte salt":    {pb(1, []byte{1}, key), true},
+		"pbkdf2 1024-byte salt": {pb(1, bytes.Repeat([]byte{1}, 1024), key), true},
+		"pbkdf2 1025-byte salt": {pb(1, bytes.Repeat([]byte{1}, 1025), key), false},
+		"bcrypt cost 04":        {"$2a$04" + string(bc[6:]), true},
+		"bcrypt cost 16":        {"$2a$16" + string(bc[6:]), true},
+		"bcrypt cost 17":        {"$2a$17" + string(bc[6:]), false},
+	} {
+		_, err := Inspect(c.enc)
+		if c.ok && err != nil {
+			t.Errorf("%s: Inspect = %v, want no error", name, err)
+		}
+		if !c.ok && !errors.Is(err, ErrMalformedHash) {
+			t.Errorf("%s: Inspect = %v, want ErrMalformedHash", name, err)
+		}
+	}
+	h := NewHasher(fast)
+	k, err := pbkdf2.Key(sha256.New, goodPW, []byte{1}, 1, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := pb(1, []byte{1}, b64(k))
+	if ok, _, err := h.Verify(context.Background(), enc, goodPW); !ok || err != nil {
+		t.Errorf("pbkdf2 i=1, 1-byte salt: Verify(right) = %v, %v", ok, err)
+	}
+	if ok, _, err := h.Verify(context.Background(), enc, goodPW+"x"); ok || err != nil {
+		t.Errorf("pbkdf2 i=1, 1-byte salt: Verify(wrong) = %v, %v", ok, err)
+	}
+	// The field count in a malformed pbkdf2 message is the number of
+	// fields after the leading '$'.
+	if _, err := Inspect("$fa-pbkdf2-sha256$i=1$x"); err == nil || !strings.Contains(err.Error(), "got 3") {
+		t.Errorf("Inspect 3 pbkdf2 fields: %v, want a message with \"got 3\"", err)
+	}
+}
