@@ -837,6 +837,13 @@ func TestPBKDF2AndBcryptParseBoundaries(t *testing.T) {
 	if ok, _, err := h.Verify(context.Background(), enc, goodPW+"x"); ok || err != nil {
 		t.Errorf("pbkdf2 i=1, 1-byte salt: Verify(wrong) = %v, %v", ok, err)
 	}
+	// ImportFusionAuth's factor bound is the same, inclusive.
+	if _, err := ImportFusionAuth(FusionAuthPBKDF2SHA256, 5_000_000, b64([]byte{1}), key); err != nil {
+		t.Errorf("ImportFusionAuth(factor 5,000,000) = %v", err)
+	}
+	if _, err := ImportFusionAuth(FusionAuthPBKDF2SHA256, 5_000_001, b64([]byte{1}), key); !errors.Is(err, ErrMalformedHash) {
+		t.Errorf("ImportFusionAuth(factor 5,000,001) = %v, want ErrMalformedHash", err)
+	}
 	// The field count in a malformed pbkdf2 message is the number of
 	// fields after the leading '$'.
 	if _, err := Inspect("$fa-pbkdf2-sha256$i=1$x"); err == nil || !strings.Contains(err.Error(), "got 3") {
