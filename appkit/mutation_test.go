@@ -5,6 +5,7 @@ package appkit_test
 // noticing.
 
 import (
+	"context"
 	"html"
 	"net/http"
 	"net/url"
@@ -90,5 +91,52 @@ func TestAPP_OUT_1_LogoutWithoutRefreshCookieRevokesByID(t *testing.T) {
 	}
 	if r := stolen.get("/shopping-cart"); r.status != http.StatusSeeOther || !strings.HasPrefix(r.location(), "/login") {
 		t.Fatalf("copied refresh cookie after logout: %d %q, want 303 to /login", r.status, r.location())
+	}
+}
+
+// AUD-18: when the stored successor of a lost refresh is presented and the
+// IdP says it is dead (the user was revoked meanwhile), the browser is
+// logged out (303 to login, cookies cleared), not served a 503 as if the
+// IdP were down; when the IdP is down instead, the 503 hands the browser
+// the successor cookie, so the next try presents the live token.
+func TestAUD18_StoredSuccessorDeadOrUnreachable(t *testing.T) {
+	w := newWorld(t, idptest.AppOptions{Name: "store"})
+	a := newApp(t, w, appOpt{})
+	rtName := a.kit.RefreshCookieName()
+	// lostRefresh makes a browser whose last refresh answer never arrived
+	// and whose stored result's session idled out.
+	lostRefresh := func() *browser {
+		b := a.browser()
+		b.login("/")
+		a.expire(keyOf(t, b.sid()))
+		lost := b.clone()
+		if r := b.get("/shopping-cart"); r.status != 200 {
+			t.Fatalf("refresh: %d", r.status)
+		}
+		if err := a.store.Delete(context.Background(), keyOf(t, b.sid())); err != nil {
+			t.Fatal(err)
+		}
+		return lost
+	}
+
+	down := lostRefresh()
+	old := down.rt()
+	w.idp.Stop()
+	r := down.get("/shopping-cart")
+	if err := w.idp.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if r.status != http.StatusServiceUnavailable || r.cookies[rtName] == nil || down.rt() == old {
+		t.Fatalf("IdP down: %d, refresh cookie %v (want 503 with the successor cookie)", r.status, r.cookies[rtName])
+	}
+	if r := down.get("/shopping-cart"); r.status != 200 {
+		t.Fatalf("after the IdP is back: %d", r.status)
+	}
+
+	dead := lostRefresh()
+	w.revokeUser(t)
+	r = dead.get("/shopping-cart")
+	if r.status != http.StatusSeeOther || !strings.HasPrefix(r.location(), "/login") || dead.rt() != "" {
+		t.Fatalf("revoked successor: %d %q, refresh cookie %q (want 303 to /login, cookie cleared)", r.status, r.location(), dead.rt())
 	}
 }
