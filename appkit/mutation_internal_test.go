@@ -1,0 +1,72 @@
+package appkit
+
+// Internal tests added from mutation testing (gremlins) of the app kit.
+
+import (
+	"context"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore"
+	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore/memstore"
+)
+
+// APP-RED-1: the next-path length cap is inclusive at maxNext.
+func TestSafeNextLengthCap_APP_RED_1(t *testing.T) {
+	at := "/" + strings.Repeat("a", maxNext-1)
+	if got := SafeNext(at, "/"); got != at {
+		t.Errorf("SafeNext(%d bytes) = %d bytes, want it kept", len(at), len(got))
+	}
+	if got := SafeNext(at+"a", "/"); got != "/" {
+		t.Errorf("SafeNext(%d bytes) = %d bytes, want the fallback", len(at)+1, len(got))
+	}
+}
+
+// lateResultStore is a store where another process's refresh result lands
+// right after this process wins the claim.
+type lateResultStore struct {
+	sessionstore.Store
+	land func(ctx context.Context, key string)
+}
+
+func (s *lateResultStore) ClaimRefresh(ctx context.Context, key, owner string, ttl time.Duration) (bool, error) {
+	got, err := s.Store.ClaimRefresh(ctx, key, owner, ttl)
+	if got && err == nil {
+		s.land(ctx, key)
+	}
+	return got, err
+}
+
+// S11, APP-REF-4, AUD-18: a result another process stored between this
+// process's read and its claim is used as it is: the token it names is
+// spent, presenting it again would be reuse (the IdP revokes the family).
+// Here that result is "dead", and the IdP (unreachable) must not be asked.
+func TestRefreshUsesResultThatLandedBeforeTheClaim_APP_REF_4(t *testing.T) {
+	ms := memstore.New(memstore.Config{})
+	defer ms.Close()
+	st := &lateResultStore{Store: ms}
+	k, err := New(Config{IdP: benchIdP(t), Store: st, SealKey: make([]byte, 32), Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.land = func(ctx context.Context, key string) {
+		aead, err := resultAEAD("rt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		blob, err := k.sealRecord(aead, key, refreshRecord{Kind: outDead})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ms.SetRefreshResult(ctx, key, blob, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now()
+	out := k.refresh(httptest.NewRequest("GET", "/", nil), refreshCookie{token: "rt", authTime: now, issued: now})
+	if out.kind != outDead {
+		t.Fatalf("outcome %v, want the stored dead result (%v)", out.kind, outDead)
+	}
+}
