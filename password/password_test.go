@@ -850,3 +850,32 @@ func TestPBKDF2AndBcryptParseBoundaries(t *testing.T) {
 		t.Errorf("Inspect 3 pbkdf2 fields: %v, want a message with \"got 3\"", err)
 	}
 }
+
+// IDP-HASH-5: the MaxBytes cap is inclusive in both Hash and Verify (a
+// password of exactly MaxBytes is hashed and verifies, one byte more is
+// refused), and the argon2id cost cap scales with the hasher's own t
+// (found by mutation testing).
+func TestMaxBytesAndCostCapBoundaries_IDPHASH5(t *testing.T) {
+	ctx := context.Background()
+	p := fast
+	p.MaxBytes = 64
+	h := NewHasher(p)
+	exact := strings.Repeat("x", 64)
+	enc, err := h.Hash(ctx, exact)
+	if err != nil {
+		t.Fatalf("Hash(exactly MaxBytes) = %v", err)
+	}
+	if ok, _, err := h.Verify(ctx, enc, exact); !ok || err != nil {
+		t.Errorf("Verify(exactly MaxBytes) = %v, %v; want true, nil", ok, err)
+	}
+	if _, err := h.Hash(ctx, exact+"x"); !errors.Is(err, ErrTooLong) {
+		t.Errorf("Hash(MaxBytes+1) = %v, want ErrTooLong", err)
+	}
+	// With t=2 configured, a stored t of 32 (16×) is within the cap.
+	p2 := fast
+	p2.Time = 2
+	within := makeArgon2id(goodPW, 64, 32, 1, bytes.Repeat([]byte{5}, 16), 32)
+	if ok, _, err := NewHasher(p2).Verify(ctx, within, goodPW); !ok || err != nil {
+		t.Errorf("Verify(t=16× of t=2) = %v, %v; want true, nil", ok, err)
+	}
+}
