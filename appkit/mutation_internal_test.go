@@ -70,3 +70,27 @@ func TestRefreshUsesResultThatLandedBeforeTheClaim_APP_REF_4(t *testing.T) {
 		t.Fatalf("outcome %v, want the stored dead result (%v)", out.kind, outDead)
 	}
 }
+
+// APP-CK-2: the refresh-token bound for the sealed cookie is inclusive: a
+// 2,048-byte token seals (and opens again, under 4,096 bytes of cookie),
+// one byte more is refused.
+func TestSealRefreshTokenBound_APP_CK_2(t *testing.T) {
+	ms := memstore.New(memstore.Config{})
+	defer ms.Close()
+	k, err := New(Config{IdP: benchIdP(t), Store: ms, SealKey: make([]byte, 32), Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	tok := strings.Repeat("r", maxRefreshToken)
+	v, err := k.sealRefresh(refreshCookie{token: tok, authTime: now, issued: now})
+	if err != nil {
+		t.Fatalf("seal %d-byte token: %v", len(tok), err)
+	}
+	if rc, err := k.openRefresh(v); err != nil || rc.token != tok || len(v) >= 4096 {
+		t.Fatalf("open: %v, token kept %v, cookie %d bytes", err, rc.token == tok, len(v))
+	}
+	if _, err := k.sealRefresh(refreshCookie{token: tok + "r", authTime: now, issued: now}); err == nil {
+		t.Fatalf("sealed a %d-byte token", len(tok)+1)
+	}
+}
