@@ -93,4 +93,13 @@ func TestSealRefreshTokenBound_APP_CK_2(t *testing.T) {
 	if _, err := k.sealRefresh(refreshCookie{token: tok + "r", authTime: now, issued: now}); err == nil {
 		t.Fatalf("sealed a %d-byte token", len(tok)+1)
 	}
+	// An authentic cookie that carries no token opens as invalid, so
+	// nothing presents an empty refresh token.
+	v, err = k.sealRefresh(refreshCookie{authTime: now, issued: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.openRefresh(v); err == nil {
+		t.Fatal("a sealed cookie without a token opened")
+	}
 }
