@@ -103,3 +103,29 @@ func TestSealRefreshTokenBound_APP_CK_2(t *testing.T) {
 		t.Fatal("a sealed cookie without a token opened")
 	}
 }
+
+// APP-CK-4: the server-side refresh-cookie age limit is inclusive: a
+// cookie exactly RefreshCookieMaxAge old opens, one second older does not.
+func TestRefreshCookieMaxAgeBoundary_APP_CK_4(t *testing.T) {
+	ms := memstore.New(memstore.Config{})
+	defer ms.Close()
+	t0 := time.Unix(1_700_000_000, 0)
+	now := t0
+	k, err := New(Config{IdP: benchIdP(t), Store: ms, SealKey: make([]byte, 32), Logger: discardLogger(),
+		Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := k.sealRefresh(refreshCookie{token: "rt", authTime: t0, issued: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now = t0.Add(k.cfg.RefreshCookieMaxAge)
+	if _, err := k.openRefresh(v); err != nil {
+		t.Fatalf("cookie exactly RefreshCookieMaxAge old: %v", err)
+	}
+	now = now.Add(time.Second)
+	if _, err := k.openRefresh(v); err == nil {
+		t.Fatal("cookie RefreshCookieMaxAge + 1 s old opened")
+	}
+}
