@@ -93,6 +93,14 @@ func TestSealRefreshTokenBound_APP_CK_2(t *testing.T) {
 	if _, err := k.sealRefresh(refreshCookie{token: tok + "r", authTime: now, issued: now}); err == nil {
 		t.Fatalf("sealed a %d-byte token", len(tok)+1)
 	}
+	// The device token's bound is the same, inclusive.
+	dev := strings.Repeat("d", maxDeviceToken)
+	if dv, err := k.sealDevice(dev); err != nil || k.openDevice(dv) != dev {
+		t.Fatalf("seal %d-byte device token: %v", len(dev), err)
+	}
+	if _, err := k.sealDevice(dev + "d"); err == nil {
+		t.Fatalf("sealed a %d-byte device token", len(dev)+1)
+	}
 	// An authentic cookie that carries no token opens as invalid, so
 	// nothing presents an empty refresh token.
 	v, err = k.sealRefresh(refreshCookie{authTime: now, issued: now})
