@@ -4,6 +4,7 @@ package appkit
 
 import (
 	"context"
+	"encoding/base64"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -135,5 +136,30 @@ func TestRefreshCookieMaxAgeBoundary_APP_CK_4(t *testing.T) {
 	now = now.Add(time.Second)
 	if _, err := k.openRefresh(v); err == nil {
 		t.Fatal("cookie RefreshCookieMaxAge + 1 s old opened")
+	}
+}
+
+// Sealed cookies (C-2): open refuses any value shorter than version, nonce and tag
+// with errSealed (a forged short cookie must not panic the handler), and
+// opens an authentic value of exactly that length (empty plaintext).
+func TestOpenShortForgedValues(t *testing.T) {
+	a, err := newAEAD(make([]byte, 32), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, o := a.NonceSize(), a.Overhead()
+	for _, l := range []int{1, 2, n, 1 + n, 1 + n + o - 1} {
+		raw := make([]byte, l)
+		raw[0] = sealVersion
+		if _, err := open(a, base64.RawURLEncoding.EncodeToString(raw), nil); err != errSealed {
+			t.Errorf("%d-byte value: %v, want errSealed", l, err)
+		}
+	}
+	v, err := seal(a, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pt, err := open(a, v, nil); err != nil || len(pt) != 0 {
+		t.Errorf("authentic empty value: %q, %v", pt, err)
 	}
 }
