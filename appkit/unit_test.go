@@ -227,6 +227,16 @@ func TestClientIP_APP_HDR_3(t *testing.T) {
 			t.Errorf("clientIP(%s, %q) = %q, want %q", tt.remote, tt.xff, got, tt.want)
 		}
 	}
+	// Several X-Forwarded-For lines are one list, read from the last hop
+	// back: a last line of trusted proxies only moves on to the line before
+	// (found by mutation testing).
+	r := httptest.NewRequest("GET", "/", nil)
+	r.RemoteAddr = "10.0.0.2:1234"
+	r.Header.Add("X-Forwarded-For", "6.6.6.6, 198.51.100.7")
+	r.Header.Add("X-Forwarded-For", "10.0.0.9")
+	if got := k.clientIP(r); got != "198.51.100.7" {
+		t.Errorf("clientIP over two X-Forwarded-For lines = %q, want 198.51.100.7", got)
+	}
 }
 
 func TestNewValidates(t *testing.T) {

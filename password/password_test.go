@@ -726,3 +726,156 @@ func BenchmarkVerifyArgon2id(b *testing.B) {
 		}
 	})
 }
+
+// An unknown scheme's identifier reaches error messages (and so logs) only
+// when it is a short [A-Za-z0-9-] name: anything else, such as hash
+// material or control characters of a corrupt row, is replaced. The
+// boundaries of each range are pinned (found by mutation testing).
+func TestSchemeIDNamesOnlySafeIdentifiers(t *testing.T) {
+	const unrecognised = "unrecognised identifier"
+	for id, want := range map[string]string{
+		"a": `"a"`, "z": `"z"`, "A": `"A"`, "Z": `"Z"`, "0": `"0"`, "9": `"9"`, "-": `"-"`,
+		"scrypt-2b": `"scrypt-2b"`, strings.Repeat("x", 32): strconv.Quote(strings.Repeat("x", 32)),
+		"": unrecognised, strings.Repeat("x", 33): unrecognised,
+		"`": unrecognised, "{": unrecognised, "@": unrecognised, "[": unrecognised,
+		"/": unrecognised, ":": unrecognised, "_": unrecognised, "a\nb": unrecognised, "ab=": unrecognised,
+	} {
+		if got := schemeID("$" + id + "$rest"); got != want {
+			t.Errorf("schemeID(%q) = %s, want %s", id, got, want)
+		}
+	}
+	if got := schemeID("hunter2"); got != "no $scheme$ prefix" {
+		t.Errorf("schemeID without $ = %q", got)
+	}
+	// The field count in a malformed argon2id message is the number of
+	// fields after the scheme's leading '$'.
+	if _, err := Inspect("$argon2id$v=19$x"); err == nil || !strings.Contains(err.Error(), "got 3") {
+		t.Errorf("Inspect 3 fields: %v, want a message with \"got 3\"", err)
+	}
+}
+
+// The argon2id parsing bounds are inclusive at their documented minimums:
+// m = 8p, an 8-byte salt (RFC 9106 §3.1) and a 16-byte key verify the right
+// password and refuse a wrong one; one below each is a malformed hash, never
+// a match (found by mutation testing).
+func TestArgon2idParseBoundaries(t *testing.T) {
+	h := NewHasher(fast)
+	ctx := context.Background()
+	salt8, salt7 := bytes.Repeat([]byte{5}, 8), bytes.Repeat([]byte{5}, 7)
+	for name, enc := range map[string]string{
+		"m = 8p":       makeArgon2id(goodPW, 16, 1, 2, bytes.Repeat([]byte{5}, 16), 32),
+		"8-byte salt":  makeArgon2id(goodPW, 64, 1, 1, salt8, 32),
+		"16-byte key":  makeArgon2id(goodPW, 64, 1, 1, salt8, 16),
+		"128-byte key": makeArgon2id(goodPW, 64, 1, 1, salt8, 128),
+		"64-byte salt": makeArgon2id(goodPW, 64, 1, 1, bytes.Repeat([]byte{5}, 64), 32),
+	} {
+		if ok, _, err := h.Verify(ctx, enc, goodPW); !ok || err != nil {
+			t.Errorf("%s: Verify(right password) = %v, %v; want true, nil", name, ok, err)
+		}
+		if ok, _, err := h.Verify(ctx, enc, goodPW+"x"); ok || err != nil {
+			t.Errorf("%s: Verify(wrong password) = %v, %v; want false, nil", name, ok, err)
+		}
+	}
+	for name, enc := range map[string]string{
+		"m = 8p - 1":   strings.Replace(makeArgon2id(goodPW, 16, 1, 2, bytes.Repeat([]byte{5}, 16), 32), "m=16", "m=15", 1),
+		"7-byte salt":  makeArgon2id(goodPW, 64, 1, 1, salt7, 32),
+		"15-byte key":  makeArgon2id(goodPW, 64, 1, 1, salt8, 15),
+		"129-byte key": makeArgon2id(goodPW, 64, 1, 1, salt8, 129),
+		"65-byte salt": makeArgon2id(goodPW, 64, 1, 1, bytes.Repeat([]byte{5}, 65), 32),
+	} {
+		if ok, _, err := h.Verify(ctx, enc, goodPW); ok || !errors.Is(err, ErrMalformedHash) {
+			t.Errorf("%s: Verify = %v, %v; want false, ErrMalformedHash", name, ok, err)
+		}
+	}
+}
+
+// The pbkdf2 and bcrypt parsing bounds are inclusive: i = 1 and
+// i = 5,000,000, a salt of 1 and of 1,024 bytes, bcrypt cost 16; one past
+// each is a malformed hash. At i = 1 with a 1-byte salt the right password
+// verifies and a wrong one does not (found by mutation testing).
+func TestPBKDF2AndBcryptParseBoundaries(t *testing.T) {
+	b64 := base64.StdEncoding.EncodeToString
+	key := b64(make([]byte, 32))
+	pb := func(i int, salt []byte, key string) string {
+		return "$fa-pbkdf2-sha256$i=" + strconv.Itoa(i) + "$" + b64(salt) + "$" + key
+	}
+	bc, err := bcrypt.GenerateFromPassword([]byte(goodPW), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct {
+		enc string
+		ok  bool
+	}{
+		"pbkdf2 i=1":            {pb(1, []byte{1}, key), true},
+		"pbkdf2 i=5000000":      {pb(5_000_000, []byte{1}, key), true},
+		"pbkdf2 i=5000001":      {pb(5_000_001, []byte{1}, key), false},
+		"pbkdf2 1-byte salt":    {pb(1, []byte{1}, key), true},
+		"pbkdf2 1024-byte salt": {pb(1, bytes.Repeat([]byte{1}, 1024), key), true},
+		"pbkdf2 1025-byte salt": {pb(1, bytes.Repeat([]byte{1}, 1025), key), false},
+		"bcrypt cost 04":        {"$2a$04" + string(bc[6:]), true},
+		"bcrypt cost 16":        {"$2a$16" + string(bc[6:]), true},
+		"bcrypt cost 17":        {"$2a$17" + string(bc[6:]), false},
+	} {
+		_, err := Inspect(c.enc)
+		if c.ok && err != nil {
+			t.Errorf("%s: Inspect = %v, want no error", name, err)
+		}
+		if !c.ok && !errors.Is(err, ErrMalformedHash) {
+			t.Errorf("%s: Inspect = %v, want ErrMalformedHash", name, err)
+		}
+	}
+	h := NewHasher(fast)
+	k, err := pbkdf2.Key(sha256.New, goodPW, []byte{1}, 1, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := pb(1, []byte{1}, b64(k))
+	if ok, _, err := h.Verify(context.Background(), enc, goodPW); !ok || err != nil {
+		t.Errorf("pbkdf2 i=1, 1-byte salt: Verify(right) = %v, %v", ok, err)
+	}
+	if ok, _, err := h.Verify(context.Background(), enc, goodPW+"x"); ok || err != nil {
+		t.Errorf("pbkdf2 i=1, 1-byte salt: Verify(wrong) = %v, %v", ok, err)
+	}
+	// ImportFusionAuth's factor bound is the same, inclusive.
+	if _, err := ImportFusionAuth(FusionAuthPBKDF2SHA256, 5_000_000, b64([]byte{1}), key); err != nil {
+		t.Errorf("ImportFusionAuth(factor 5,000,000) = %v", err)
+	}
+	if _, err := ImportFusionAuth(FusionAuthPBKDF2SHA256, 5_000_001, b64([]byte{1}), key); !errors.Is(err, ErrMalformedHash) {
+		t.Errorf("ImportFusionAuth(factor 5,000,001) = %v, want ErrMalformedHash", err)
+	}
+	// The field count in a malformed pbkdf2 message is the number of
+	// fields after the leading '$'.
+	if _, err := Inspect("$fa-pbkdf2-sha256$i=1$x"); err == nil || !strings.Contains(err.Error(), "got 3") {
+		t.Errorf("Inspect 3 pbkdf2 fields: %v, want a message with \"got 3\"", err)
+	}
+}
+
+// IDP-HASH-5: the MaxBytes cap is inclusive in both Hash and Verify (a
+// password of exactly MaxBytes is hashed and verifies, one byte more is
+// refused), and the argon2id cost cap scales with the hasher's own t
+// (found by mutation testing).
+func TestMaxBytesAndCostCapBoundaries_IDPHASH5(t *testing.T) {
+	ctx := context.Background()
+	p := fast
+	p.MaxBytes = 64
+	h := NewHasher(p)
+	exact := strings.Repeat("x", 64)
+	enc, err := h.Hash(ctx, exact)
+	if err != nil {
+		t.Fatalf("Hash(exactly MaxBytes) = %v", err)
+	}
+	if ok, _, err := h.Verify(ctx, enc, exact); !ok || err != nil {
+		t.Errorf("Verify(exactly MaxBytes) = %v, %v; want true, nil", ok, err)
+	}
+	if _, err := h.Hash(ctx, exact+"x"); !errors.Is(err, ErrTooLong) {
+		t.Errorf("Hash(MaxBytes+1) = %v, want ErrTooLong", err)
+	}
+	// With t=2 configured, a stored t of 32 (16×) is within the cap.
+	p2 := fast
+	p2.Time = 2
+	within := makeArgon2id(goodPW, 64, 32, 1, bytes.Repeat([]byte{5}, 16), 32)
+	if ok, _, err := NewHasher(p2).Verify(ctx, within, goodPW); !ok || err != nil {
+		t.Errorf("Verify(t=16× of t=2) = %v, %v; want true, nil", ok, err)
+	}
+}

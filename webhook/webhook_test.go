@@ -3,6 +3,7 @@ package webhook
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -157,7 +158,8 @@ func TestPayloadShape(t *testing.T) {
 	}
 	ev := m["event"]
 	if ev["type"] != "jwt.refresh-token.revoke" || ev["id"] != "id-1" || ev["userId"] != "u" || ev["applicationId"] != "a" ||
-		ev["createInstant"] != float64(5) || ev["refreshToken"] != nil || len(ev["refreshTokenIds"].([]any)) != 2 {
+		ev["createInstant"] != float64(5) || ev["refreshToken"] != nil || len(ev["refreshTokenIds"].([]any)) != 2 ||
+		ev["user"] == nil || ev["user"].(map[string]any)["id"] != "u" {
 		t.Fatalf("payload %s", b)
 	}
 }
@@ -231,5 +233,116 @@ func TestMemorySeenBoundAndExpiry(t *testing.T) {
 	_ = m.Forget(ctx, "c")
 	if mark("c") {
 		t.Fatal("c seen after Forget")
+	}
+}
+
+// Boundaries of Verify (found by mutation testing): the window is
+// inclusive at exactly ±tolerance and closed one second past it; a zero
+// timestamp is malformed, not merely stale; the length cap is 20
+// characters (the MAC covers the timestamp string, so leading zeros do not
+// help a forger).
+func TestVerifyBoundaries(t *testing.T) {
+	tol := 5 * time.Minute
+	now := time.Unix(1_700_000_000, 0)
+	body := []byte(`{"event":{"id":"e1","type":"user.deactivate","userId":"u1"}}`)
+	sec := []byte(testSecret)
+	ts, sig := Sign(sec, now, body)
+	signed := func(ts string) string { return signaturePrefix + hex.EncodeToString(mac(sec, ts, body)) }
+	cases := []struct {
+		name   string
+		ts     string
+		sig    string
+		verify time.Time
+		want   error
+	}{
+		{"exactly +tolerance (delivered 5 min ago)", ts, sig, now.Add(tol), nil},
+		{"exactly -tolerance (clock 5 min ahead)", ts, sig, now.Add(-tol), nil},
+		{"tolerance + 1 s late", ts, sig, now.Add(tol + time.Second), ErrStale},
+		{"tolerance + 1 s early", ts, sig, now.Add(-tol - time.Second), ErrStale},
+		{"sec = 0, correctly signed", "0", signed("0"), now, ErrMalformed},
+		{"sec = -1, correctly signed", "-1", signed("-1"), now, ErrMalformed},
+		{"20-character timestamp", "00000000001700000000", signed("00000000001700000000"), now, nil},
+		{"21-character timestamp", "000000000001700000000", signed("000000000001700000000"), now, ErrMalformed},
+	}
+	for _, c := range cases {
+		if err := Verify(sec, c.ts, c.sig, body, c.verify, tol); !errors.Is(err, c.want) {
+			t.Errorf("%s: got %v, want %v", c.name, err, c.want)
+		}
+	}
+}
+
+// NewReceiver's bounds (found by mutation testing): a 16-byte secret is
+// the least accepted, 15 is refused; a body of exactly MaxBodyBytes is
+// read, one more byte is 413; an event id of 128 characters is handled,
+// 129 is 400; MaxRemembered bounds the default replay cache; no Logger
+// means slog.Default, not a nil logger that panics on the first refusal.
+func TestReceiverBounds(t *testing.T) {
+	handle := func(context.Context, Event) error { return nil }
+	if _, err := NewReceiver(ReceiverConfig{Secret: bytes.Repeat([]byte("k"), MinSecretLen-1), Handle: handle}); err == nil {
+		t.Fatal("15-byte secret accepted")
+	}
+	if _, err := NewReceiver(ReceiverConfig{Secret: bytes.Repeat([]byte("k"), MinSecretLen), Handle: handle}); err != nil {
+		t.Fatalf("16-byte secret refused: %v", err)
+	}
+
+	now := time.Unix(1_700_000_000, 0)
+	sec := []byte(testSecret)
+	ok, _ := Marshal(Event{ID: "evt-1", Type: EventUserDelete, UserID: "u"})
+	limit := int64(len(ok)) + 10
+	rc, err := NewReceiver(ReceiverConfig{Secret: sec, Handle: handle, MaxBodyBytes: limit, MaxRemembered: 2,
+		Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exact := append(append([]byte(nil), ok...), bytes.Repeat([]byte(" "), 10)...)
+	ts, sig := Sign(sec, now, exact)
+	if rec := post(rc, exact, ts, sig); rec.Code != 200 {
+		t.Fatalf("body of exactly MaxBodyBytes: %d", rec.Code)
+	}
+	over := append(exact, ' ')
+	ts, sig = Sign(sec, now, over)
+	if rec := post(rc, over, ts, sig); rec.Code != 413 {
+		t.Fatalf("body of MaxBodyBytes+1: %d", rec.Code)
+	}
+	if m, ok := rc.cfg.Seen.(*MemorySeen); !ok || m.max != 2 {
+		t.Fatalf("default Seen does not honour MaxRemembered=2: %#v", rc.cfg.Seen)
+	}
+
+	rc, err = NewReceiver(ReceiverConfig{Secret: sec, Handle: handle,
+		Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n, want := range map[int]int{128: 200, 129: 400} {
+		b, _ := Marshal(Event{ID: strings.Repeat("i", n), Type: EventUserDelete, UserID: "u"})
+		ts, sig := Sign(sec, now, b)
+		if rec := post(rc, b, ts, sig); rec.Code != want {
+			t.Errorf("event id of %d characters: %d, want %d", n, rec.Code, want)
+		}
+	}
+
+	// No Logger: a refused delivery is logged to slog.Default, not a panic.
+	rc, err = NewReceiver(ReceiverConfig{Secret: sec, Handle: handle})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec := post(rc, ok, "", ""); rec.Code != 400 {
+		t.Fatalf("unsigned, default logger: %d", rec.Code)
+	}
+}
+
+// AUD-10: NewMemorySeen(0, …) means the default bound, not "remember one
+// id": a replay of the first of two deliveries is still refused.
+func TestAUD10_MemorySeenZeroMaxIsTheDefault(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	m := NewMemorySeen(0, func() time.Time { return now })
+	ctx := context.Background()
+	for _, id := range []string{"a", "b"} {
+		if seen, _ := m.MarkSeen(ctx, id, now.Add(time.Minute)); seen {
+			t.Fatalf("%s seen at first mark", id)
+		}
+	}
+	if seen, _ := m.MarkSeen(ctx, "a", now.Add(time.Minute)); !seen {
+		t.Fatal("replay of a accepted: max 0 did not default")
 	}
 }
