@@ -70,3 +70,17 @@ func TestAUD8_RetryBackoffDoublesWithinBounds(t *testing.T) {
 		t.Fatalf("the MaxAttempts-th failure: completed %d, gave up %d; want the message given up", st.completed, s.gaveUp.Load())
 	}
 }
+
+// TestAUD8_RedactKeepsOnlySchemeHostPath: delivery logs name a webhook URL
+// without its user info, query or fragment, which may carry credentials.
+func TestAUD8_RedactKeepsOnlySchemeHostPath(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://user:pw@hooks.example:8443/a/b?token=secret#frag": "https://hooks.example:8443/a/b",
+		"http://hooks.example/hook":                                "http://hooks.example/hook",
+		"http://[::1]:namedport/%zz":                               "(unparsable URL)",
+	} {
+		if got := redact(in); got != want {
+			t.Errorf("redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
