@@ -51,7 +51,7 @@ type stmts struct {
 	// on the read pool
 	getUser, getUserByLogin, getApplication, getRegistration, getRTByHash, getRotation *sql.Stmt
 	// on the writer pool
-	rotUpdate, rotExists, rotInsert, touch, createRT *sql.Stmt
+	rotUpdate, rotExists, rotInsert, touch, createRT, recordLogin, resetFailures *sql.Stmt
 }
 
 // busyTimeout bounds how long a connection waits for another process's
@@ -171,6 +171,8 @@ func (s *Store) prepare(ctx context.Context) error {
 		{s.w, &s.st.rotInsert, qRotateInsert},
 		{s.w, &s.st.touch, qTouch},
 		{s.w, &s.st.createRT, qCreateRefreshToken},
+		{s.w, &s.st.recordLogin, qRecordLogin},
+		{s.w, &s.st.resetFailures, qResetFailures},
 	} {
 		st, err := p.db.PrepareContext(ctx, p.text)
 		if err != nil {
@@ -208,7 +210,7 @@ func (s *Store) closeAll() error {
 	var errs []error
 	for _, st := range []*sql.Stmt{
 		s.st.getUser, s.st.getUserByLogin, s.st.getApplication, s.st.getRegistration, s.st.getRTByHash, s.st.getRotation,
-		s.st.rotUpdate, s.st.rotExists, s.st.rotInsert, s.st.touch, s.st.createRT,
+		s.st.rotUpdate, s.st.rotExists, s.st.rotInsert, s.st.touch, s.st.createRT, s.st.recordLogin, s.st.resetFailures,
 	} {
 		if st != nil {
 			errs = append(errs, st.Close())
