@@ -53,7 +53,7 @@ func TestAUD1_CancelledLoginCountsNothing(t *testing.T) {
 	for _, pw := range []string{"a wrong password of some length", "plum tractor whispers at dawn"} {
 		rctx, cancel := context.WithCancel(ctx)
 		h.cancel = cancel
-		_, _, e := srv.checkPassword(rctx, loginAttempt{login: u.Email, pw: pw, ip: ip, app: app})
+		_, _, _, e := srv.checkPassword(rctx, loginAttempt{login: u.Email, pw: pw, ip: ip, app: app})
 		cancel()
 		if e == nil || e.Status != http.StatusInternalServerError {
 			t.Errorf("cancelled login: %+v, want a server error (nobody reads it)", e)

@@ -29,28 +29,21 @@ type tokenResponse struct {
 	DeviceToken string `json:"device_token,omitempty"`
 }
 
-// loginTokens answers a successful password login: a new refresh-token
-// family when the client asked for offline_access (and the application
-// issues refresh tokens), and the access token bound to it by sid.
-func (s *Server) loginTokens(ctx context.Context, user *store.User, app *store.Application, scopes []string, dev deviceInfo, ip string) (*tokenResponse, *oauthError) {
-	now := s.now()
-	p := tokenParams{user: user, app: app, scopes: scopes, authType: "PASSWORD", authTime: now,
+// loginTokens answers a successful password login: the access token,
+// bound by sid to the login's refresh-token family when there is one
+// (checkPassword stored it with the login record).
+func (s *Server) loginTokens(ctx context.Context, user *store.User, app *store.Application, scopes []string, fam *loginFamily) (*tokenResponse, *oauthError) {
+	p := tokenParams{user: user, app: app, scopes: scopes, authType: "PASSWORD", authTime: s.now(),
 		grants: []string{"password"}, ttl: s.policy(app).accessTTL}
-	var rt string
-	if slices.Contains(scopes, "offline_access") && app.Config.GenerateRefreshTokens {
-		tok, fam, err := s.issueRefreshToken(ctx, user, app, scopes, now, dev, ip)
-		if err != nil {
-			s.log.Error("issue refresh token", "err", err)
-			return nil, errServer()
-		}
-		rt, p.sid = tok, fam.ID
+	if fam != nil {
+		p.authTime, p.sid = fam.family.AuthTime, fam.family.ID
 	}
 	resp, e := s.mint(ctx, p)
 	if e != nil {
 		return nil, e
 	}
-	if rt != "" {
-		resp.RefreshToken, resp.RefreshTokenID = rt, p.sid
+	if fam != nil {
+		resp.RefreshToken, resp.RefreshTokenID = fam.token, fam.family.ID
 	}
 	return resp, nil
 }

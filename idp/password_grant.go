@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -41,13 +42,14 @@ func (s *Server) passwordGrant(r *http.Request, app *store.Application, secretOK
 	// browser (IDP-BF-3); the password bucket is keyed by it (AUD-4).
 	ip := clientIP(r, true)
 	att := loginAttempt{login: login, pw: pw, app: app, ip: ip,
-		device: s.parseDeviceToken(ctx, param(f.Get("device_token")), app.ID)}
-	user, deviceID, e := s.checkPassword(ctx, att)
+		device:  s.parseDeviceToken(ctx, param(f.Get("device_token")), app.ID),
+		offline: slices.Contains(scopes, "offline_access") && app.Config.GenerateRefreshTokens, scopes: scopes,
+		dev: deviceInfo{Name: f.Get("metaData.device.name"), Type: f.Get("metaData.device.type"), Description: f.Get("metaData.device.description")}}
+	user, deviceID, fam, e := s.checkPassword(ctx, att)
 	if e != nil {
 		return nil, e
 	}
-	dev := deviceInfo{Name: f.Get("metaData.device.name"), Type: f.Get("metaData.device.type"), Description: f.Get("metaData.device.description")}
-	resp, e := s.loginTokens(ctx, user, app, scopes, dev, ip)
+	resp, e := s.loginTokens(ctx, user, app, scopes, fam)
 	if e != nil {
 		return nil, e
 	}
@@ -64,11 +66,25 @@ type loginAttempt struct {
 	login, pw, ip string
 	app           *store.Application
 	device        *deviceClaims // a well-signed device token for app, or nil
+	// offline: a successful login starts a refresh-token family for
+	// scopes, with device metadata dev.
+	offline bool
+	scopes  []string
+	dev     deviceInfo
+}
+
+// loginFamily is the refresh token of a successful login and its stored
+// family.
+type loginFamily struct {
+	token  string
+	family *store.RefreshToken
 }
 
 // checkPassword runs the Login API semantics of compat §1/§12 with the
-// lockout of LockoutPolicy. It returns the user and the device id to bind
-// the browser's next device token to.
+// lockout of LockoutPolicy. It returns the user, the device id to bind
+// the browser's next device token to and, when att.offline, the new
+// refresh-token family, which it writes with the login record (one write
+// transaction per login).
 //
 // AUD-2 (IDP-BF-4): unknown account, wrong password, an account in its
 // delay or hard stop and a deactivated account all answer
@@ -77,12 +93,12 @@ type loginAttempt struct {
 // expiry or a required password change). An attempt the lockout refuses is
 // never checked against the real hash (AUD-1), so a guess during a delay
 // learns nothing: it costs a dummy verification instead.
-func (s *Server) checkPassword(ctx context.Context, att loginAttempt) (*store.User, string, *oauthError) {
+func (s *Server) checkPassword(ctx context.Context, att loginAttempt) (*store.User, string, *loginFamily, *oauthError) {
 	now := s.now()
 	pol := s.cfg.Lockout
 	user, err := s.store.GetUserByLogin(ctx, att.login)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, "", errServer()
+		return nil, "", nil, errServer()
 	}
 	// A device token counts only for the account it was issued for;
 	// anything else is treated as none.
@@ -94,34 +110,34 @@ func (s *Server) checkPassword(ctx context.Context, att loginAttempt) (*store.Us
 	if deviceID != "" {
 		df, err := s.store.GetLoginFailures(ctx, user.ID, deviceID)
 		if err != nil {
-			return nil, "", errServer()
+			return nil, "", nil, errServer()
 		}
 		trusted = pol.Disabled || df.Count < pol.DeviceFailures
 	}
 	// The per-IP bucket (IDP-BF-3) is for strangers; a trusted browser's
 	// own guesses are bounded by DeviceFailures.
 	if !trusted && !s.pwLimit.allowed(att.ip) {
-		return nil, "", &oauthError{Status: http.StatusTooManyRequests}
+		return nil, "", nil, &oauthError{Status: http.StatusTooManyRequests}
 	}
 	if user == nil {
 		s.hasher.VerifyDummy(ctx, att.pw)
 		s.loginFailed(ctx, nil, "", att, "unknown_user")
-		return nil, "", errInvalidCredentials()
+		return nil, "", nil, errInvalidCredentials()
 	}
 	if !trusted && !pol.Disabled {
 		af, err := s.store.GetLoginFailures(ctx, user.ID, "")
 		if err != nil {
-			return nil, "", errServer()
+			return nil, "", nil, errServer()
 		}
 		if pol.refuses(af, now) {
 			s.hasher.VerifyDummy(ctx, att.pw)
 			s.loginFailed(ctx, user, "", att, "locked")
-			return nil, "", errInvalidCredentials()
+			return nil, "", nil, errInvalidCredentials()
 		}
 	}
 	ok, rehash, err := s.hasher.Verify(ctx, user.PasswordHash, att.pw)
 	if err != nil && ctx.Err() != nil {
-		return nil, "", errServer()
+		return nil, "", nil, errServer()
 	}
 	if !ok {
 		counter := "" // the account's counter, or only the trusted device's
@@ -129,11 +145,11 @@ func (s *Server) checkPassword(ctx context.Context, att loginAttempt) (*store.Us
 			counter = deviceID
 		}
 		s.loginFailed(ctx, user, counter, att, "bad_password")
-		return nil, "", errInvalidCredentials()
+		return nil, "", nil, errInvalidCredentials()
 	}
 	// The right password: from here on the answer may say why.
 	if e := loginRefusal(user, now); e != nil {
-		return nil, "", e
+		return nil, "", nil, e
 	}
 	newHash := ""
 	if rehash { // IDP-HASH-2: upgrade imported or outdated hashes on login
@@ -141,19 +157,37 @@ func (s *Server) checkPassword(ctx context.Context, att loginAttempt) (*store.Us
 			newHash = h
 		}
 	}
-	// AUD-6: one conditional write of the fields a login owns. A
-	// deactivation or password change that landed since the read wins.
-	fresh, err := s.store.RecordLogin(ctx, store.LoginRecord{UserID: user.ID, At: now, OldHash: user.PasswordHash,
-		NewHash: newHash, ResetAccount: !trusted, DeviceID: deviceID})
+	var fam *loginFamily
+	if att.offline {
+		fam = &loginFamily{}
+		fam.token, fam.family = s.newLoginFamily(user.ID, att.app, att.scopes, s.now(), att.dev, att.ip)
+	}
+	// AUD-6: one conditional write of the fields a login owns, with the
+	// login's refresh-token family. A deactivation or password change that
+	// landed since the read wins.
+	rec := store.LoginRecord{UserID: user.ID, At: now, OldHash: user.PasswordHash,
+		NewHash: newHash, ResetAccount: !trusted, DeviceID: deviceID}
+	if fam != nil {
+		rec.Family = fam.family
+	}
+	fresh, err := s.store.RecordLogin(ctx, rec)
 	if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
-		return nil, "", s.loginLostRace(ctx, user)
+		return nil, "", nil, s.loginLostRace(ctx, user)
 	}
 	if err != nil {
 		s.log.Error("record login", "userId", user.ID, "err", err)
-		return nil, "", errServer()
+		return nil, "", nil, errServer()
 	}
 	if e := loginRefusal(fresh, now); e != nil {
-		return nil, "", e
+		// A change the read missed (expiry, required password change)
+		// refuses the login after its write: remove the family nobody
+		// received.
+		if fam != nil {
+			if err := s.store.DeleteRefreshToken(ctx, fam.family.ID, nil); err != nil {
+				s.log.Warn("remove refused login's refresh token", "userId", user.ID, "err", err)
+			}
+		}
+		return nil, "", nil, e
 	}
 	if deviceID == "" {
 		deviceID = uuid.NewString()
@@ -161,7 +195,7 @@ func (s *Server) checkPassword(ctx context.Context, att loginAttempt) (*store.Us
 	s.log.LogAttrs(ctx, slog.LevelInfo, "login succeeded", slog.String("event", "login"),
 		slog.String("userId", user.ID), slog.String("applicationId", att.app.ID), slog.String("ip", att.ip),
 		slog.Bool("trustedDevice", trusted))
-	return fresh, deviceID, nil
+	return fresh, deviceID, fam, nil
 }
 
 // loginRefusal is why a user who presented the right password still may

@@ -80,22 +80,18 @@ func (p appPolicy) expiry(created, start time.Time) time.Time {
 	return exp
 }
 
-// issueRefreshToken creates a new family for a password login.
-func (s *Server) issueRefreshToken(ctx context.Context, user *store.User, app *store.Application, scopes []string, authTime time.Time, dev deviceInfo, ip string) (string, *store.RefreshToken, error) {
+// newLoginFamily returns a new refresh token and its family for a password
+// login of userID at app, at now. The family is not stored: RecordLogin
+// writes it with the login record.
+func (s *Server) newLoginFamily(userID string, app *store.Application, scopes []string, now time.Time, dev deviceInfo, ip string) (string, *store.RefreshToken) {
 	tok, hash := newRefreshToken()
-	now := s.now()
-	pol := s.policy(app)
-	rt := &store.RefreshToken{
-		ID: uuid.NewString(), UserID: user.ID, ApplicationID: app.ID, TokenHash: hash,
-		Scopes: scopes, CreatedAt: now, StartAt: now, ExpiresAt: pol.expiry(now, now),
-		AuthTime: authTime, Grants: []string{"password"},
+	return tok, &store.RefreshToken{
+		ID: uuid.NewString(), UserID: userID, ApplicationID: app.ID, TokenHash: hash,
+		Scopes: scopes, CreatedAt: now, StartAt: now, ExpiresAt: s.policy(app).expiry(now, now),
+		AuthTime: now, Grants: []string{"password"},
 		DeviceName: dev.Name, DeviceType: dev.Type, DeviceDescription: dev.Description,
 		LastUsedAt: now, LastUsedIP: ip,
 	}
-	if err := s.store.CreateRefreshToken(ctx, rt); err != nil {
-		return "", nil, fmt.Errorf("create refresh token: %w", err)
-	}
-	return tok, rt, nil
 }
 
 // deviceInfo is FusionAuth's metaData.device.

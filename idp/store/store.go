@@ -108,10 +108,12 @@ type UserStore interface {
 	// equals p.OldHash (the hash the password was verified against), it
 	// sets LastLoginAt, replaces the hash with p.NewHash when that is not
 	// empty (rehash on login), clears the account's failure counter when
-	// p.ResetAccount and the counter of device p.DeviceID when not empty.
-	// It returns the row as written. If the user was deactivated or its
+	// p.ResetAccount and the counter of device p.DeviceID when not empty,
+	// and inserts p.Family when not nil, all in one transaction. It returns
+	// the row as written. If the user was deactivated or its
 	// password changed in the meantime nothing is written and the error is
 	// ErrConflict: the concurrent change wins. ErrNotFound if absent.
+	// ErrDuplicate if p.Family's id or hash is taken (nothing is written).
 	RecordLogin(ctx context.Context, p LoginRecord) (*User, error)
 	// GetLoginFailures returns the consecutive-failure counter of the
 	// account (deviceID "") or of one device of the account; the zero
@@ -156,6 +158,11 @@ type LoginRecord struct {
 	// empty, clears that device's counter.
 	ResetAccount bool
 	DeviceID     string
+	// Family, when not nil, is the login's new refresh-token family
+	// (CreateRefreshToken's argument). It is written with the login record
+	// so a login costs one write transaction, not two, and only when the
+	// login record is.
+	Family *RefreshToken
 }
 
 // Application is an OAuth client. Its ID is the client_id.

@@ -10,10 +10,11 @@
 //
 // Layout: sessions are spread over 32 shards by a hash of the key, each a
 // map under its own RWMutex, so concurrent Gets on different keys do not
-// contend. Each session is one compact heap object (its fields, times as
-// Unix microseconds, plus two links) referring to the caller's strings and a
-// copy of the claims, and is threaded onto a per-user doubly linked list, held in 32 user
-// shards, so ListByUser and DeleteByUser do not scan and cost no extra
+// contend. Each session is two heap objects: a compact entry (offsets,
+// times as Unix microseconds, two links) and one string holding all its
+// string fields, with no second copy of the claims when they are the access
+// token's payload (see entry). It is threaded onto a per-user doubly linked
+// list, held in 32 user shards, so ListByUser and DeleteByUser do not scan and cost no extra
 // allocation per session. A janitor goroutine removes expired sessions and
 // refresh records; Close stops it.
 //
@@ -22,12 +23,16 @@
 package memstore
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"math"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -56,22 +61,42 @@ type Config struct {
 	Now func() time.Time
 }
 
-// entry is one stored session, in a compact form: times are Unix
-// microseconds (48 bytes instead of 144 for six time.Time values), which
-// keeps a typical session under the 1.5 KB goal. The session fields are
-// guarded by the lock of the session shard holding the entry; prev and next
-// link the entries of one user and are guarded by that user's user-shard
-// lock. key and userID never change once the entry is stored (Put stores a
-// new entry instead).
+// entry is one stored session, in a compact form of two heap objects: the
+// entry itself and one string, strs, holding every string field back to
+// back (key, user id, refresh-token id, IP, user agent, access token, then
+// the claims when they are stored). Substrings of strs are handed out
+// without copying. The claims are usually the access token's payload
+// (idpclient passes the verified token's payload as the claims), so they
+// are then not stored a second time but decoded from the token on Get.
+// Times are Unix microseconds. Together this takes a session with the
+// IdP's 826-byte token from 1,971 B to about 1.3 KB at 1M sessions
+// (BENCHMARKS.md, storebench), under the 1.5 KB goal.
+//
+// The session fields are guarded by the lock of the session shard holding
+// the entry; prev and next link the entries of one user and are guarded by
+// that user's user-shard lock. strs and the offsets never change once the
+// entry is stored (Put stores a new entry instead), so key and userID may
+// be read under either lock.
 type entry struct {
-	key, userID, accessToken, refreshTokenID, ip, userAgent string
-
-	claims json.RawMessage
+	strs string
+	// End offsets in strs of the key, user id, refresh-token id, IP, user
+	// agent and access token; the stored claims, if any, follow.
+	keyEnd, userEnd, rtEnd, ipEnd, uaEnd, tokEnd uint32
+	claims                                       claimsForm
 
 	accessTokenExpiry, authTime, createdAt, lastSeen, expiresAt, absoluteExpiry int64
 
 	prev, next *entry
 }
+
+// claimsForm says where an entry's claims are.
+type claimsForm uint8
+
+const (
+	claimsNil     claimsForm = iota // nil claims
+	claimsStored                    // strs[tokEnd:], possibly empty
+	claimsInToken                   // the access token's payload segment, base64url
+)
 
 // micros encodes t for an entry. Microseconds cover year 1 to 9999, so the
 // zero time and far-future "never" values survive the round trip.
@@ -80,41 +105,107 @@ func micros(t time.Time) int64 { return t.UnixMicro() }
 // fromMicros decodes an entry time, in UTC; the zero time stays zero.
 func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
 
-func newEntry(s *sessionstore.Session) *entry {
-	return &entry{
-		key:               s.Key,
-		userID:            s.UserID,
-		accessToken:       s.AccessToken,
-		refreshTokenID:    s.RefreshTokenID,
-		ip:                s.IP,
-		userAgent:         s.UserAgent,
-		claims:            slices.Clone(s.Claims),
-		accessTokenExpiry: micros(s.AccessTokenExpiry),
-		authTime:          micros(s.AuthTime),
-		createdAt:         micros(s.CreatedAt),
-		lastSeen:          micros(s.LastSeen),
-		expiresAt:         micros(s.ExpiresAt),
-		absoluteExpiry:    micros(s.AbsoluteExpiry),
+// tokenPayload returns the payload segment of a compact JWS (the text
+// between its two dots), or false when tok has not three segments.
+func tokenPayload(tok string) (string, bool) {
+	_, rest, ok := strings.Cut(tok, ".")
+	if !ok {
+		return "", false
 	}
+	payload, sig, ok := strings.Cut(rest, ".")
+	if !ok || strings.Contains(sig, ".") {
+		return "", false
+	}
+	return payload, true
+}
+
+// claimsAreToken reports whether claims are exactly what decoding tok's
+// payload segment gives, so the entry need not keep them.
+func claimsAreToken(claims []byte, tok string) bool {
+	seg, ok := tokenPayload(tok)
+	if !ok || base64.RawURLEncoding.DecodedLen(len(seg)) != len(claims) {
+		return false
+	}
+	dec, err := base64.RawURLEncoding.DecodeString(seg)
+	return err == nil && bytes.Equal(dec, claims)
+}
+
+func newEntry(s *sessionstore.Session) (*entry, error) {
+	form := claimsNil
+	switch {
+	case s.Claims == nil:
+	case claimsAreToken(s.Claims, s.AccessToken):
+		form = claimsInToken
+	default:
+		form = claimsStored
+	}
+	n := len(s.Key) + len(s.UserID) + len(s.RefreshTokenID) + len(s.IP) + len(s.UserAgent) + len(s.AccessToken)
+	if form == claimsStored {
+		n += len(s.Claims)
+	}
+	if n > math.MaxUint32 {
+		return nil, fmt.Errorf("memstore: put: session of %d bytes is too large", n)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	e := &entry{claims: form}
+	end := func(s string) uint32 {
+		b.WriteString(s)
+		return uint32(b.Len())
+	}
+	e.keyEnd = end(s.Key)
+	e.userEnd = end(s.UserID)
+	e.rtEnd = end(s.RefreshTokenID)
+	e.ipEnd = end(s.IP)
+	e.uaEnd = end(s.UserAgent)
+	e.tokEnd = end(s.AccessToken)
+	if form == claimsStored {
+		b.Write(s.Claims)
+	}
+	e.strs = b.String()
+	e.accessTokenExpiry = micros(s.AccessTokenExpiry)
+	e.authTime = micros(s.AuthTime)
+	e.createdAt = micros(s.CreatedAt)
+	e.lastSeen = micros(s.LastSeen)
+	e.expiresAt = micros(s.ExpiresAt)
+	e.absoluteExpiry = micros(s.AbsoluteExpiry)
+	return e, nil
+}
+
+func (e *entry) key() string    { return e.strs[:e.keyEnd] }
+func (e *entry) userID() string { return e.strs[e.keyEnd:e.userEnd] }
+
+// claimsCopy returns a new copy of e's claims.
+func (e *entry) claimsCopy() json.RawMessage {
+	switch e.claims {
+	case claimsStored:
+		return json.RawMessage(e.strs[e.tokEnd:])
+	case claimsInToken:
+		seg, _ := tokenPayload(e.strs[e.uaEnd:e.tokEnd])
+		// Put checked that this decodes to the claims.
+		c, _ := base64.RawURLEncoding.DecodeString(seg)
+		return c
+	}
+	return nil
 }
 
 // session returns a new Session holding e's fields. The caller holds e's
 // shard lock.
 func (e *entry) session() *sessionstore.Session {
 	return &sessionstore.Session{
-		Key:               e.key,
-		UserID:            e.userID,
-		Claims:            e.claims,
-		AccessToken:       e.accessToken,
+		Key:               e.key(),
+		UserID:            e.userID(),
+		Claims:            e.claimsCopy(),
+		AccessToken:       e.strs[e.uaEnd:e.tokEnd],
 		AccessTokenExpiry: fromMicros(e.accessTokenExpiry),
-		RefreshTokenID:    e.refreshTokenID,
+		RefreshTokenID:    e.strs[e.userEnd:e.rtEnd],
 		AuthTime:          fromMicros(e.authTime),
 		CreatedAt:         fromMicros(e.createdAt),
 		LastSeen:          fromMicros(e.lastSeen),
 		ExpiresAt:         fromMicros(e.expiresAt),
 		AbsoluteExpiry:    fromMicros(e.absoluteExpiry),
-		IP:                e.ip,
-		UserAgent:         e.userAgent,
+		IP:                e.strs[e.rtEnd:e.ipEnd],
+		UserAgent:         e.strs[e.ipEnd:e.uaEnd],
 	}
 }
 
@@ -207,27 +298,31 @@ func (s *Store) userShardOf(userID string) *userShard {
 
 // link adds e to its user's list. The caller holds e's session-shard lock.
 func (s *Store) link(e *entry) {
-	u := s.userShardOf(e.userID)
+	uid := e.userID()
+	u := s.userShardOf(uid)
 	u.mu.Lock()
-	if head := u.heads[e.userID]; head != nil {
+	if head := u.heads[uid]; head != nil {
 		e.next = head
 		head.prev = e
 	}
-	u.heads[e.userID] = e
+	// The map key is a substring of the head's strs (a string key is
+	// replaced on assignment), so it keeps no removed entry's strs alive.
+	u.heads[uid] = e
 	u.mu.Unlock()
 }
 
 // unlink removes e from its user's list. The caller holds e's session-shard
 // lock.
 func (s *Store) unlink(e *entry) {
-	u := s.userShardOf(e.userID)
+	uid := e.userID()
+	u := s.userShardOf(uid)
 	u.mu.Lock()
 	if e.prev != nil {
 		e.prev.next = e.next
 	} else if e.next != nil {
-		u.heads[e.userID] = e.next
+		u.heads[e.next.userID()] = e.next // the new head's string: see link
 	} else {
-		delete(u.heads, e.userID)
+		delete(u.heads, uid)
 	}
 	if e.next != nil {
 		e.next.prev = e.prev
@@ -237,9 +332,9 @@ func (s *Store) unlink(e *entry) {
 }
 
 // Put stores a copy of *sess under sess.Key, replacing any session there.
-// The store copies the field values and sess.Claims, so the caller may
-// reuse both afterwards; strings are immutable and shared, not copied.
-// Times are kept to the microsecond.
+// The store copies the field values, strings and sess.Claims into its own
+// compact entry, so the caller may reuse them afterwards. Times are kept to
+// the microsecond.
 func (s *Store) Put(_ context.Context, sess *sessionstore.Session) error {
 	if sess == nil {
 		return errors.New("memstore: put: nil session")
@@ -247,13 +342,17 @@ func (s *Store) Put(_ context.Context, sess *sessionstore.Session) error {
 	if sess.Key == "" {
 		return errors.New("memstore: put: empty key")
 	}
-	e := newEntry(sess)
-	sh := s.shardOf(e.key)
+	e, err := newEntry(sess)
+	if err != nil {
+		return err
+	}
+	key := e.key()
+	sh := s.shardOf(key)
 	sh.mu.Lock()
-	if old := sh.m[e.key]; old != nil {
+	if old := sh.m[key]; old != nil {
 		s.unlink(old)
 	}
-	sh.m[e.key] = e
+	sh.m[key] = e
 	s.link(e)
 	sh.mu.Unlock()
 	return nil
@@ -261,8 +360,8 @@ func (s *Store) Put(_ context.Context, sess *sessionstore.Session) error {
 
 // Get returns a new Session built from the live session under key, or
 // sessionstore.ErrNotFound. The caller may change the returned Session's
-// fields freely; its Claims bytes are shared with the store and must be
-// treated as read-only. Times come back in UTC.
+// fields freely, Claims included (a new copy, decoded from the access
+// token when they are its payload). Times come back in UTC.
 func (s *Store) Get(_ context.Context, key string) (*sessionstore.Session, error) {
 	now := micros(s.now())
 	sh := s.shardOf(key)
@@ -318,17 +417,18 @@ func (s *Store) userEntries(userID string) []*entry {
 }
 
 // ListByUser returns the user's live sessions as new Sessions, most
-// recently seen first (ties broken by key). Claims are shared, as in Get.
+// recently seen first (ties broken by key), each as Get returns it.
 func (s *Store) ListByUser(_ context.Context, userID string) ([]*sessionstore.Session, error) {
 	now := micros(s.now())
 	entries := s.userEntries(userID)
 	out := make([]*sessionstore.Session, 0, len(entries))
 	for _, e := range entries {
-		// e.key is immutable, so reading it without the shard lock is
+		// e's key is immutable, so reading it without the shard lock is
 		// safe; everything else is read under it.
-		sh := s.shardOf(e.key)
+		key := e.key()
+		sh := s.shardOf(key)
 		sh.mu.RLock()
-		if sh.m[e.key] == e && e.liveAt(now) {
+		if sh.m[key] == e && e.liveAt(now) {
 			out = append(out, e.session())
 		}
 		sh.mu.RUnlock()
@@ -355,13 +455,14 @@ func (s *Store) DeleteByUser(_ context.Context, userID string) (int, error) {
 	now := micros(s.now())
 	n := 0
 	for _, e := range s.userEntries(userID) {
-		sh := s.shardOf(e.key)
+		key := e.key()
+		sh := s.shardOf(key)
 		sh.mu.Lock()
-		if sh.m[e.key] == e {
+		if sh.m[key] == e {
 			if e.liveAt(now) {
 				n++
 			}
-			delete(sh.m, e.key)
+			delete(sh.m, key)
 			s.unlink(e)
 		}
 		sh.mu.Unlock()

@@ -2,6 +2,7 @@ package memstore
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -70,8 +71,8 @@ func checkInvariants(t *testing.T, s *Store) {
 		sh := &s.shards[i]
 		sh.mu.RLock()
 		for k, e := range sh.m {
-			if k != e.key {
-				t.Errorf("map key %q holds entry with key %q", k, e.key)
+			if k != e.key() {
+				t.Errorf("map key %q holds entry with key %q", k, e.key())
 			}
 			if s.shardOf(k) != sh {
 				t.Errorf("key %q in the wrong shard", k)
@@ -91,11 +92,11 @@ func checkInvariants(t *testing.T, s *Store) {
 			}
 			for e := head; e != nil; e = e.next {
 				listed++
-				if e.userID != user {
-					t.Errorf("user %q's list holds an entry of %q", user, e.userID)
+				if e.userID() != user {
+					t.Errorf("user %q's list holds an entry of %q", user, e.userID())
 				}
 				if !inMaps[e] {
-					t.Errorf("user %q's list holds %q, which is not stored", user, e.key)
+					t.Errorf("user %q's list holds %q, which is not stored", user, e.key())
 				}
 				if e.next != nil && e.next.prev != e {
 					t.Errorf("user %q: broken back link", user)
@@ -277,17 +278,24 @@ func TestIndexUnderChurn(t *testing.T) {
 }
 
 // sizedSession is the session of the memory goal: a ~600-byte access
-// token plus its decoded claims.
-func sizedSession(i int, now time.Time) *sessionstore.Session {
+// token plus ~450 bytes of claims. With inToken the token's payload is the
+// claims, as in every session appkit stores (idpclient hands over the
+// verified token's payload); without it the token's payload is filler, so
+// the store keeps the claims apart.
+func sizedSession(i int, now time.Time, inToken bool) *sessionstore.Session {
 	key := fmt.Sprintf("%064x", i)
 	user := fmt.Sprintf("%08x-1111-2222-3333-%012x", i/3, i/3)
 	claims := fmt.Sprintf(`{"aud":"85a03867-dccf-4882-adde-1a79aeec50df","exp":%d,"iat":%d,"iss":"http://127.0.0.1:9011","sub":%q,"jti":"%08x-aaaa-bbbb-cccc-%012x","authenticationType":"PASSWORD","email":"user%d@example.com","email_verified":true,"applicationId":"85a03867-dccf-4882-adde-1a79aeec50df","roles":["customer"],"auth_time":%d,"tid":"d7d09513-a3f5-401c-9685-34ab6c552453"}`,
 		now.Unix()+300, now.Unix(), user, i, i, i, now.Unix())
+	payload := strings.Repeat("x", 600-64-87)
+	if inToken {
+		payload = base64.RawURLEncoding.EncodeToString([]byte(claims))
+	}
 	token := "eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6IjEyMzQ1Njc4OTAifQ." +
-		strings.Repeat("x", 600-64-87) + "." + strings.Repeat("s", 86)
+		payload + "." + strings.Repeat("s", 86)
 	return &sessionstore.Session{
 		Key: key, UserID: user, Claims: json.RawMessage(claims),
-		AccessToken: strings.Clone(token), AccessTokenExpiry: now.Add(5 * time.Minute),
+		AccessToken: token, AccessTokenExpiry: now.Add(5 * time.Minute),
 		RefreshTokenID: fmt.Sprintf("%08x-dddd-eeee-ffff-%012x", i, i),
 		AuthTime:       now, CreatedAt: now, LastSeen: now,
 		ExpiresAt: now.Add(30 * time.Minute), AbsoluteExpiry: now.Add(8 * time.Hour),
@@ -296,59 +304,137 @@ func sizedSession(i int, now time.Time) *sessionstore.Session {
 	}
 }
 
+// claimsCases are the two forms of sizedSession.
+var claimsCases = []struct {
+	name    string
+	inToken bool
+}{{"claims=in-token", true}, {"claims=separate", false}}
+
 // BenchmarkGet measures parallel Gets of existing sessions (10,000 stored).
 func BenchmarkGet(b *testing.B) {
-	ctx := context.Background()
-	s := New(Config{})
-	defer s.Close()
-	now := time.Now()
-	const n = 10000
-	keys := make([]string, n)
-	for i := range n {
-		x := sizedSession(i, now)
-		keys[i] = x.Key
-		if err := s.Put(ctx, x); err != nil {
-			b.Fatal(err)
-		}
+	for _, c := range claimsCases {
+		b.Run(c.name, func(b *testing.B) {
+			ctx := context.Background()
+			s := New(Config{})
+			defer s.Close()
+			now := time.Now()
+			const n = 10000
+			keys := make([]string, n)
+			for i := range n {
+				x := sizedSession(i, now, c.inToken)
+				keys[i] = x.Key
+				if err := s.Put(ctx, x); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				i := rand.IntN(n)
+				for pb.Next() {
+					if _, err := s.Get(ctx, keys[i]); err != nil {
+						b.Error(err)
+						return
+					}
+					i++
+					if i == n {
+						i = 0
+					}
+				}
+			})
+		})
 	}
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		i := rand.IntN(n)
-		for pb.Next() {
-			if _, err := s.Get(ctx, keys[i]); err != nil {
-				b.Error(err)
-				return
-			}
-			i++
-			if i == n {
-				i = 0
-			}
-		}
-	})
 }
 
 // BenchmarkMemoryPerSession reports the heap bytes one stored session costs
 // (the goal is ≤1.5 KB for a ~600-byte token plus claims), counting only
 // what the store retains: the caller's inputs are dropped after Put.
 func BenchmarkMemoryPerSession(b *testing.B) {
-	ctx := context.Background()
-	const n = 100000
-	for range b.N {
-		runtime.GC()
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		s := New(Config{DisableCleanup: true})
-		now := time.Now()
-		for i := range n {
-			if err := s.Put(ctx, sizedSession(i, now)); err != nil {
-				b.Fatal(err)
+	for _, c := range claimsCases {
+		b.Run(c.name, func(b *testing.B) {
+			ctx := context.Background()
+			const n = 100000
+			for range b.N {
+				runtime.GC()
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
+				s := New(Config{DisableCleanup: true})
+				now := time.Now()
+				for i := range n {
+					if err := s.Put(ctx, sizedSession(i, now, c.inToken)); err != nil {
+						b.Fatal(err)
+					}
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "B/session")
+				runtime.KeepAlive(s)
+				s.Close()
 			}
-		}
-		runtime.GC()
-		runtime.ReadMemStats(&after)
-		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "B/session")
-		runtime.KeepAlive(s)
-		s.Close()
+		})
+	}
+}
+
+// TestClaimsFromToken checks the compact form: claims equal to the access
+// token's payload are not stored twice but decoded on the way out, any
+// other claims (or a token that is not a compact JWS) are kept as given,
+// and either way Get hands out a copy the caller may change.
+func TestClaimsFromToken(t *testing.T) {
+	ctx := context.Background()
+	claims := `{"sub":"u1","email":"a@example.com","n":[1,2,3]}`
+	enc := base64.RawURLEncoding.EncodeToString([]byte(claims))
+	for _, c := range []struct {
+		name, token, claims string
+		nilClaims           bool
+		want                claimsForm
+	}{
+		{name: "payload", token: "aGVhZA." + enc + ".c2ln", claims: claims, want: claimsInToken},
+		{name: "other claims", token: "aGVhZA." + enc + ".c2ln", claims: `{"sub":"u1"}`, want: claimsStored},
+		{name: "padded payload", token: "aGVhZA." + enc + "=.c2ln", claims: claims, want: claimsStored},
+		{name: "two segments", token: "aGVhZA." + enc, claims: claims, want: claimsStored},
+		{name: "four segments", token: "aGVhZA." + enc + ".c2ln.eA", claims: claims, want: claimsStored},
+		{name: "opaque token", token: "opaque", claims: claims, want: claimsStored},
+		{name: "empty claims, empty payload", token: "aGVhZA..c2ln", claims: "", want: claimsInToken},
+		{name: "empty claims", token: "opaque", claims: "", want: claimsStored},
+		{name: "nil claims", token: "aGVhZA." + enc + ".c2ln", nilClaims: true, want: claimsNil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := New(Config{DisableCleanup: true})
+			defer s.Close()
+			in := sizedSession(1, time.Now(), false)
+			in.AccessToken = c.token
+			in.Claims = json.RawMessage(c.claims)
+			if c.nilClaims {
+				in.Claims = nil
+			}
+			if err := s.Put(ctx, in); err != nil {
+				t.Fatal(err)
+			}
+			e := s.shardOf(in.Key).m[in.Key]
+			if e.claims != c.want {
+				t.Errorf("claims form %d, want %d", e.claims, c.want)
+			}
+			if want := len(in.Key) + len(in.UserID) + len(in.RefreshTokenID) + len(in.IP) + len(in.UserAgent) +
+				len(in.AccessToken); c.want == claimsInToken && len(e.strs) != want {
+				t.Errorf("entry holds %d bytes of strings, want %d (no copy of the claims)", len(e.strs), want)
+			}
+			for range 2 {
+				got, err := s.Get(ctx, in.Key)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.AccessToken != in.AccessToken || string(got.Claims) != string(in.Claims) || (got.Claims == nil) != (in.Claims == nil) {
+					t.Fatalf("got token %q claims %q (nil %v), want %q %q (nil %v)",
+						got.AccessToken, got.Claims, got.Claims == nil, in.AccessToken, in.Claims, in.Claims == nil)
+				}
+				if got.Key != in.Key || got.UserID != in.UserID || got.RefreshTokenID != in.RefreshTokenID ||
+					got.IP != in.IP || got.UserAgent != in.UserAgent {
+					t.Fatalf("strings changed: got %+v", got)
+				}
+				if len(got.Claims) > 0 {
+					got.Claims[0] = 'X' // the next Get must not see this
+				}
+			}
+		})
 	}
 }
 

@@ -28,12 +28,18 @@ func scanRT(row pgx.Row) (*store.RefreshToken, error) {
 // CreateRefreshToken inserts a new family; ErrDuplicate on id or hash,
 // ErrNotFound if the user or application does not exist.
 func (s *Store) CreateRefreshToken(ctx context.Context, t *store.RefreshToken) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO refresh_tokens (`+rtColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
-		t.ID, t.UserID, t.ApplicationID, t.TokenHash, t.Scopes,
-		ts(t.CreatedAt), ts(t.StartAt), ts(t.ExpiresAt), ts(t.AuthTime), t.Grants,
-		t.DeviceName, t.DeviceType, t.DeviceDescription, ts(t.LastUsedAt), t.LastUsedIP, t.Generation)
+	_, err := s.pool.Exec(ctx, qCreateRefreshToken, rtArgs(t)...)
 	return wrap("create refresh token", err)
+}
+
+// qCreateRefreshToken inserts a family; rtArgs are its arguments.
+const qCreateRefreshToken = `INSERT INTO refresh_tokens (` + rtColumns + `)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`
+
+func rtArgs(t *store.RefreshToken) []any {
+	return []any{t.ID, t.UserID, t.ApplicationID, t.TokenHash, t.Scopes,
+		ts(t.CreatedAt), ts(t.StartAt), ts(t.ExpiresAt), ts(t.AuthTime), t.Grants,
+		t.DeviceName, t.DeviceType, t.DeviceDescription, ts(t.LastUsedAt), t.LastUsedIP, t.Generation}
 }
 
 // GetRefreshTokenByHash returns the family whose current token hashes to

@@ -96,7 +96,8 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(old store.Use
 
 // RecordLogin is one transaction: the conditional update of the user row
 // (still active, hash unchanged; the row lock orders it against a
-// concurrent deactivation) and the counter resets.
+// concurrent deactivation), the counter resets and the login's new
+// refresh-token family.
 func (s *Store) RecordLogin(ctx context.Context, p store.LoginRecord) (*store.User, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
@@ -125,6 +126,11 @@ func (s *Store) RecordLogin(ctx context.Context, p store.LoginRecord) (*store.Us
 	if p.DeviceID != "" {
 		if _, err := tx.Exec(ctx, `DELETE FROM login_failures WHERE user_id = $1 AND device_id = $2`, p.UserID, p.DeviceID); err != nil {
 			return nil, wrap("record login: reset device failures", err)
+		}
+	}
+	if p.Family != nil {
+		if _, err := tx.Exec(ctx, qCreateRefreshToken, rtArgs(p.Family)...); err != nil {
+			return nil, wrap("record login: create refresh token", err)
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {

@@ -15,6 +15,14 @@
 // transaction starts with BEGIN IMMEDIATE. Reads use a separate pool of
 // several read-only connections, which WAL lets run alongside the writer.
 // busy_timeout still matters when several processes open the same file.
+//
+// Checkpoints (copying the WAL back into the database file, with its
+// fsyncs) run on a connection of their own in a background goroutine, not
+// inside a write transaction: SQLite's automatic checkpoint runs in the
+// commit that crosses 1,000 WAL pages, and every write queued behind the
+// one writer connection waited for it, which set the refresh grants' p99.
+// The writer still checkpoints by itself if the WAL ever reaches
+// writerAutoCheckpoint pages.
 package sqlite
 
 import (
@@ -26,6 +34,7 @@ import (
 	"log/slog"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"modernc.org/sqlite"
@@ -39,9 +48,24 @@ import (
 type Store struct {
 	r   *sql.DB // read-only pool, several connections
 	w   *sql.DB // writer pool, exactly one connection
+	cp  *sql.DB // checkpoint connection, used by checkpointer only
 	log *slog.Logger
 	st  stmts
+
+	stopOnce   sync.Once
+	stop, done chan struct{} // stop the checkpointer, closed when it ends; nil until it starts
 }
+
+const (
+	// checkpointEvery is how often the checkpointer runs a PASSIVE
+	// checkpoint: at 3,000 refreshes/s the WAL grows by a few thousand
+	// pages in that time, a few ms of copying.
+	checkpointEvery = 100 * time.Millisecond
+	// writerAutoCheckpoint is the WAL size in pages at which the writer
+	// checkpoints inside its own commit, as SQLite does at 1,000 by
+	// default: only a fallback, should the checkpointer fall behind.
+	writerAutoCheckpoint = 10000
+)
 
 var _ store.Store = (*Store)(nil)
 
@@ -51,7 +75,7 @@ type stmts struct {
 	// on the read pool
 	getUser, getUserByLogin, getApplication, getRegistration, getRTByHash, getRotation *sql.Stmt
 	// on the writer pool
-	rotUpdate, rotExists, rotInsert, touch, createRT *sql.Stmt
+	rotUpdate, rotExists, rotInsert, touch, createRT, recordLogin, resetFailures *sql.Stmt
 }
 
 // busyTimeout bounds how long a connection waits for another process's
@@ -95,8 +119,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	// journal_size_limit truncates the WAL after checkpoints, so a burst of
 	// writes does not leave a huge file behind.
 	wdsn := path + "?" + common +
-		"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=journal_size_limit(67108864)&_txlock=immediate"
+		"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=journal_size_limit(67108864)&_txlock=immediate" +
+		fmt.Sprintf("&_pragma=wal_autocheckpoint(%d)", writerAutoCheckpoint)
 	rdsn := path + "?" + common + "&_pragma=query_only(1)"
+	cpdsn := path + "?" + common + "&_pragma=synchronous(NORMAL)&_pragma=journal_size_limit(67108864)"
 
 	s := &Store{log: logger}
 	var err error
@@ -132,6 +158,18 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := s.prepare(ctx); err != nil {
 		return fail(err)
 	}
+	if s.cp, err = sql.Open("sqlite", cpdsn); err != nil {
+		return fail(fmt.Errorf("sqlite store: open checkpoint connection: %w", err))
+	}
+	s.cp.SetMaxOpenConns(1)
+	s.cp.SetMaxIdleConns(1)
+	s.cp.SetConnMaxLifetime(0)
+	s.cp.SetConnMaxIdleTime(0)
+	if err := s.cp.PingContext(ctx); err != nil {
+		return fail(fmt.Errorf("sqlite store: open checkpoint connection: %w", err))
+	}
+	s.stop, s.done = make(chan struct{}), make(chan struct{})
+	go s.checkpointer()
 	logger.Debug("sqlite store opened", "path", path, "readers", readers)
 	return s, nil
 }
@@ -171,6 +209,8 @@ func (s *Store) prepare(ctx context.Context) error {
 		{s.w, &s.st.rotInsert, qRotateInsert},
 		{s.w, &s.st.touch, qTouch},
 		{s.w, &s.st.createRT, qCreateRefreshToken},
+		{s.w, &s.st.recordLogin, qRecordLogin},
+		{s.w, &s.st.resetFailures, qResetFailures},
 	} {
 		st, err := p.db.PrepareContext(ctx, p.text)
 		if err != nil {
@@ -192,8 +232,42 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes both pools. Callers must not use the Store afterwards.
+// checkpointer runs a PASSIVE checkpoint every checkpointEvery until
+// Close. PASSIVE copies what it can without waiting for the writer or the
+// readers, so it never holds up a request.
+func (s *Store) checkpointer() {
+	defer close(s.done)
+	t := time.NewTicker(checkpointEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			if _, _, err := s.checkpoint(context.Background()); err != nil {
+				s.log.Warn("sqlite store: checkpoint", "err", err)
+			}
+		}
+	}
+}
+
+// checkpoint runs one PASSIVE checkpoint and returns the WAL's size in
+// frames and how many of them are now in the database file.
+func (s *Store) checkpoint(ctx context.Context) (walFrames, backfilled int, err error) {
+	var busy int
+	if err := s.cp.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &walFrames, &backfilled); err != nil {
+		return 0, 0, fmt.Errorf("wal_checkpoint: %w", err)
+	}
+	return walFrames, backfilled, nil
+}
+
+// Close stops the checkpointer and closes the pools. Callers must not use
+// the Store afterwards.
 func (s *Store) Close() error {
+	if s.done != nil {
+		s.stopOnce.Do(func() { close(s.stop) })
+		<-s.done
+	}
 	if s.w != nil {
 		// SQLite recommends this before closing a long-lived connection:
 		// it refreshes the planner's statistics where they are stale.
@@ -208,11 +282,14 @@ func (s *Store) closeAll() error {
 	var errs []error
 	for _, st := range []*sql.Stmt{
 		s.st.getUser, s.st.getUserByLogin, s.st.getApplication, s.st.getRegistration, s.st.getRTByHash, s.st.getRotation,
-		s.st.rotUpdate, s.st.rotExists, s.st.rotInsert, s.st.touch, s.st.createRT,
+		s.st.rotUpdate, s.st.rotExists, s.st.rotInsert, s.st.touch, s.st.createRT, s.st.recordLogin, s.st.resetFailures,
 	} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
+	}
+	if s.cp != nil {
+		errs = append(errs, s.cp.Close())
 	}
 	if s.r != nil {
 		errs = append(errs, s.r.Close())

@@ -68,13 +68,17 @@ func scanRT(sc scanner) (*store.RefreshToken, error) {
 // CreateRefreshToken inserts a new family. ErrDuplicate on a taken id or
 // hash; ErrNotFound if the user or application does not exist.
 func (s *Store) CreateRefreshToken(ctx context.Context, t *store.RefreshToken) error {
-	_, err := s.st.createRT.ExecContext(ctx, t.ID, t.UserID, t.ApplicationID, t.TokenHash, strs(t.Scopes),
-		ms(t.CreatedAt), ms(t.StartAt), ms(t.ExpiresAt), ms(t.AuthTime), strs(t.Grants), t.DeviceName,
-		t.DeviceType, t.DeviceDescription, ms(t.LastUsedAt), t.LastUsedIP, t.Generation)
-	if err != nil {
+	if _, err := s.st.createRT.ExecContext(ctx, rtArgs(t)...); err != nil {
 		return wrap("create refresh token", err)
 	}
 	return nil
+}
+
+// rtArgs are qCreateRefreshToken's arguments for t.
+func rtArgs(t *store.RefreshToken) []any {
+	return []any{t.ID, t.UserID, t.ApplicationID, t.TokenHash, strs(t.Scopes),
+		ms(t.CreatedAt), ms(t.StartAt), ms(t.ExpiresAt), ms(t.AuthTime), strs(t.Grants), t.DeviceName,
+		t.DeviceType, t.DeviceDescription, ms(t.LastUsedAt), t.LastUsedIP, t.Generation}
 }
 
 // GetRefreshTokenByHash returns the family whose live token hashes to hash.

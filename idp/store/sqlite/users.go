@@ -40,6 +40,7 @@ const (
 	qRecordLoginFailure = `INSERT INTO login_failures (user_id, device_id, count, last_failure_at) VALUES (?1, ?2, 1, ?3)
 	ON CONFLICT (user_id, device_id) DO UPDATE SET count = count + 1, last_failure_at = ?3
 	RETURNING count, last_failure_at`
+	qResetFailures = `DELETE FROM login_failures WHERE user_id = ? AND device_id = ?`
 )
 
 // normEmail is how e-mails are stored and looked up: lower-cased with
@@ -133,15 +134,16 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(old store.Use
 	return nil
 }
 
-// RecordLogin is one transaction: the conditional update of the user row
-// (active and hash unchanged) and the counter resets.
+// RecordLogin writes a successful login in one transaction on the writer
+// connection, with prepared statements: the conditional update, the
+// counter resets and the login's new refresh-token family (store.Store).
 func (s *Store) RecordLogin(ctx context.Context, p store.LoginRecord) (*store.User, error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, wrap("record login: begin", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after Commit
-	u, err := scanUser(tx.QueryRowContext(ctx, qRecordLogin, ms(p.At), p.NewHash, p.UserID, p.OldHash))
+	u, err := scanUser(tx.StmtContext(ctx, s.st.recordLogin).QueryRowContext(ctx, ms(p.At), p.NewHash, p.UserID, p.OldHash))
 	if errors.Is(err, sql.ErrNoRows) {
 		var one int
 		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM users WHERE id = ?`, p.UserID).Scan(&one); err != nil {
@@ -153,13 +155,18 @@ func (s *Store) RecordLogin(ctx context.Context, p store.LoginRecord) (*store.Us
 		return nil, wrap("record login", err)
 	}
 	if p.ResetAccount {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM login_failures WHERE user_id = ? AND device_id = ''`, p.UserID); err != nil {
+		if _, err := tx.StmtContext(ctx, s.st.resetFailures).ExecContext(ctx, p.UserID, ""); err != nil {
 			return nil, wrap("record login: reset failures", err)
 		}
 	}
 	if p.DeviceID != "" {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM login_failures WHERE user_id = ? AND device_id = ?`, p.UserID, p.DeviceID); err != nil {
+		if _, err := tx.StmtContext(ctx, s.st.resetFailures).ExecContext(ctx, p.UserID, p.DeviceID); err != nil {
 			return nil, wrap("record login: reset device failures", err)
+		}
+	}
+	if p.Family != nil {
+		if _, err := tx.StmtContext(ctx, s.st.createRT).ExecContext(ctx, rtArgs(p.Family)...); err != nil {
+			return nil, wrap("record login: create refresh token", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {

@@ -75,6 +75,7 @@ func suite() []group {
 			{"UpdateConcurrentNoLostUpdate", testUserUpdateConcurrent},
 			{"LoginRaceDeactivationWins", testLoginRaceDeactivation},
 			{"LoginThenDeactivation", testLoginThenDeactivation},
+			{"LoginWithFamilyOneTransaction", testLoginWithFamily},
 			{"LoginRaceConcurrent", testLoginRaceConcurrent},
 		}},
 		{"LoginFailures", []testCase{

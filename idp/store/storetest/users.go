@@ -577,3 +577,59 @@ func testLoginFailureUnknownUser(t *testing.T, s store.Store) {
 	_, err := s.RecordLoginFailure(t.Context(), uuid.NewString(), "", at(0))
 	wantErr(t, "RecordLoginFailure(unknown user)", err, store.ErrNotFound)
 }
+
+// testLoginWithFamily: RecordLogin writes the login's new refresh-token
+// family in the same transaction as the login record (one write per
+// login), so the family exists exactly when the login was recorded: a
+// refused login (ErrConflict) leaves no family, and a family that cannot
+// be inserted (ErrDuplicate) leaves no login record.
+func testLoginWithFamily(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	u := createUser(t, s, newUser())
+	a := createApp(t, s, newApp())
+	_, err := s.RecordLoginFailure(ctx, u.ID, "", at(1))
+	noErr(t, "RecordLoginFailure", err)
+
+	fam := newToken(u, a)
+	fam.DeviceName, fam.LastUsedAt, fam.LastUsedIP = "Firefox", at(10), "192.0.2.7"
+	got, err := s.RecordLogin(ctx, store.LoginRecord{UserID: u.ID, At: at(10), OldHash: u.PasswordHash,
+		ResetAccount: true, Family: fam})
+	noErr(t, "RecordLogin(with family)", err)
+	if !got.LastLoginAt.Equal(at(10)) {
+		t.Errorf("LastLoginAt = %v, want %v", got.LastLoginAt, at(10))
+	}
+	stored, err := s.GetRefreshTokenByHash(ctx, fam.TokenHash)
+	noErr(t, "GetRefreshTokenByHash(login family)", err)
+	same(t, "login family", fam, stored)
+	f, err := s.GetLoginFailures(ctx, u.ID, "")
+	noErr(t, "GetLoginFailures", err)
+	if f.Count != 0 {
+		t.Errorf("failure counter %d after the login, want 0", f.Count)
+	}
+
+	// A family that cannot be inserted undoes the login record.
+	dup := newToken(u, a)
+	dup.ID = fam.ID
+	_, err = s.RecordLogin(ctx, store.LoginRecord{UserID: u.ID, At: at(20), OldHash: u.PasswordHash, Family: dup})
+	wantErr(t, "RecordLogin(duplicate family id)", err, store.ErrDuplicate)
+	cur, err := s.GetUser(ctx, u.ID)
+	noErr(t, "GetUser", err)
+	if !cur.LastLoginAt.Equal(at(10)) {
+		t.Errorf("failed RecordLogin still wrote LastLoginAt %v, want %v", cur.LastLoginAt, at(10))
+	}
+	wantErr(t, "GetRefreshTokenByHash(duplicate's hash)", func() error {
+		_, err := s.GetRefreshTokenByHash(ctx, dup.TokenHash)
+		return err
+	}(), store.ErrNotFound)
+
+	// A refused login writes no family.
+	noErr(t, "UpdateUser(deactivate)", s.UpdateUser(ctx, u.ID, func(old store.User) (store.User, error) {
+		old.Active = false
+		return old, nil
+	}))
+	lost := newToken(u, a)
+	_, err = s.RecordLogin(ctx, store.LoginRecord{UserID: u.ID, At: at(30), OldHash: u.PasswordHash, Family: lost})
+	wantErr(t, "RecordLogin after deactivation", err, store.ErrConflict)
+	_, err = s.GetRefreshToken(ctx, lost.ID)
+	wantErr(t, "GetRefreshToken(refused login's family)", err, store.ErrNotFound)
+}
