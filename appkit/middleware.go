@@ -151,15 +151,12 @@ func (k *Kit) resolve(w http.ResponseWriter, r *http.Request) (*reqState, result
 		return nil, resDead
 	}
 	out := k.refresh(r, rc)
-	var sess *sessionstore.Session
 	// spent is the newest refresh cookie value that supersedes the one the
 	// browser sent, so a later failure still hands it over.
 	spent := out.sealed
+	var sess *sessionstore.Session
 	if out.kind == outOK {
-		sess = out.sess
-	}
-	if out.kind == outOK && sess == nil { // refreshed before: read what was stored
-		s, err := k.store.Get(ctx, out.key)
+		s, err := k.outcomeSession(ctx, out)
 		switch {
 		case err == nil:
 			sess = s
@@ -177,11 +174,8 @@ func (k *Kit) resolve(w http.ResponseWriter, r *http.Request) (*reqState, result
 			if out.sealed != "" {
 				spent = out.sealed
 			}
-			sess = out.sess
-			if out.kind == outOK && sess == nil {
-				if s, err := k.store.Get(ctx, out.key); err == nil {
-					sess = s
-				} else {
+			if out.kind == outOK {
+				if sess, err = k.outcomeSession(ctx, out); err != nil {
 					out = &refreshOutcome{kind: outUnavailable}
 				}
 			}
@@ -250,6 +244,16 @@ func (k *Kit) redirectToLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	k.noStore(w.Header())
 	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+// outcomeSession is the session a successful refresh produced: made by
+// this request, or read back from the store when another request or
+// process refreshed first.
+func (k *Kit) outcomeSession(ctx context.Context, out *refreshOutcome) (*sessionstore.Session, error) {
+	if out.sess != nil {
+		return out.sess, nil
+	}
+	return k.store.Get(ctx, out.key)
 }
 
 // createSession stores a brand-new session for tok (APP-SID-2: a new id at
