@@ -71,6 +71,12 @@ type User struct {
 	// TokensRevokedBefore: access tokens issued (iat) before this instant
 	// are no longer valid at introspection/validation (IDP-REV-2).
 	TokensRevokedBefore time.Time
+	// MultiFactor is the user's second factors (authenticator secret,
+	// recovery-code hashes, passkeys) as one JSON document owned by package
+	// idp; secrets inside it are sealed by the IdP. Nil means none. It is a
+	// user field, not a table, so UpdateUser's one transaction makes a
+	// code's single use and a passkey's counter check atomic.
+	MultiFactor json.RawMessage
 }
 
 // UserStore persists users and their brute-force counters.
@@ -463,6 +469,62 @@ type OutboxStore interface {
 	CountOutbox(ctx context.Context) (int, error)
 }
 
+// Ticket kinds (Ticket.Kind). A kind is a namespace: a ticket is only ever
+// looked up with the kind it was created with.
+const (
+	TicketVerifyEmail   = "verify-email"   // email verification (FusionAuth verificationId)
+	TicketPasswordReset = "password-reset" // forgotten password (FusionAuth changePasswordId)
+	TicketEmailChange   = "email-change"   // a new address waiting for its verification
+	TicketTwoFactor     = "two-factor"     // a login waiting for its second step (twoFactorId)
+	TicketTrust         = "two-factor-trust"
+	TicketWebAuthn      = "webauthn" // a WebAuthn ceremony's challenge
+)
+
+// Ticket is a short-lived secret the IdP hands out, by mail or to an app,
+// that later proves one step of a flow: a password-reset id, an
+// email-verification id, a pending email change, a twoFactorId, a trusted
+// browser, a WebAuthn challenge. Only the SHA-256 of the secret is stored.
+type Ticket struct {
+	Hash          []byte // SHA-256 of the secret; unique
+	Kind          string // one of the Ticket* constants
+	UserID        string
+	ApplicationID string // may be empty
+	// Data is kind-specific JSON owned by package idp (the new address of
+	// an email change, a WebAuthn session); nil means none.
+	Data      json.RawMessage
+	Attempts  int // failed uses so far (FailTicket)
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// TicketStore persists tickets. A ticket is live while ExpiresAt > now;
+// an expired ticket is never returned, whether or not it was collected.
+type TicketStore interface {
+	// CreateTicket inserts t. ErrDuplicate if its hash exists.
+	CreateTicket(ctx context.Context, t *Ticket) error
+	// GetTicket returns the live ticket of that kind and hash, or
+	// ErrNotFound. It does not use the ticket up.
+	GetTicket(ctx context.Context, kind string, hash []byte, now time.Time) (*Ticket, error)
+	// TakeTicket deletes the live ticket of that kind and hash and returns
+	// it: single use. Of concurrent takers exactly one gets it, the others
+	// ErrNotFound.
+	TakeTicket(ctx context.Context, kind string, hash []byte, now time.Time) (*Ticket, error)
+	// FailTicket adds one to the live ticket's Attempts and returns the new
+	// count; when the count reaches maxAttempts the ticket is deleted in
+	// the same write. ErrNotFound if there is no live ticket.
+	FailTicket(ctx context.Context, kind string, hash []byte, now time.Time, maxAttempts int) (int, error)
+	// DeleteTickets removes the user's tickets of the given kinds (every
+	// kind when none is given) and returns how many it removed.
+	DeleteTickets(ctx context.Context, userID string, kinds ...string) (int, error)
+	// CountTickets returns how many tickets of the kind the user has that
+	// were created at or after since (expired or not, until collected):
+	// the per-account rate limit of mails.
+	CountTickets(ctx context.Context, userID, kind string, since time.Time) (int, error)
+	// DeleteExpiredTickets removes tickets with ExpiresAt <= now and
+	// returns how many.
+	DeleteExpiredTickets(ctx context.Context, now time.Time) (int, error)
+}
+
 // Store is everything the IdP persists. Backends: sqlite (embedded
 // default); postgres for scale-out.
 type Store interface {
@@ -474,6 +536,7 @@ type Store interface {
 	SigningKeyStore
 	RefreshTokenStore
 	OutboxStore
+	TicketStore
 	// Ping reports whether the backend can serve (used by /readyz).
 	Ping(ctx context.Context) error
 	Close() error
