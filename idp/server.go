@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/gatehouse-auth/gatehouse/idp/mail"
 	"github.com/gatehouse-auth/gatehouse/idp/store"
 	"github.com/gatehouse-auth/gatehouse/password"
 )
@@ -82,6 +83,16 @@ type Config struct {
 	Events EventSink
 	// MaxBodyBytes caps request bodies; default DefaultMaxBodyBytes (64 KiB).
 	MaxBodyBytes int64
+	// Mailer sends the account mails (verification, password reset,
+	// notices); an *mail.Sender implements it. Nil: flows that need a mail
+	// still work through the API, and the mail is logged as not sent.
+	Mailer Mailer
+}
+
+// Mailer queues a mail for delivery. Send must not wait for the mail
+// server: it returns once the message is rendered and queued.
+type Mailer interface {
+	Send(ctx context.Context, m mail.Message) error
 }
 
 // PasswordHasher is what the server needs from package password;

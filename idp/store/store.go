@@ -211,6 +211,11 @@ type ApplicationConfig struct {
 	// Webhooks: event receivers for this application (revocation events).
 	WebhookURLs   []string `json:"webhookURLs,omitempty"`
 	WebhookSecret string   `json:"webhookSecret,omitempty"` // HMAC key for the event signature
+	// BaseURL is the application's public base URL (https, or http on
+	// loopback): the links in its users' mails point at its own pages
+	// under it (BaseURL + "/verify-email?id=…", "/reset-password?id=…").
+	// A Gatehouse addition; empty = the application sends no links.
+	BaseURL string `json:"baseURL,omitempty"`
 	// WebhookAllowLinkLocal is the explicit opt-in for webhook URLs at
 	// link-local or cloud-metadata addresses, refused by default (AUD-15).
 	WebhookAllowLinkLocal bool `json:"webhookAllowLinkLocal,omitempty"`
