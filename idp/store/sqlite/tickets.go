@@ -11,6 +11,13 @@ import (
 
 const ticketCols = `hash, kind, user_id, application_id, data, attempts, created_at, expires_at`
 
+const (
+	qTakeTicket = `DELETE FROM tickets
+		WHERE hash = ? AND kind = ? AND expires_at > ? RETURNING ` + ticketCols
+	qCountTickets         = `SELECT count(*) FROM tickets WHERE user_id = ? AND kind = ? AND created_at >= ?`
+	qDeleteExpiredTickets = `DELETE FROM tickets WHERE expires_at <= ?`
+)
+
 func scanTicket(sc scanner) (*store.Ticket, error) {
 	var t store.Ticket
 	var data []byte
@@ -49,8 +56,7 @@ func (s *Store) GetTicket(ctx context.Context, kind string, hash []byte, now tim
 // RETURNING on the single writer connection: of concurrent takers only
 // the first finds the row.
 func (s *Store) TakeTicket(ctx context.Context, kind string, hash []byte, now time.Time) (*store.Ticket, error) {
-	t, err := scanTicket(s.w.QueryRowContext(ctx, `DELETE FROM tickets
-		WHERE hash = ? AND kind = ? AND expires_at > ? RETURNING `+ticketCols, hash, kind, ms(now)))
+	t, err := scanTicket(s.w.QueryRowContext(ctx, qTakeTicket, hash, kind, ms(now)))
 	if err != nil {
 		return nil, wrap("take ticket", err)
 	}
@@ -102,8 +108,7 @@ func (s *Store) DeleteTickets(ctx context.Context, userID string, kinds ...strin
 // since, live or not.
 func (s *Store) CountTickets(ctx context.Context, userID, kind string, since time.Time) (int, error) {
 	var n int
-	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM tickets WHERE user_id = ? AND kind = ? AND created_at >= ?`,
-		userID, kind, ms(since)).Scan(&n); err != nil {
+	if err := s.r.QueryRowContext(ctx, qCountTickets, userID, kind, ms(since)).Scan(&n); err != nil {
 		return 0, wrap("count tickets", err)
 	}
 	return n, nil
@@ -111,7 +116,7 @@ func (s *Store) CountTickets(ctx context.Context, userID, kind string, since tim
 
 // DeleteExpiredTickets removes the tickets with ExpiresAt <= now.
 func (s *Store) DeleteExpiredTickets(ctx context.Context, now time.Time) (int, error) {
-	res, err := s.w.ExecContext(ctx, `DELETE FROM tickets WHERE expires_at <= ?`, ms(now))
+	res, err := s.w.ExecContext(ctx, qDeleteExpiredTickets, ms(now))
 	if err != nil {
 		return 0, wrap("delete expired tickets", err)
 	}
