@@ -22,13 +22,14 @@ const envAxe = "GATEHOUSE_AXE"
 
 // Viewports every page is checked at: desktop and a 390-px phone.
 var (
-	desktop = viewport{1280, 900, "desktop"}
-	phone   = viewport{390, 844, "phone"}
+	desktop = viewport{1280, 900, "desktop", false}
+	phone   = viewport{390, 844, "phone", true}
 )
 
 type viewport struct {
-	w, h int64
-	name string
+	w, h   int64
+	name   string
+	mobile bool // a phone: overlay scrollbars, touch, the viewport meta tag
 }
 
 // axeSource reads axe-core: $GATEHOUSE_AXE, or where scripts/test.sh
@@ -128,6 +129,10 @@ func (b *browser) setViewport(vp viewport) {
 	if b.vp == vp {
 		return
 	}
-	b.do("set the viewport to "+vp.name, chromedp.EmulateViewport(vp.w, vp.h))
+	opts := []chromedp.EmulateViewportOption{}
+	if vp.mobile {
+		opts = append(opts, chromedp.EmulateMobile)
+	}
+	b.do("set the viewport to "+vp.name, chromedp.EmulateViewport(vp.w, vp.h, opts...))
 	b.vp = vp
 }
