@@ -308,3 +308,34 @@ func TestUI_LoginSaysWhoIsSignedIn(t *testing.T) {
 		t.Errorf("the login page of a signed-out browser says who is signed in")
 	}
 }
+
+// TestUI_ForumsPages: the Forums' pages a member meets — start page,
+// thread list, a thread, a reply posted, an unknown thread — at desktop
+// and phone width, each checked by axe-core (checkA11y) and fitting a
+// 390-px screen.
+func TestUI_ForumsPages(t *testing.T) {
+	e := newEnv(t)
+	b := e.newBrowser()
+	b.open(e.forums+"/login?next=%2Fposts", "forums-login")
+	m := b.mark()
+	b.submitLogin(e.user.Email, e.user.Password, "forums-threads")
+	b.wantHops(m, e.forums, "POST /login 303", "GET /posts 200")
+	b.click(`main .threads a.title`, "forums-thread")
+	if n := b.count("main article.post"); n == 0 {
+		t.Fatalf("the thread at %s shows no post", b.location())
+	}
+	b.do("type a reply", chromedp.SendKeys(chromedp.CSS("#body"), "Thanks, the phone layout works.")) // empty: nothing to clear
+	b.click(`main form button[type="submit"]`, "forums-reply-posted")
+	if body := b.text("main"); !strings.Contains(body, "Thanks, the phone layout works.") {
+		t.Errorf("the reply is not shown: %q", body)
+	}
+	b.setViewport(phone)
+	for _, p := range []struct{ path, shot string }{
+		{"/", "phone-forums-home"}, {"/posts", "phone-forums-threads"}, {"/posts/1", "phone-forums-thread"}, {"/posts/999999", "phone-forums-no-thread"},
+	} {
+		b.open(e.forums+p.path, p.shot)
+		if right, scroll, vw := b.rightEdges("main *"); right > vw || scroll > vw {
+			t.Errorf("%s at %v px: content reaches %v px, the page scrolls to %v px", p.path, vw, right, scroll)
+		}
+	}
+}
