@@ -97,10 +97,10 @@ func (b *browser) checkA11y() {
 	}
 	if !eval[bool](b, `typeof axe !== "undefined"`) {
 		ctx, cancel := b.step()
-		_, err := chromedp.Run(ctx, chromedp.Evaluate[bool](b.e.axe+"\n;typeof axe !== \"undefined\""))
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](b.e.axe+"\n;typeof axe !== \"undefined\""))
 		cancel()
-		if err != nil {
-			b.t.Fatalf("inject axe-core into %s: %v", href, err)
+		if err != nil || !ok {
+			b.t.Fatalf("inject axe-core into %s: defined %v, %v", href, ok, err)
 		}
 	}
 	was := b.vp
