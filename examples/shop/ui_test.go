@@ -41,6 +41,15 @@ func TestUI_StoreFlows(t *testing.T) {
 		t.Errorf("a signed-out catalog shows a cart count")
 	}
 
+	// The confirmation step keeps the cross-origin check (APP-LOGIN-1)
+	// in front of both posts.
+	for _, form := range []string{"action=end-all", "action=end-all&confirm=yes"} {
+		req := sitetest.In("POST", "/sessions", form)
+		req.Header = map[string]string{"Sec-Fetch-Site": "cross-site"}
+		if code, _, _ := serve(req); code != http.StatusForbidden {
+			t.Errorf("cross-site %s: %d, want 403", form, code)
+		}
+	}
 	code, _, body = serve(sitetest.In("POST", "/sessions", "action=end-all"))
 	if code != http.StatusOK || !strings.Contains(body, "This signs you out on every device, including this one.") ||
 		!strings.Contains(body, `name="confirm" value="yes"`) {
