@@ -118,7 +118,7 @@ func (m *Mailbox) Handler() http.Handler {
 		w.Header().Set("Content-Type", "text/css; charset=utf-8")
 		_, _ = w.Write([]byte(css))
 	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { m.render(w, http.StatusNotFound, "notfound", nil) })
+	mux.HandleFunc("GET /", func(w http.ResponseWriter, _ *http.Request) { m.render(w, http.StatusNotFound, "notfound", nil) })
 	return headers(mux)
 }
 
