@@ -107,13 +107,14 @@ func segments(text string) []segment {
 }
 
 // Handler serves the mailbox's pages: GET / (the list), GET
-// /messages/{id} (one message with clickable links), GET /messages.json
-// and the stylesheet.
+// /messages/{id} (one message with clickable links), GET /messages.json,
+// GET /healthz (readiness, design §6) and the stylesheet.
 func (m *Mailbox) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", m.list)
 	mux.HandleFunc("GET "+MessagePath+"{id}", m.one)
 	mux.HandleFunc("GET "+JSONPath, m.json)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET "+cssPath, func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/css; charset=utf-8")
 		_, _ = w.Write([]byte(css))
