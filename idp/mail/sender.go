@@ -293,10 +293,17 @@ func (s *Sender) attempt(j *job, last bool) (retry bool) {
 		s.log.Info("mail delivered", "to", j.to, "template", j.template, "attempts", j.attempts, "server", s.ep.hostPort())
 		return false
 	}
-	if last || j.attempts >= s.cfg.Attempts {
+	// A permanent refusal (5xx: no such mailbox, message too big) will
+	// not change on a retry.
+	var se *gomail.SendError
+	permanent := errors.As(err, &se) && se.ErrorCode() >= 500 && se.ErrorCode() <= 599
+	if last || permanent || j.attempts >= s.cfg.Attempts {
 		s.finish()
 		reason := "attempts exhausted"
-		if last {
+		switch {
+		case permanent:
+			reason = "refused by the server"
+		case last:
 			reason = "shutting down"
 		}
 		s.log.Error("mail not delivered: gave up", "to", j.to, "template", j.template, "attempts", j.attempts,

@@ -223,6 +223,29 @@ func TestGaveUpIsLogged(t *testing.T) {
 	}
 }
 
+// A permanent refusal (here 552, message too big) ends the mail at
+// once; retrying would not help.
+func TestPermanentRefusalGivesUpAtOnce(t *testing.T) {
+	mb, err := mailbox.New(mailbox.Config{Dir: t.TempDir(), MaxMessageBytes: 200, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = mb.ServeSMTP(ln) }()
+	t.Cleanup(func() { _ = mb.Close() })
+	s, log := newSender(t, mail.Config{SMTPURL: plainURL(ln.Addr().String()), Attempts: 1000})
+	if err := s.Send(context.Background(), resetMessage("alice@example.com")); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, log, "mail not delivered: gave up")
+	if out := log.String(); !strings.Contains(out, "attempts=1 ") || !strings.Contains(out, "refused by the server") {
+		t.Errorf("want one attempt, refused:\n%s", out)
+	}
+}
+
 // hangingServer accepts connections and never answers, like a mail
 // server that is stuck.
 func hangingServer(t *testing.T) string {
