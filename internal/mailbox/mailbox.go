@@ -66,6 +66,7 @@ type Mailbox struct {
 
 	mu    sync.Mutex
 	cache map[string]Message // parsed files; a file never changes
+	last  int64              // the newest ID's time: IDs strictly increase
 }
 
 // New checks cfg and creates Dir.
@@ -95,6 +96,13 @@ func New(cfg Config) (*Mailbox, error) {
 		return nil, fmt.Errorf("mailbox: %w", err)
 	}
 	m := &Mailbox{cfg: cfg, log: cfg.Logger, cache: map[string]Message{}}
+	ids, err := m.ids()
+	if err != nil {
+		return nil, err
+	}
+	if len(ids) > 0 {
+		m.last, _ = strconv.ParseInt(ids[len(ids)-1][:19], 10, 64)
+	}
 	s := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &session{mb: m}, nil }))
 	s.Domain = "localhost"
 	s.MaxMessageBytes = cfg.MaxMessageBytes
@@ -163,7 +171,13 @@ func (s *session) Data(r io.Reader) error {
 // reader never sees half a message), the envelope's recipients in a
 // Delivered-To header in front.
 func (m *Mailbox) store(rcpts []string, raw []byte) (string, error) {
-	id := newID(m.cfg.Now())
+	// The time in an ID never repeats or goes back (a test clock may
+	// stand still), so the IDs sort in order of arrival.
+	m.mu.Lock()
+	n := max(m.cfg.Now().UnixNano(), m.last+1)
+	m.last = n
+	m.mu.Unlock()
+	id := newID(n)
 	tmp, err := os.CreateTemp(m.cfg.Dir, ".incoming-*")
 	if err != nil {
 		return "", err
@@ -186,11 +200,11 @@ func (m *Mailbox) store(rcpts []string, raw []byte) (string, error) {
 }
 
 // newID is 19 digits of the arrival time in nanoseconds and 8 random hex
-// digits: the IDs sort in order of arrival and never collide.
-func newID(t time.Time) string {
+// digits (two processes on one directory do not collide).
+func newID(nanos int64) string {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b) // never fails (Go 1.24+)
-	return fmt.Sprintf("%019d%s", t.UnixNano(), hex.EncodeToString(b))
+	return fmt.Sprintf("%019d%s", nanos, hex.EncodeToString(b))
 }
 
 // validID reports whether id has newID's shape (it names a file).
@@ -209,17 +223,10 @@ func validID(id string) bool {
 // Messages returns the stored messages, oldest first (at most
 // Config.MaxMessages, the newest).
 func (m *Mailbox) Messages() ([]Message, error) {
-	ents, err := os.ReadDir(m.cfg.Dir)
+	ids, err := m.ids()
 	if err != nil {
-		return nil, fmt.Errorf("mailbox: %w", err)
+		return nil, err
 	}
-	var ids []string
-	for _, e := range ents {
-		if id, ok := strings.CutSuffix(e.Name(), ".eml"); ok && validID(id) && e.Type().IsRegular() {
-			ids = append(ids, id)
-		}
-	}
-	slices.Sort(ids)
 	if len(ids) > m.cfg.MaxMessages {
 		ids = ids[len(ids)-m.cfg.MaxMessages:]
 	}
@@ -235,6 +242,22 @@ func (m *Mailbox) Messages() ([]Message, error) {
 		out = append(out, msg)
 	}
 	return out, nil
+}
+
+// ids lists the stored messages' IDs, oldest first.
+func (m *Mailbox) ids() ([]string, error) {
+	ents, err := os.ReadDir(m.cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("mailbox: %w", err)
+	}
+	var ids []string
+	for _, e := range ents {
+		if id, ok := strings.CutSuffix(e.Name(), ".eml"); ok && validID(id) && e.Type().IsRegular() {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids, nil
 }
 
 // Message returns one message; an unknown ID is an os.ErrNotExist error.

@@ -2,6 +2,7 @@ package mailbox_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/mailbox"
 )
@@ -240,6 +242,50 @@ func TestSizeBoundAndBadMail(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != http.StatusOK {
 		t.Errorf("bad mail's page: %d", res.StatusCode)
+	}
+}
+
+// With a clock that stands still, and across a restart, the mail still
+// lists in order of arrival.
+func TestOrderWithAStoppedClock(t *testing.T) {
+	dir := t.TempDir()
+	now := func() time.Time { return time.Unix(1700000000, 0) }
+	serve := func() (*mailbox.Mailbox, string) {
+		mb, err := mailbox.New(mailbox.Config{Dir: dir, Now: now, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() { _ = mb.ServeSMTP(ln) }()
+		t.Cleanup(func() { _ = mb.Close() })
+		return mb, ln.Addr().String()
+	}
+	var want []string
+	mb, addr := serve()
+	for i := range 20 {
+		if i == 10 {
+			_ = mb.Close()
+			mb, addr = serve()
+		}
+		subj := fmt.Sprintf("mail %02d", i)
+		want = append(want, subj)
+		if err := send(t, addr, "a@example.com", "Subject: "+subj+"\n\nhi\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs, err := mb.Messages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range msgs {
+		got = append(got, m.Subject)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("order %v", got)
 	}
 }
 
