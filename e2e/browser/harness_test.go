@@ -158,7 +158,7 @@ func newEnv(t *testing.T) *env {
 	e.axe = axeSource(t)
 	logs := &lockedbuf.Buffer{}
 	d, err := demo.Start(context.Background(), demo.Options{
-		Dir: t.TempDir(), IdPAddr: "127.0.0.1:0", StoreAddr: "127.0.0.1:0", ForumsAddr: "127.0.0.1:0",
+		Dir: t.TempDir(), IdPAddr: "127.0.0.1:0", StoreAddr: "127.0.0.1:0", ForumsAddr: "127.0.0.1:0", MailboxAddr: "127.0.0.1:0",
 		SessionIdle: idle, SessionAbsolute: absolute, RefreshTTL: refreshTTL, RefreshCookieMaxAge: cookieMaxAge,
 		// A cheap hash: the suite is about the browser, not argon2id cost.
 		Hasher:  password.NewHasher(password.Params{Memory: 64, Time: 1}),
