@@ -407,6 +407,9 @@ func TestMFA6_PasswordGrantNeverIssuesTokensForMFAUser(t *testing.T) {
 	if len(fams) != before+1 || fams[0].ID != lr.RefreshTokenID {
 		t.Fatalf("refresh-token families %d, want one new, %s", len(fams), lr.RefreshTokenID)
 	}
+	if r := f.api(http.MethodGet, "/api/user/"+f.userID, ""); !strings.Contains(string(r.body), `"twoFactor":{"methods":[{"id":"`+f.methodID+`","method":"authenticator"`) {
+		t.Fatalf("user JSON lacks twoFactor.methods: %s", r.body)
+	}
 	// The session after it is a password login's: the refresh token works.
 	f.mustRefresh(lr.RefreshToken)
 	// A password-only user's tokens say pwd.

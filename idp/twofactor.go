@@ -129,6 +129,12 @@ type twoFactorMethodJSON struct {
 	} `json:"authenticator,omitempty"`
 }
 
+// userTwoFactorJSON is FusionAuth's user.twoFactor (without its
+// recovery codes, which are never shown again).
+type userTwoFactorJSON struct {
+	Methods []twoFactorMethodJSON `json:"methods,omitempty"`
+}
+
 // methods lists the enabled methods as FusionAuth shows them.
 func (m multiFactor) methods() []twoFactorMethodJSON {
 	var out []twoFactorMethodJSON
