@@ -223,8 +223,9 @@ type TwoFactorStatus struct {
 	RecoveryCodesLeft int
 }
 
-// TwoFactorStatus reads the user's methods (GET /api/user/{userId}) and,
-// when there are any, how many recovery codes are left (GET
+// TwoFactorStatus reads the user's methods (GET /api/user/{userId}: the
+// account calls' GET /api/user permission) and, when there are any, how
+// many recovery codes are left (GET
 // /api/user/two-factor/recovery-code/{userId}). It needs Config.APIKey.
 func (c *Client) TwoFactorStatus(ctx context.Context, userID string) (*TwoFactorStatus, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
@@ -302,6 +303,5 @@ func twoFactorPermissions() map[string][]string {
 		"/api/two-factor/secret":             {"GET"},
 		"/api/user/two-factor":               {"DELETE", "POST"},
 		"/api/user/two-factor/recovery-code": {"GET", "POST"},
-		"/api/user":                          {"GET"},
 	}
 }
