@@ -290,6 +290,36 @@ func TestMFA3_CodeIsAcceptedOnce(t *testing.T) {
 	}
 }
 
+// TestMFA3_ConcurrentUsesOfOneCode: two second steps racing with the same
+// code (two twoFactorIds): exactly one signs in.
+func TestMFA3_ConcurrentUsesOfOneCode(t *testing.T) {
+	f := newMFAFixture(t)
+	for round := range 5 {
+		f.nextStep()
+		_, a := f.mustTwoFactorRequired()
+		_, b := f.mustTwoFactorRequired()
+		code := f.code()
+		statuses := make(chan int, 2)
+		for _, id := range []string{a.id, b.id} {
+			go func() {
+				req := jsonReq(t, http.MethodPost, f.idp.URL+"/api/two-factor/login",
+					fmt.Sprintf(`{"twoFactorId":%q,"code":%q}`, id, code))
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					statuses <- 0
+					return
+				}
+				resp.Body.Close()
+				statuses <- resp.StatusCode
+			}()
+		}
+		s1, s2 := <-statuses, <-statuses
+		if !(s1 == http.StatusOK && s2 == 421 || s1 == 421 && s2 == http.StatusOK) {
+			t.Fatalf("round %d: one code, two logins answered %d and %d; want one 200 and one 421", round, s1, s2)
+		}
+	}
+}
+
 // TestMFA4_RecoveryCodeSingleUseAndDisablingNeedsACode: a recovery code
 // signs in once; an application's key cannot disable the factor without
 // a right code; a recovery code disables it.
@@ -476,6 +506,16 @@ func TestMFA7_TrustIDSkipsTheStepAndDiesWithRevokeAll(t *testing.T) {
 	req := jsonReq(t, http.MethodPost, f.idp.URL+"/api/logout", fmt.Sprintf(`{"global":true,"refreshToken":%q}`, lr.RefreshToken))
 	if r := f.do(req); r.status != http.StatusOK {
 		t.Fatalf("global logout: %d", r.status)
+	}
+	f.mustTwoFactorRequired("twoFactorTrustId", id)
+
+	// A deactivation ends it (reactivating does not bring it back).
+	id = trust()
+	if err := f.idp.Server.Admin().SetActive(context.Background(), f.userID, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.idp.Server.Admin().SetActive(context.Background(), f.userID, true); err != nil {
+		t.Fatal(err)
 	}
 	f.mustTwoFactorRequired("twoFactorTrustId", id)
 

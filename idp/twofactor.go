@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 
@@ -422,7 +423,7 @@ func (s *Server) secondFactorGate(ctx context.Context, att loginAttempt, v *pass
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "second factor required", slog.String("event", "two_factor_required"),
 		slog.String("userId", v.user.ID), slog.String("applicationId", att.app.ID), slog.String("ip", att.ip))
-	e := oauthErr(400, "two_factor_required", "", "Two-factor authentication is required to complete the login.")
+	e := oauthErr(http.StatusBadRequest, "two_factor_required", "", "Two-factor authentication is required to complete the login.")
 	e.TwoFactorID, e.TwoFactorMethods = id, m.methods()
 	return e
 }
