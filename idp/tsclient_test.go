@@ -24,7 +24,8 @@ const fusionAuthTSClient = "@fusionauth/typescript-client@1.69.0"
 // twoFactorLogin with trustComputer, exchangeRefreshTokenForJWT,
 // retrieveUser's twoFactor.methods and disableTwoFactor with a recovery
 // code (testdata/fusionauth-ts/twofactor.cjs). It needs node and npm (the
-// client is installed once into the user's cache directory).
+// client is installed once into the user's cache directory, where
+// scripts/test.sh puts it).
 func TestFusionAuthTypeScriptClientTwoFactor(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
@@ -38,7 +39,7 @@ func TestFusionAuthTypeScriptClientTwoFactor(t *testing.T) {
 	if err != nil {
 		cache = t.TempDir()
 	}
-	dir := filepath.Join(cache, "gatehouse-test", "fusionauth-typescript-client-1.69.0")
+	dir := filepath.Join(cache, "gatehouse", "fusionauth-typescript-client-1.69.0") // as scripts/test.sh
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@fusionauth", "typescript-client", "package.json")); err != nil {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
