@@ -6,7 +6,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -19,6 +21,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/idp"
 	"github.com/gatehouse-auth/gatehouse/idp/idptest"
 	"github.com/gatehouse-auth/gatehouse/idp/store"
+	"github.com/gatehouse-auth/gatehouse/password"
 )
 
 // Second factor (issue 12): MFA-1 … MFA-8 in docs/security.md.
@@ -588,4 +591,76 @@ func TestMFA8_EnableNeedsAValidCodeAndSecretIsSealed(t *testing.T) {
 	}
 	_, tf := f.mustTwoFactorRequired()
 	f.mustTwoFactorLogin(tf.id, rc.RecoveryCodes[0], false)
+}
+
+// sealedBy returns the id of the KEK that sealed the user's authenticator
+// secret, read from the store row.
+func (f *mfaFixture) sealedBy() string {
+	f.t.Helper()
+	u, err := f.idp.Store.GetUser(context.Background(), f.userID)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var m struct {
+		Authenticator struct {
+			SealedSecret []byte `json:"sealedSecret"`
+		} `json:"authenticator"`
+	}
+	if err := json.Unmarshal(u.MultiFactor, &m); err != nil {
+		f.t.Fatal(err)
+	}
+	b := m.Authenticator.SealedSecret
+	if len(b) < 7 || string(b[:5]) != "GHKEK" || len(b) < 7+int(b[6]) {
+		f.t.Fatalf("not a sealed secret: %q", b)
+	}
+	return string(b[7 : 7+int(b[6])])
+}
+
+// TestMFA8_KEKRotationResealsSecrets: `gatehouse key rewrap`
+// (RewrapSigningKeys) re-seals the authenticator secrets with the new
+// key-encryption key too, so a server with only the new KEK still checks
+// codes; a code used with the old KEK still configured re-seals on use.
+func TestMFA8_KEKRotationResealsSecrets(t *testing.T) {
+	oldKEK, _, _ := idp.GenerateKEK()
+	newKEK, _, _ := idp.GenerateKEK()
+	f := newMFAFixture(t, idp.Config{KEKs: []*idp.KEK{oldKEK}})
+	if f.sealedBy() != oldKEK.ID() {
+		t.Fatalf("sealed by %s, want the old KEK %s", f.sealedBy(), oldKEK.ID())
+	}
+	n, err := idp.RewrapSigningKeys(context.Background(), idp.SigningKeysConfig{Store: f.idp.Store, KEKs: []*idp.KEK{newKEK, oldKEK}})
+	if err != nil || n < 2 {
+		t.Fatalf("rewrap: %d %v (want the signing key and the secret)", n, err)
+	}
+	if f.sealedBy() != newKEK.ID() {
+		t.Fatalf("after rewrap sealed by %s, want the new KEK %s", f.sealedBy(), newKEK.ID())
+	}
+	// A server that has only the new KEK checks the code.
+	srv, err := idp.New(context.Background(), idp.Config{Store: f.idp.Store, Issuer: f.idp.URL, KEKs: []*idp.KEK{newKEK},
+		Now: f.clock.Now, Logger: slog.New(slog.DiscardHandler), Hasher: password.NewHasher(password.Params{Memory: 64, Time: 1})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+	f.idp.URL = hs.URL // the fixture's calls go to the new server
+	f.nextStep()
+	_, tf := f.mustTwoFactorRequired()
+	f.mustTwoFactorLogin(tf.id, f.code(), false)
+
+	// Lazy re-seal: a use under [new, old] moves a secret the old KEK sealed.
+	g := newMFAFixture(t, idp.Config{KEKs: []*idp.KEK{oldKEK}})
+	srv2, err := idp.New(context.Background(), idp.Config{Store: g.idp.Store, Issuer: g.idp.URL, KEKs: []*idp.KEK{newKEK, oldKEK},
+		Now: g.clock.Now, Logger: slog.New(slog.DiscardHandler), Hasher: password.NewHasher(password.Params{Memory: 64, Time: 1})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs2 := httptest.NewServer(srv2.Handler())
+	defer hs2.Close()
+	g.idp.URL = hs2.URL
+	g.nextStep()
+	_, tf = g.mustTwoFactorRequired()
+	g.mustTwoFactorLogin(tf.id, g.code(), false)
+	if g.sealedBy() != newKEK.ID() {
+		t.Fatalf("after a use sealed by %s, want the new KEK", g.sealedBy())
+	}
 }

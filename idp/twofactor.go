@@ -180,6 +180,10 @@ func (s *Server) sealTOTPSecret(userID string, secret []byte) (*authenticatorMet
 
 // totpSecret opens the user's authenticator secret.
 func (s *Server) totpSecret(userID string, a *authenticatorMethod) ([]byte, error) {
+	return openTOTPSecret(s.cfg.KEKs, userID, a)
+}
+
+func openTOTPSecret(keks []*KEK, userID string, a *authenticatorMethod) ([]byte, error) {
 	if len(a.SealedSecret) == 0 {
 		if len(a.Secret) == 0 {
 			return nil, errors.New("authenticator has no secret")
@@ -190,12 +194,84 @@ func (s *Server) totpSecret(userID string, a *authenticatorMethod) ([]byte, erro
 	if !sealed || id == "" {
 		return nil, errors.New("malformed sealed authenticator secret")
 	}
-	for _, k := range s.cfg.KEKs {
+	for _, k := range keks {
 		if k.id == id {
 			return k.open(a.SealedSecret, userID, twoFactorSealAlg)
 		}
 	}
-	return nil, fmt.Errorf("authenticator secret sealed with key-encryption key %s, which was not given (given: %s)", id, kekSet(s.cfg.KEKs).ids())
+	return nil, fmt.Errorf("authenticator secret sealed with key-encryption key %s, which was not given (given: %s)", id, kekSet(keks).ids())
+}
+
+// resealTOTPSecret re-seals a's secret with the first KEK when another
+// KEK sealed it or it is stored in plaintext and a KEK is configured
+// (KEK rotation, MFA-8); it reports whether it changed a.
+func (s *Server) resealTOTPSecret(userID string, a *authenticatorMethod) (bool, error) {
+	return resealTOTPSecret(s.cfg.KEKs, userID, a)
+}
+
+func resealTOTPSecret(keks []*KEK, userID string, a *authenticatorMethod) (bool, error) {
+	if len(keks) == 0 {
+		return false, nil
+	}
+	if id, sealed := sealedKEKID(a.SealedSecret); sealed && id == keks[0].id {
+		return false, nil
+	}
+	secret, err := openTOTPSecret(keks, userID, a)
+	if err != nil {
+		return false, err
+	}
+	sealed, err := keks[0].seal(secret, userID, twoFactorSealAlg)
+	if err != nil {
+		return false, fmt.Errorf("seal authenticator secret: %w", err)
+	}
+	a.SealedSecret, a.Secret = sealed, nil
+	return true, nil
+}
+
+// RewrapTOTPSecrets re-seals every user's authenticator secret with
+// keks[0] (rotation of the key-encryption key, with the signing keys:
+// RewrapSigningKeys calls it when its store is a full store.Store). It
+// returns how many it re-sealed.
+func RewrapTOTPSecrets(ctx context.Context, st store.UserStore, keks []*KEK) (int, error) {
+	if len(keks) == 0 {
+		return 0, errors.New("idp: no key-encryption key given")
+	}
+	users, err := st.ListUsers(ctx, 0)
+	if err != nil {
+		return 0, fmt.Errorf("idp: re-seal authenticator secrets: %w", err)
+	}
+	n := 0
+	for _, u := range users {
+		if len(u.MultiFactor) == 0 {
+			continue
+		}
+		changed := false
+		err := st.UpdateUser(ctx, u.ID, func(u store.User) (store.User, error) {
+			m, err := parseMultiFactor(u.MultiFactor)
+			if err != nil || m.Authenticator == nil {
+				changed = false
+				return u, errCodeDone
+			}
+			if changed, err = resealTOTPSecret(keks, u.ID, m.Authenticator); err != nil || !changed {
+				if err == nil {
+					err = errCodeDone
+				}
+				return u, err
+			}
+			u.MultiFactor, err = m.encode()
+			return u, err
+		})
+		if errors.Is(err, errCodeDone) || errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return n, fmt.Errorf("idp: re-seal authenticator secret of user %s: %w", u.ID, err)
+		}
+		if changed {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // base32NoPad is the encoding authenticator apps take secrets in.
@@ -316,6 +392,12 @@ func (s *Server) useCode(ctx context.Context, userID, code string, recovery bool
 		}
 		step, err := totpStep(secret, code, now, m.LastStep)
 		if err != nil {
+			return u, err
+		}
+		// A secret another KEK sealed moves to the current one on use, so
+		// the old KEK can go once every user has signed in or
+		// RewrapTOTPSecrets ran.
+		if _, err := s.resealTOTPSecret(userID, m.Authenticator); err != nil {
 			return u, err
 		}
 		switch {
