@@ -1,11 +1,16 @@
 package idpclient
 
+import "maps"
+
 // APIKeyPermissions returns the API-key permissions this client's calls
 // need, in FusionAuth's permissions.endpoints shape (endpoint -> methods):
 // RevokeUser (DELETE /api/jwt/refresh?userId=) and RevokeRefreshTokenID
 // (DELETE /api/jwt/refresh/{id}). Every other call authenticates with the
 // client's own id and secret. Give an app's Config.APIKey exactly these
-// permissions (AUD-13): such a key cannot read, create or change users.
+// permissions (AUD-13): such a key cannot create or change users. The
+// second factor's enrolment calls (twofactor.go) add their endpoints.
 func APIKeyPermissions() map[string][]string {
-	return map[string][]string{"/api/jwt/refresh": {"DELETE"}}
+	p := map[string][]string{"/api/jwt/refresh": {"DELETE"}}
+	maps.Copy(p, twoFactorPermissions())
+	return p
 }

@@ -53,5 +53,13 @@ if [ ! -s "$GATEHOUSE_AXE" ]; then
 	npm install --prefix "$axe_prefix" --no-save --no-audit --no-fund --silent "axe-core@$axe_version"
 fi
 
+echo "== @fusionauth/typescript-client (idp's FusionAuth wire test)"
+# Pinned (idp/tsclient_test.go's fusionAuthTSClient says the same); into the
+# user's cache like axe-core. The test installs it itself when missing.
+fa_ts_prefix="${XDG_CACHE_HOME:-$HOME/.cache}/gatehouse/fusionauth-typescript-client-1.69.0"
+if [ ! -s "$fa_ts_prefix/node_modules/@fusionauth/typescript-client/package.json" ]; then
+	npm install --prefix "$fa_ts_prefix" --no-save --no-audit --no-fund --silent "@fusionauth/typescript-client@1.69.0"
+fi
+
 echo "== go test"
 go test -count=1 -timeout 30m ./...
