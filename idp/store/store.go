@@ -490,8 +490,10 @@ const (
 // email-verification id, a pending email change, a twoFactorId, a trusted
 // browser, a WebAuthn challenge. Only the SHA-256 of the secret is stored.
 type Ticket struct {
-	Hash          []byte // SHA-256 of the secret; unique
-	Kind          string // one of the Ticket* constants
+	Hash []byte // SHA-256 of the secret; unique
+	Kind string // one of the Ticket* constants
+	// UserID may be empty: a passkey login's challenge names no user
+	// until the assertion does (a discoverable credential).
 	UserID        string
 	ApplicationID string // may be empty
 	// Data is kind-specific JSON owned by package idp (the new address of
