@@ -434,8 +434,12 @@ type applicationJSON struct {
 	WebhookSecret string     `json:"webhookSecret,omitempty"` // input only
 	// WebhookAllowLinkLocal (a Gatehouse extension) lets webhookURLs name
 	// link-local or cloud-metadata addresses (AUD-15).
-	WebhookAllowLinkLocal bool  `json:"webhookAllowLinkLocal,omitempty"`
-	InsertInstant         int64 `json:"insertInstant,omitempty"`
+	WebhookAllowLinkLocal bool `json:"webhookAllowLinkLocal,omitempty"`
+	// WebAuthnRelyingPartyID and WebAuthnOrigins (Gatehouse extensions)
+	// are the application's passkey relying party (compat §17).
+	WebAuthnRelyingPartyID string   `json:"webAuthnRelyingPartyId,omitempty"`
+	WebAuthnOrigins        []string `json:"webAuthnOrigins,omitempty"`
+	InsertInstant          int64    `json:"insertInstant,omitempty"`
 }
 
 type roleJSON struct {
@@ -461,6 +465,7 @@ func toApplicationJSON(a *store.Application, secret string) applicationJSON {
 		j.Roles = append(j.Roles, roleJSON{Name: r})
 	}
 	j.WebhookURLs, j.WebhookAllowLinkLocal = c.WebhookURLs, c.WebhookAllowLinkLocal
+	j.WebAuthnRelyingPartyID, j.WebAuthnOrigins = c.WebAuthnRelyingPartyID, c.WebAuthnOrigins
 	return j
 }
 
@@ -482,7 +487,8 @@ func (s *Server) handleCreateApplication(w http.ResponseWriter, r *http.Request)
 		GracePeriodSeconds:             a.JWTConfiguration.RefreshTokenOneTimeUseConfiguration.GracePeriodInSeconds,
 		RefreshTokenMaxLifetimeMinutes: a.JWTConfiguration.RefreshTokenSlidingWindowConfiguration.MaximumTimeToLiveInMinutes,
 		WebhookURLs:                    a.WebhookURLs, WebhookSecret: a.WebhookSecret,
-		WebhookAllowLinkLocal: a.WebhookAllowLinkLocal,
+		WebhookAllowLinkLocal:  a.WebhookAllowLinkLocal,
+		WebAuthnRelyingPartyID: a.WebAuthnRelyingPartyID, WebAuthnOrigins: a.WebAuthnOrigins,
 	}
 	for _, role := range a.Roles {
 		cfg.Roles = append(cfg.Roles, role.Name)

@@ -415,6 +415,7 @@ func (s *Server) register(h func(pattern, route string, f http.HandlerFunc)) {
 
 	s.adminRoutes(h)
 	s.twoFactorRoutes(h)
+	s.webAuthnRoutes(h)
 }
 
 // routeTable is a mux with the API routes and no working handlers: what an

@@ -216,6 +216,13 @@ type ApplicationConfig struct {
 	// under it (BaseURL + "/verify-email?id=…", "/reset-password?id=…").
 	// A Gatehouse addition; empty = the application sends no links.
 	BaseURL string `json:"baseURL,omitempty"`
+	// WebAuthnRelyingPartyID and WebAuthnOrigins are the application's
+	// WebAuthn relying party (passkeys): its id (a domain) and the origins
+	// (scheme://host[:port]) its pages run the ceremonies at. Empty =
+	// from BaseURL: its host, and scheme://host[:port]. A Gatehouse
+	// addition (FusionAuth has one relying party per tenant).
+	WebAuthnRelyingPartyID string   `json:"webAuthnRelyingPartyId,omitempty"`
+	WebAuthnOrigins        []string `json:"webAuthnOrigins,omitempty"`
 	// WebhookAllowLinkLocal is the explicit opt-in for webhook URLs at
 	// link-local or cloud-metadata addresses, refused by default (AUD-15).
 	WebhookAllowLinkLocal bool `json:"webhookAllowLinkLocal,omitempty"`
