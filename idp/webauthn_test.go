@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/idp/idptest"
+	"github.com/gatehouse-auth/gatehouse/idp/store"
 	"github.com/gatehouse-auth/gatehouse/internal/softpasskey"
 )
 
@@ -415,6 +416,19 @@ func TestWA5_CounterGoingBackwardsIsRefusedAndFlagged(t *testing.T) {
 func TestWA7_DeactivatedUserCannotSignIn(t *testing.T) {
 	w := newWAFixture(t)
 	w.mustLogin(w.key, "")
+	setChange := func(v bool) {
+		if err := w.idp.Store.UpdateUser(t.Context(), w.userID, func(u store.User) (store.User, error) {
+			u.PasswordChangeRequired = v
+			return u, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setChange(true)
+	if r := w.loginWith(w.assert(w.key, ""), waOrigin); r.status != http.StatusBadRequest || !strings.Contains(string(r.body), "[ChangePasswordRequired]") {
+		t.Fatalf("WA-7: password-change-required user's passkey answered %d %s", r.status, r.body)
+	}
+	setChange(false)
 	if r := w.api(http.MethodPatch, "/api/user/"+w.userID, `{"user":{"active":false}}`); r.status != http.StatusOK {
 		t.Fatalf("deactivate: %d %s", r.status, r.body)
 	}
