@@ -189,8 +189,8 @@ func validateRelyingParty(c store.ApplicationConfig) error {
 		}
 	}
 	for i, o := range c.WebAuthnOrigins {
-		if _, err := webAuthnOrigin(o); err != nil {
-			return invalid("webAuthnOrigins["+itoa(i)+"]", "invalid", err.Error())
+		if _, problem := webAuthnOrigin(o); problem != "" {
+			return invalid("webAuthnOrigins["+itoa(i)+"]", "invalid", problem)
 		}
 	}
 	rpID, origins, ok := appRelyingParty(c)
@@ -198,9 +198,9 @@ func validateRelyingParty(c store.ApplicationConfig) error {
 		return nil
 	}
 	for i, o := range origins {
-		host, err := webAuthnOrigin(o)
-		if err != nil {
-			return invalid("baseURL", "invalid", err.Error())
+		host, problem := webAuthnOrigin(o)
+		if problem != "" {
+			return invalid("baseURL", "invalid", problem)
 		}
 		if host != rpID && !strings.HasSuffix(host, "."+rpID) {
 			return invalid("webAuthnOrigins["+itoa(i)+"]", "invalid", "Every origin's host must be the relying party id or under it.")
@@ -209,24 +209,26 @@ func validateRelyingParty(c store.ApplicationConfig) error {
 	return nil
 }
 
-// webAuthnOrigin checks one origin and returns its host.
-func webAuthnOrigin(o string) (string, error) {
+// webAuthnOrigin checks one origin and returns its host, or the message
+// of a field error.
+func webAuthnOrigin(o string) (host, problem string) {
+	const notHTTPS = "An origin must be https (http only on loopback)."
 	u, err := url.Parse(o)
-	if err != nil || u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" ||
-		o != strings.ToLower(o) || strings.HasSuffix(o, "/") {
-		return "", errors.New("An origin is scheme://host[:port] in lower case, without a path.")
+	if err != nil || u.Host == "" || u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" ||
+		u.Opaque != "" || o != strings.ToLower(o) || strings.HasSuffix(o, "?") || strings.HasSuffix(o, "#") {
+		return "", "An origin is scheme://host[:port] in lower case, without a path."
 	}
 	switch u.Scheme {
 	case "https":
 	case "http":
 		h := u.Hostname()
 		if ip := net.ParseIP(h); h != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			return "", errors.New("An origin must be https (http only on loopback).")
+			return "", notHTTPS
 		}
 	default:
-		return "", errors.New("An origin must be https (http only on loopback).")
+		return "", notHTTPS
 	}
-	return u.Hostname(), nil
+	return u.Hostname(), ""
 }
 
 // relyingParty returns the library's relying party for the application,

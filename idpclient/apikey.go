@@ -8,9 +8,11 @@ import "maps"
 // (DELETE /api/jwt/refresh/{id}). Every other call authenticates with the
 // client's own id and secret. Give an app's Config.APIKey exactly these
 // permissions (AUD-13): such a key cannot create or change users. The
-// second factor's enrolment calls (twofactor.go) add their endpoints.
+// second factor's enrolment calls (twofactor.go) and the passkey calls
+// (webauthn.go) add their endpoints.
 func APIKeyPermissions() map[string][]string {
 	p := map[string][]string{"/api/jwt/refresh": {"DELETE"}}
 	maps.Copy(p, twoFactorPermissions())
+	maps.Copy(p, passkeyPermissions())
 	return p
 }
