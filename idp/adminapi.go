@@ -35,6 +35,7 @@ func (s *Server) adminRoutes(h func(pattern, route string, f http.HandlerFunc)) 
 	h("GET /api/application/{id}", "application_get", k(s.handleGetApplication))
 	h("DELETE /api/application/{id}", "application_delete", k(s.handleDeleteApplication))
 	h("POST /api/api-key", "api_key_create", k(s.handleCreateAPIKey))
+	s.accountRoutes(h)
 }
 
 // userJSON is FusionAuth's user object; it never carries a password.
@@ -150,11 +151,15 @@ func (s *Server) handleGetUser(w http.ResponseWriter, r *http.Request) {
 				login = param(q.Get(k))
 			}
 		}
-		if login == "" {
-			writeAPIErrors(w, new(apiErrors).general("[invalid]", "Specify a userId, loginId, email or username."))
+		if id := param(q.Get("changePasswordId")); id != "" && login == "" {
+			// wire 5: whose reset id is this (it stays usable).
+			u, err = s.userByChangePasswordID(ctx, id)
+		} else if login == "" {
+			writeAPIErrors(w, new(apiErrors).general("[invalid]", "Specify a userId, loginId, email, username or changePasswordId."))
 			return
+		} else {
+			u, err = s.store.GetUserByLogin(ctx, login)
 		}
-		u, err = s.store.GetUserByLogin(ctx, login)
 	}
 	if err != nil {
 		writeAdminError(w, err, "")
@@ -351,6 +356,14 @@ func (s *Server) handleCreateRegistration(w http.ResponseWriter, r *http.Request
 			FirstName: u.FirstName, LastName: u.LastName, FullName: u.FullName, Data: u.Data, Verified: req.SkipVerification,
 			ApplicationID: req.Registration.ApplicationID})
 		if err != nil {
+			var ve *ValidationError
+			if errors.As(err, &ve) && ve.Kind == "duplicate" && u.Email != "" && s.mailLimit.allowed(clientIP(r, true)) {
+				// Sign-up with a taken address (wire 1, ACC-1): its owner
+				// is told; the IP's mail bucket bounds such mails (ACC-4)
+				// without changing the answer.
+				s.mailLimit.fail(clientIP(r, true))
+				s.signupMails(ctx, req.Registration.ApplicationID, nil, strings.ToLower(strings.TrimSpace(u.Email)))
+			}
 			writeAdminError(w, err, "user.")
 			return
 		}
@@ -372,6 +385,9 @@ func (s *Server) handleCreateRegistration(w http.ResponseWriter, r *http.Request
 	if err != nil {
 		writeAdminError(w, err, "")
 		return
+	}
+	if req.User != nil { // a sign-up: the verification mail (wire 1)
+		s.signupMails(ctx, req.Registration.ApplicationID, user, "")
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"user": s.toUserJSON(r, user), "registration": toRegistrationJSON(reg)})
 }
