@@ -445,8 +445,11 @@ type applicationJSON struct {
 	WebhookSecret string     `json:"webhookSecret,omitempty"` // input only
 	// WebhookAllowLinkLocal (a Gatehouse extension) lets webhookURLs name
 	// link-local or cloud-metadata addresses (AUD-15).
-	WebhookAllowLinkLocal bool  `json:"webhookAllowLinkLocal,omitempty"`
-	InsertInstant         int64 `json:"insertInstant,omitempty"`
+	WebhookAllowLinkLocal bool `json:"webhookAllowLinkLocal,omitempty"`
+	// BaseURL (a Gatehouse extension, compat §16) is the app's public base
+	// URL; account mails link to its pages under it.
+	BaseURL       string `json:"baseURL,omitempty"`
+	InsertInstant int64  `json:"insertInstant,omitempty"`
 }
 
 type roleJSON struct {
@@ -472,6 +475,7 @@ func toApplicationJSON(a *store.Application, secret string) applicationJSON {
 		j.Roles = append(j.Roles, roleJSON{Name: r})
 	}
 	j.WebhookURLs, j.WebhookAllowLinkLocal = c.WebhookURLs, c.WebhookAllowLinkLocal
+	j.BaseURL = c.BaseURL
 	return j
 }
 
@@ -493,7 +497,7 @@ func (s *Server) handleCreateApplication(w http.ResponseWriter, r *http.Request)
 		GracePeriodSeconds:             a.JWTConfiguration.RefreshTokenOneTimeUseConfiguration.GracePeriodInSeconds,
 		RefreshTokenMaxLifetimeMinutes: a.JWTConfiguration.RefreshTokenSlidingWindowConfiguration.MaximumTimeToLiveInMinutes,
 		WebhookURLs:                    a.WebhookURLs, WebhookSecret: a.WebhookSecret,
-		WebhookAllowLinkLocal: a.WebhookAllowLinkLocal,
+		WebhookAllowLinkLocal: a.WebhookAllowLinkLocal, BaseURL: a.BaseURL,
 	}
 	for _, role := range a.Roles {
 		cfg.Roles = append(cfg.Roles, role.Name)
