@@ -520,3 +520,88 @@ func TestAccountsWithoutMailOrBaseURL(t *testing.T) {
 		t.Errorf("no warning logged: %s", b.logs.String())
 	}
 }
+
+// ACC-12: bad input at the account endpoints answers 4xx with FusionAuth's
+// error shape, never a 5xx, and changes nothing; a key sent to the
+// endpoints that need none is still checked; scoped keys name the new
+// endpoints like any other (AUD-13).
+func TestACC12_BadInputAndKeys(t *testing.T) {
+	a := newAccFixture(t)
+	long := strings.Repeat("a", 400) + "@example.com"
+	unknownApp := "00000000-0000-4000-8000-000000000000"
+	cases := []struct {
+		name, method, path, body string
+		status                   int
+		field, code              string // for 400: the field error expected ("" = general error)
+	}{
+		{"verify: malformed JSON", "POST", "/api/user/verify-email", `{"verificationId":`, 400, "", ""},
+		{"verify: missing id", "POST", "/api/user/verify-email", `{}`, 400, "verificationId", "[blank]verificationId"},
+		{"verify: wrong type", "POST", "/api/user/verify-email", `{"verificationId":7}`, 400, "", ""},
+		{"verify: unknown id", "POST", "/api/user/verify-email", `{"verificationId":"` + strings.Repeat("A", 43) + `"}`, 404, "", ""},
+		{"verify: overlong id", "POST", "/api/user/verify-email", `{"verificationId":"` + strings.Repeat("A", 5000) + `"}`, 404, "", ""},
+		{"resend: no email", "PUT", "/api/user/verify-email", ``, 400, "email", "[blank]email"},
+		{"resend: overlong email", "PUT", "/api/user/verify-email?email=" + long, ``, 400, "email", "[tooLong]email"},
+		{"resend: bad application", "PUT", "/api/user/verify-email?email=" + a.email + "&applicationId=nope", ``, 400, "applicationId", "[invalid]applicationId"},
+		{"forgot: malformed JSON", "POST", "/api/user/forgot-password", `{"loginId"`, 400, "", ""},
+		{"forgot: missing loginId", "POST", "/api/user/forgot-password", `{"applicationId":"` + a.shopID + `"}`, 400, "loginId", "[blank]loginId"},
+		{"forgot: overlong loginId", "POST", "/api/user/forgot-password", `{"loginId":"` + long + `"}`, 400, "loginId", "[tooLong]loginId"},
+		{"forgot: unknown application", "POST", "/api/user/forgot-password", `{"loginId":"` + a.email + `","applicationId":"` + unknownApp + `"}`, 400, "applicationId", "[invalid]applicationId"},
+		{"forgot: unknown user", "POST", "/api/user/forgot-password", `{"loginId":"nobody@example.com"}`, 404, "", ""},
+		{"reset: malformed JSON", "POST", "/api/user/change-password/" + strings.Repeat("A", 43), `{"password":`, 400, "", ""},
+		{"reset: unknown id", "POST", "/api/user/change-password/" + strings.Repeat("A", 43), `{"password":"` + newPW + `"}`, 404, "", ""},
+		{"reset: overlong id", "POST", "/api/user/change-password/" + strings.Repeat("A", 3000), `{"password":"` + newPW + `"}`, 404, "", ""},
+		{"change: missing loginId", "POST", "/api/user/change-password", `{"currentPassword":"x","password":"y"}`, 400, "loginId", "[blank]loginId"},
+		{"change: missing password", "POST", "/api/user/change-password", `{"loginId":"` + a.email + `","currentPassword":"` + testPassword + `"}`, 400, "password", "[blank]password"},
+		{"change: overlong current", "POST", "/api/user/change-password", `{"loginId":"` + a.email + `","currentPassword":"` + strings.Repeat("x", 5000) + `","password":"` + newPW + `"}`, 400, "currentPassword", "[invalid]currentPassword"},
+		{"change: bad application", "POST", "/api/user/change-password", `{"loginId":"` + a.email + `","currentPassword":"x","password":"y","applicationId":"` + unknownApp + `"}`, 400, "applicationId", "[invalid]applicationId"},
+		{"change-email: malformed JSON", "POST", "/api/user/change-email", `[`, 400, "", ""},
+		{"change-email: missing email", "POST", "/api/user/change-email", `{"loginId":"` + a.email + `","currentPassword":"` + testPassword + `"}`, 400, "email", "[blank]email"},
+		{"change-email: markup", "POST", "/api/user/change-email", `{"loginId":"` + a.email + `","currentPassword":"` + testPassword + `","email":"<b>@example.com"}`, 400, "email", "[invalid]email"},
+		{"change-email: overlong", "POST", "/api/user/change-email", `{"loginId":"` + a.email + `","currentPassword":"` + testPassword + `","email":"` + long + `"}`, 400, "email", "[invalid]email"},
+		{"lookup: unknown id", "GET", "/api/user?changePasswordId=nope", ``, 404, "", ""},
+		{"sign-up: blank application", "POST", "/api/user/registration", `{"user":{"email":"x@example.com","password":"` + otherPW + `"},"registration":{}}`, 400, "registration.applicationId", "[invalid]registration.applicationId"},
+	}
+	for _, c := range cases {
+		r := a.call(c.method, c.path, c.body)
+		if r.status != c.status {
+			t.Errorf("%s: %d %s, want %d", c.name, r.status, r.body, c.status)
+			continue
+		}
+		if c.status == 400 {
+			if c.field != "" {
+				wantFieldCode(t, c.name, r, c.field, c.code)
+			} else if g, _ := r.json(t)["generalErrors"].([]any); len(g) == 0 {
+				t.Errorf("%s: %s, want generalErrors", c.name, r.body)
+			}
+		}
+	}
+	a.noMail("bad input")
+	if u := a.user(a.userID); u.Email != a.email || !u.Active {
+		t.Fatalf("the user changed: %+v", u)
+	}
+	wantStatus(t, "password unchanged", a.pwLogin(a.email, testPassword, ""), http.StatusOK)
+
+	// A key sent where none is needed is still checked.
+	id := a.resetID(a.email)
+	req := func(key, method, path, body string) *response {
+		return a.apiWith(key, method, path, body)
+	}
+	wantStatus(t, "bogus key at verify-email", req("not a key", "POST", "/api/user/verify-email", `{"verificationId":"x"}`), http.StatusUnauthorized)
+	wantStatus(t, "bogus key at reset", req("not a key", "POST", "/api/user/change-password/"+id, `{"password":"`+newPW+`"}`), http.StatusUnauthorized)
+	for _, p := range []string{"/api/user/forgot-password", "/api/user/change-email", "/api/user/change-password"} {
+		wantStatus(t, "no key at "+p, a.anon("POST", p, `{"loginId":"`+a.email+`"}`), http.StatusUnauthorized)
+	}
+	wantStatus(t, "no key at resend", a.anon("PUT", "/api/user/verify-email?email="+a.email, ""), http.StatusUnauthorized)
+	wantStatus(t, "no key at lookup", a.anon("GET", "/api/user?changePasswordId="+id, ""), http.StatusUnauthorized)
+
+	// Scoped keys: each endpoint is its own permission.
+	forgotOnly := a.scopedKey(map[string][]string{"/api/user/forgot-password": {"POST"}})
+	wantStatus(t, "scoped key: forgot", req(forgotOnly, "POST", "/api/user/forgot-password", `{"loginId":"`+a.email+`","sendForgotPasswordEmail":false}`), http.StatusOK)
+	wantStatus(t, "scoped key: change-email", req(forgotOnly, "POST", "/api/user/change-email", `{}`), http.StatusUnauthorized)
+	wantStatus(t, "scoped key: reset", req(forgotOnly, "POST", "/api/user/change-password/"+id, `{"password":"`+newPW+`"}`), http.StatusUnauthorized)
+	wantStatus(t, "scoped key: resend", req(forgotOnly, "PUT", "/api/user/verify-email?email="+a.email, ""), http.StatusUnauthorized)
+	all := a.scopedKey(map[string][]string{"/api/user/verify-email": {"POST", "PUT"}, "/api/user/change-password": {"POST"},
+		"/api/user/change-email": {"POST"}, "/api/user": {"GET"}})
+	wantStatus(t, "scoped key: lookup", req(all, "GET", "/api/user?changePasswordId="+id, ""), http.StatusOK)
+	wantStatus(t, "scoped key: reset", req(all, "POST", "/api/user/change-password/"+id, `{"password":"`+newPW+`"}`), http.StatusOK)
+}
