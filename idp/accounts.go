@@ -96,7 +96,7 @@ func (s *Server) mailAllowed(ip string) error {
 }
 
 // checkCurrentPassword proves a signed-in user's current password for
-// change-password and change-email (ACC-9, APP-LIFE-4). It is a login
+// change-password and change-email (ACC-7, APP-LIFE-4). It is a login
 // attempt for the brute-force policy (AUD-1 machinery): the client IP's
 // password bucket (429 when empty), the account's delay and hard stop
 // (refused attempts cost a dummy hash and answer like a wrong password),
@@ -168,7 +168,7 @@ type passwordChange struct {
 	oldHash string             // change: the hash the current password was checked against
 }
 
-// applyPasswordChange writes a new password and its consequences (ACC-6):
+// applyPasswordChange writes a new password and its consequences (ACC-5, ACC-6):
 // TokensRevokedBefore = now (every access token), the failure counters
 // reset (a lock clears), the user's reset and trust tickets deleted, every
 // refresh token of every application deleted through the revocation path

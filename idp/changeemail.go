@@ -12,7 +12,7 @@ import (
 // handleChangeEmail is POST /api/user/change-email (API key; a Gatehouse
 // addition, compat §16, wire 8): {"loginId","currentPassword","email",
 // "applicationId"} → 200 {}. The current password is checked as for a
-// password change (ACC-9). Nothing changes here (ACC-10): an email-change
+// password change (ACC-7). Nothing changes here (ACC-9): an email-change
 // ticket (24 h) holds the new address and its link goes to the NEW
 // address; the change happens when that link is used (POST
 // /api/user/verify-email). A new address that is taken answers the same

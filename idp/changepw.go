@@ -8,10 +8,10 @@ import (
 // §16). With a changePasswordId in the body (FusionAuth 1.32.2+) it is the
 // reset of wire 6 and needs no API key. Otherwise it needs a key and
 // {"loginId","currentPassword","password","applicationId"}: the current
-// password is checked like a login (ACC-9: lockout and per-IP throttle,
+// password is checked like a login (ACC-7: lockout and per-IP throttle,
 // 429 when the IP's bucket is empty; wrong → 400 [invalid]currentPassword),
 // the new one against the policy (400 "password"), and the change's
-// effects are those of applyPasswordChange (ACC-6: every refresh token of
+// effects are those of applyPasswordChange (ACC-5: every refresh token of
 // every app revoked, trust and reset tickets deleted, notice mailed).
 func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()

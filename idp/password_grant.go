@@ -237,7 +237,7 @@ func (s *Server) loginFailed(ctx context.Context, user *store.User, deviceID str
 	if user != nil {
 		uid = user.ID
 	}
-	if att.app != nil { // nil for a current-password check (ACC-9)
+	if att.app != nil { // nil for a current-password check (ACC-7)
 		appID = att.app.ID
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "login failed", slog.String("event", "login_failed"),

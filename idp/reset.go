@@ -140,7 +140,7 @@ func (s *Server) handleChangePasswordByID(w http.ResponseWriter, r *http.Request
 // resetPassword completes a reset (wire 6): 200 {}; 404 for an id that is
 // not live; 400 "password" field errors for a refused password (the id
 // stays usable). The id is used up (ACC-2) and the change's effects are
-// those of applyPasswordChange with reset set (ACC-6).
+// those of applyPasswordChange with reset set (ACC-5, ACC-6).
 func (s *Server) resetPassword(w http.ResponseWriter, r *http.Request, id, pw string) {
 	ctx := r.Context()
 	t, u, err := s.resetTicket(ctx, id)

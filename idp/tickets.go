@@ -23,8 +23,8 @@ import (
 // Ticket lifetimes and the per-account mail limit.
 const (
 	resetTicketTTL       = 15 * time.Minute // ACC-2
-	verifyTicketTTL      = 24 * time.Hour   // ACC-12
-	emailChangeTicketTTL = 24 * time.Hour   // ACC-10
+	verifyTicketTTL      = 24 * time.Hour   // ACC-10
+	emailChangeTicketTTL = 24 * time.Hour   // ACC-9
 	mailWindow           = 15 * time.Minute // ACC-3: per-account window
 	mailsPerWindow       = 3                // ACC-3: link mails per account and kind per window
 	ticketIDLen          = 43               // 32 bytes, base64url without padding

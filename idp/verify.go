@@ -11,8 +11,8 @@ import (
 )
 
 // Email verification (compat §16, wire 2–3). A verificationId is single
-// use and lives 24 hours (ACC-12). The same id space completes an email
-// change (ACC-10): an email-change ticket's link also points at the app's
+// use and lives 24 hours (ACC-10). The same id space completes an email
+// change (ACC-9): an email-change ticket's link also points at the app's
 // verify-email page.
 
 // handleVerifyEmail is POST /api/user/verify-email {"verificationId"}:
@@ -81,7 +81,7 @@ func (s *Server) markVerified(ctx context.Context, t *store.Ticket) error {
 }
 
 // completeEmailChange switches the user to the ticket's new address, now
-// verified, and tells the old address (ACC-10). An address taken since
+// verified, and tells the old address (ACC-9). An address taken since
 // the request answers 404 and changes nothing.
 func (s *Server) completeEmailChange(ctx context.Context, t *store.Ticket) error {
 	newEmail := ticketEmail(t)
