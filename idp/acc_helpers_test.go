@@ -48,10 +48,16 @@ func (m *recMailer) take() []mail.Message {
 type workHasher struct {
 	*password.Hasher
 	hashes, verifies, dummies atomic.Int64
+	// onHash, when set, runs at the start of every Hash (a test's way
+	// into the middle of a request).
+	onHash atomic.Value // func()
 }
 
 func (h *workHasher) Hash(ctx context.Context, pw string) (string, error) {
 	h.hashes.Add(1)
+	if f, _ := h.onHash.Load().(func()); f != nil {
+		f()
+	}
 	return h.Hasher.Hash(ctx, pw)
 }
 
