@@ -206,6 +206,14 @@ func TestACC4_PerIPLimit(t *testing.T) {
 	wantStatus(t, "resend from the throttled IP",
 		a.call("PUT", "/api/user/verify-email?email="+a.email+"&applicationId="+a.shopID, "", ip...), http.StatusTooManyRequests)
 	wantStatus(t, "another IP", a.forgot(a.email, true, "X-Forwarded-For", "203.0.113.8"), http.StatusOK)
+	a.oneMail(mail.TemplatePasswordReset, a.email)
+
+	// A sign-up with a taken address from the exhausted IP: the same
+	// answer, but the owner is not mailed again.
+	r = a.call("POST", "/api/user/registration", `{"user":{"email":"`+a.email+`","password":"`+otherPW+
+		`"},"registration":{"applicationId":"`+a.shopID+`"}}`, ip...)
+	wantFieldCode(t, "taken sign-up from the throttled IP", r, "user.email", "[duplicate]user.email")
+	a.noMail("taken sign-up from the throttled IP")
 }
 
 // ACC-5: a reset ends everything the old password opened: every refresh
