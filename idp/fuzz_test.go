@@ -125,10 +125,7 @@ func FuzzAccountRequests(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, which int, body string) {
 		fx.t = t
-		if which < 0 {
-			which = -which
-		}
-		ep := accountPaths[which%len(accountPaths)]
+		ep := accountPaths[uint(which)%uint(len(accountPaths))]
 		req := httptest.NewRequest(ep.method, ep.path, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", fx.idp.APIKey)
