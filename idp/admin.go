@@ -188,6 +188,11 @@ func validateConfig(c store.ApplicationConfig) error {
 			return err
 		}
 	}
+	if c.BaseURL != "" {
+		if err := validateBaseURL("baseURL", c.BaseURL); err != nil {
+			return err
+		}
+	}
 	if err := validateRelyingParty(c); err != nil {
 		return err
 	}
