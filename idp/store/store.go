@@ -336,6 +336,11 @@ type RefreshToken struct {
 	ExpiresAt time.Time
 	// AuthTime is the original password authentication (auth_time claim).
 	AuthTime time.Time
+	// AMR is the login's authentication methods (RFC 8176 amr claim, e.g.
+	// ["pwd","otp","mfa"]), carried to every token the family mints, like
+	// AuthTime. Nil for families written before it was stored; no elements
+	// read back as nil.
+	AMR []string
 	// Grants is the history of grant types (JWT header gty).
 	Grants []string
 	// Device metadata (FusionAuth metaData.device).

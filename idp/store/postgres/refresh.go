@@ -12,13 +12,13 @@ import (
 )
 
 const rtColumns = `id, user_id, application_id, token_hash, scopes, created_at, start_at, expires_at,
-	auth_time, grants, device_name, device_type, device_description, last_used_at, last_used_ip, generation`
+	auth_time, grants, device_name, device_type, device_description, last_used_at, last_used_ip, generation, amr`
 
 func scanRT(row pgx.Row) (*store.RefreshToken, error) {
 	var t store.RefreshToken
 	err := row.Scan(&t.ID, &t.UserID, &t.ApplicationID, &t.TokenHash, &t.Scopes,
 		(*zt)(&t.CreatedAt), (*zt)(&t.StartAt), (*zt)(&t.ExpiresAt), (*zt)(&t.AuthTime), &t.Grants,
-		&t.DeviceName, &t.DeviceType, &t.DeviceDescription, (*zt)(&t.LastUsedAt), &t.LastUsedIP, &t.Generation)
+		&t.DeviceName, &t.DeviceType, &t.DeviceDescription, (*zt)(&t.LastUsedAt), &t.LastUsedIP, &t.Generation, &t.AMR)
 	if err != nil {
 		return nil, err
 	}
@@ -34,12 +34,21 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t *store.RefreshToken) e
 
 // qCreateRefreshToken inserts a family; rtArgs are its arguments.
 const qCreateRefreshToken = `INSERT INTO refresh_tokens (` + rtColumns + `)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`
 
 func rtArgs(t *store.RefreshToken) []any {
 	return []any{t.ID, t.UserID, t.ApplicationID, t.TokenHash, t.Scopes,
 		ts(t.CreatedAt), ts(t.StartAt), ts(t.ExpiresAt), ts(t.AuthTime), t.Grants,
-		t.DeviceName, t.DeviceType, t.DeviceDescription, ts(t.LastUsedAt), t.LastUsedIP, t.Generation}
+		t.DeviceName, t.DeviceType, t.DeviceDescription, ts(t.LastUsedAt), t.LastUsedIP, t.Generation, nullStrs(t.AMR)}
+}
+
+// nullStrs binds no elements as NULL, so an empty amr reads back nil as
+// on sqlite (pgx would store a non-nil empty slice as '{}').
+func nullStrs(v []string) []string {
+	if len(v) == 0 {
+		return nil
+	}
+	return v
 }
 
 // GetRefreshTokenByHash returns the family whose current token hashes to

@@ -381,6 +381,14 @@ func fromStrs(col, text string) ([]string, error) {
 	return v, nil
 }
 
+// nullStrs is strs for a nullable column: no elements bind as NULL.
+func nullStrs(v []string) any {
+	if len(v) == 0 {
+		return nil
+	}
+	return strs(v)
+}
+
 // nullText binds absent JSON as NULL and present JSON as TEXT (the columns
 // are STRICT TEXT, which refuses BLOB binds).
 func nullText(b []byte) any {

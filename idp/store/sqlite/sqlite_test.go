@@ -355,7 +355,7 @@ func TestCollectInBatches(t *testing.T) {
 	for i := range n {
 		if _, err := tx.ExecContext(t.Context(), qCreateRefreshToken, uuid.NewString(), u.ID, a.ID,
 			digest(fmt.Sprint("bulk", i)), "[]", ms(now), ms(now), ms(now.Add(-time.Minute)), ms(now), "[]",
-			"", "", "", 0, "", 0); err != nil {
+			"", "", "", 0, "", 0, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -11,11 +11,11 @@ import (
 )
 
 const rtCols = `id, user_id, application_id, token_hash, scopes, created_at, start_at, expires_at, auth_time,
-	grants, device_name, device_type, device_description, last_used_at, last_used_ip, generation`
+	grants, device_name, device_type, device_description, last_used_at, last_used_ip, generation, amr`
 
 const (
 	qCreateRefreshToken = `INSERT INTO refresh_tokens (` + rtCols + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	qGetRefreshTokenByHash = `SELECT ` + rtCols + ` FROM refresh_tokens WHERE token_hash = ?`
 	qGetRefreshToken       = `SELECT ` + rtCols + ` FROM refresh_tokens WHERE id = ?`
 	qListRefreshTokens     = `SELECT ` + rtCols + ` FROM refresh_tokens WHERE user_id = ?
@@ -47,10 +47,11 @@ const (
 func scanRT(sc scanner) (*store.RefreshToken, error) {
 	var t store.RefreshToken
 	var scopes, grants string
+	var amr sql.NullString // NULL on families written before migration 0007
 	var created, start, expires, authTime, lastUsed int64
 	if err := sc.Scan(&t.ID, &t.UserID, &t.ApplicationID, &t.TokenHash, &scopes, &created, &start, &expires,
 		&authTime, &grants, &t.DeviceName, &t.DeviceType, &t.DeviceDescription, &lastUsed, &t.LastUsedIP,
-		&t.Generation); err != nil {
+		&t.Generation, &amr); err != nil {
 		return nil, err
 	}
 	var err error
@@ -59,6 +60,11 @@ func scanRT(sc scanner) (*store.RefreshToken, error) {
 	}
 	if t.Grants, err = fromStrs("grants", grants); err != nil {
 		return nil, err
+	}
+	if amr.Valid {
+		if t.AMR, err = fromStrs("amr", amr.String); err != nil {
+			return nil, err
+		}
 	}
 	t.CreatedAt, t.StartAt, t.ExpiresAt = fromMS(created), fromMS(start), fromMS(expires)
 	t.AuthTime, t.LastUsedAt = fromMS(authTime), fromMS(lastUsed)
@@ -78,7 +84,7 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t *store.RefreshToken) e
 func rtArgs(t *store.RefreshToken) []any {
 	return []any{t.ID, t.UserID, t.ApplicationID, t.TokenHash, strs(t.Scopes),
 		ms(t.CreatedAt), ms(t.StartAt), ms(t.ExpiresAt), ms(t.AuthTime), strs(t.Grants), t.DeviceName,
-		t.DeviceType, t.DeviceDescription, ms(t.LastUsedAt), t.LastUsedIP, t.Generation}
+		t.DeviceType, t.DeviceDescription, ms(t.LastUsedAt), t.LastUsedIP, t.Generation, nullStrs(t.AMR)}
 }
 
 // GetRefreshTokenByHash returns the family whose live token hashes to hash.

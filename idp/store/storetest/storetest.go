@@ -116,6 +116,7 @@ func suite() []group {
 		}},
 		{"RefreshTokens", []testCase{
 			{"CreateGetRoundTrip", testRTRoundTrip},
+			{"AMRRoundTrip", testRTAMR},
 			{"Duplicates", testRTDuplicates},
 			{"UnknownUserOrApplication", testRTUnknownRefs},
 			{"ListNewestFirst", testRTList},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -21,6 +22,7 @@ func testRTRoundTrip(t *testing.T, s store.Store) {
 		TokenHash: digest("the token"),
 		Scopes:    []string{"offline_access", "openid", "email"},
 		CreatedAt: at(0), StartAt: at(10), ExpiresAt: at(30 * 86400), AuthTime: at(-5),
+		AMR:        []string{"pwd", "otp", "mfa"},
 		Grants:     []string{"password", "refresh_token"},
 		DeviceName: "Firefox on Linux", DeviceType: "BROWSER", DeviceDescription: "Mozilla/5.0 (X11; Linux x86_64)",
 		LastUsedAt: at(11), LastUsedIP: "2001:db8::1",
@@ -48,6 +50,75 @@ func testRTRoundTrip(t *testing.T, s store.Store) {
 	wantErr(t, "GetRefreshToken(unknown)", err, store.ErrNotFound)
 	_, err = s.GetRotation(ctx, digest("the token"))
 	wantErr(t, "GetRotation(live token)", err, store.ErrNotFound)
+}
+
+// testRTAMR: a family's AMR (the login's authentication methods) comes
+// back from every read, survives rotation and touch (only a login sets
+// it), is written by RecordLogin's Family too, and no methods (nil, or
+// empty) read back nil on every backend.
+func testRTAMR(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	u := createUser(t, s, newUser())
+	a := createApp(t, s, newApp())
+	wantAMR := func(what string, want, got []string) {
+		t.Helper()
+		if want == nil {
+			if got != nil {
+				t.Errorf("%s: AMR = %#v, want nil", what, got)
+			}
+			return
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: AMR = %#v, want %#v", what, got, want)
+		}
+	}
+	readAll := func(what string, rt *store.RefreshToken, want []string) {
+		t.Helper()
+		got, err := s.GetRefreshTokenByHash(ctx, rt.TokenHash)
+		noErr(t, what+": GetRefreshTokenByHash", err)
+		wantAMR(what+": GetRefreshTokenByHash", want, got.AMR)
+		got, err = s.GetRefreshToken(ctx, rt.ID)
+		noErr(t, what+": GetRefreshToken", err)
+		wantAMR(what+": GetRefreshToken", want, got.AMR)
+		list, err := s.ListRefreshTokens(ctx, u.ID)
+		noErr(t, what+": ListRefreshTokens", err)
+		found := false
+		for _, l := range list {
+			if l.ID == rt.ID {
+				found = true
+				wantAMR(what+": ListRefreshTokens", want, l.AMR)
+			}
+		}
+		if !found {
+			t.Errorf("%s: ListRefreshTokens lacks the family", what)
+		}
+	}
+
+	mfa := newToken(u, a)
+	mfa.AMR = []string{"hwk", "user", "mfa"}
+	createToken(t, s, mfa)
+	readAll("created", mfa, []string{"hwk", "user", "mfa"})
+	rotate(t, s, mfa, at(100))
+	readAll("rotated", mfa, []string{"hwk", "user", "mfa"})
+	noErr(t, "TouchRefreshToken", s.TouchRefreshToken(ctx, mfa.ID, at(200), at(4000), at(200), []string{"refresh_token"}, "192.0.2.1"))
+	readAll("touched", mfa, []string{"hwk", "user", "mfa"})
+
+	none := createToken(t, s, newToken(u, a)) // AMR nil: a family from before amr was stored
+	readAll("nil", none, nil)
+	empty := newToken(u, a)
+	empty.AMR = []string{}
+	createToken(t, s, empty)
+	readAll("empty", empty, nil)
+
+	fam := newToken(u, a)
+	fam.AMR = []string{"pwd", "otp", "mfa"}
+	_, err := s.RecordLogin(ctx, store.LoginRecord{UserID: u.ID, At: at(10), OldHash: u.PasswordHash, Family: fam})
+	noErr(t, "RecordLogin(family with AMR)", err)
+	readAll("RecordLogin family", fam, []string{"pwd", "otp", "mfa"})
+	bare := newToken(u, a)
+	_, err = s.RecordLogin(ctx, store.LoginRecord{UserID: u.ID, At: at(20), OldHash: u.PasswordHash, Family: bare})
+	noErr(t, "RecordLogin(family without AMR)", err)
+	readAll("RecordLogin family without AMR", bare, nil)
 }
 
 func testRTDuplicates(t *testing.T, s store.Store) {

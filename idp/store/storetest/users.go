@@ -592,6 +592,7 @@ func testLoginWithFamily(t *testing.T, s store.Store) {
 
 	fam := newToken(u, a)
 	fam.DeviceName, fam.LastUsedAt, fam.LastUsedIP = "Firefox", at(10), "192.0.2.7"
+	fam.AMR = []string{"pwd", "otp", "mfa"}
 	got, err := s.RecordLogin(ctx, store.LoginRecord{UserID: u.ID, At: at(10), OldHash: u.PasswordHash,
 		ResetAccount: true, Family: fam})
 	noErr(t, "RecordLogin(with family)", err)
