@@ -42,7 +42,7 @@ func (s *Server) passwordGrant(r *http.Request, app *store.Application, secretOK
 	// browser (IDP-BF-3); the password bucket is keyed by it (AUD-4).
 	ip := clientIP(r, true)
 	// twoFactorTrustId: the Login API's field, as a form parameter (compat §16).
-	att := loginAttempt{login: login, pw: pw, app: app, ip: ip, trustID: param(f.Get("twoFactorTrustId")),
+	att := loginAttempt{login: login, pw: pw, app: app, ip: ip, trustID: param(f.Get("twoFactorTrustId")), amr: amrPassword,
 		device:  s.parseDeviceToken(ctx, param(f.Get("device_token")), app.ID),
 		offline: slices.Contains(scopes, "offline_access") && app.Config.GenerateRefreshTokens, scopes: scopes,
 		dev: deviceInfo{Name: f.Get("metaData.device.name"), Type: f.Get("metaData.device.type"), Description: f.Get("metaData.device.description")}}
@@ -50,7 +50,7 @@ func (s *Server) passwordGrant(r *http.Request, app *store.Application, secretOK
 	if e != nil {
 		return nil, e
 	}
-	return s.loginResponse(ctx, user, app, scopes, deviceID, fam, amrPassword)
+	return s.loginResponse(ctx, user, app, scopes, deviceID, fam, att.amr)
 }
 
 // loginResponse answers a completed login (password grant, or its second
@@ -81,6 +81,9 @@ type loginAttempt struct {
 	// trustID is a twoFactorTrustId presented with the password: valid
 	// for this user and application, it skips the second step.
 	trustID string
+	// amr is how the login authenticated (RFC 8176): its tokens say so, and
+	// so do those its refresh-token family mints (compat §16).
+	amr []string
 }
 
 // passedPassword is a login whose password was right, before its record
@@ -209,6 +212,7 @@ func (s *Server) completeLogin(ctx context.Context, att loginAttempt, v *passedP
 	if att.offline {
 		fam = &loginFamily{}
 		fam.token, fam.family = s.newLoginFamily(user.ID, att.app, att.scopes, s.now(), att.dev, att.ip)
+		fam.family.AMR = att.amr
 	}
 	// AUD-6: one conditional write of the fields a login owns, with the
 	// login's refresh-token family. A deactivation or password change that

@@ -60,10 +60,13 @@ func (s *Server) refreshGrant(r *http.Request, app *store.Application, secretOK 
 	return s.refreshResponse(ctx, res, scopes)
 }
 
-// refreshResponse mints the access token for a successful refresh.
+// refreshResponse mints the access token for a successful refresh. Its
+// amr is the login's, stored with the family like auth_time (none for a
+// family stored before amr was).
 func (s *Server) refreshResponse(ctx context.Context, res *refreshed, scopes []string) (*tokenResponse, *oauthError) {
 	resp, e := s.mint(ctx, tokenParams{user: res.user, app: res.app, scopes: scopes, authType: "REFRESH_TOKEN",
-		authTime: res.family.AuthTime, sid: res.family.ID, grants: res.family.Grants, ttl: res.pol.accessTTL})
+		authTime: res.family.AuthTime, sid: res.family.ID, grants: res.family.Grants, ttl: res.pol.accessTTL,
+		amr: res.family.AMR})
 	if e != nil {
 		return nil, e
 	}

@@ -63,7 +63,7 @@ type tokenParams struct {
 	sid      string
 	grants   []string // header gty
 	ttl      time.Duration
-	amr      []string // login tokens only (compat §16)
+	amr      []string // the login's, also on refreshes (compat §16)
 }
 
 // signAccessToken mints and signs an access token; it returns the token

@@ -441,12 +441,12 @@ func (s *Server) completeTwoFactorLogin(r *http.Request, t *store.Ticket, trust 
 	// it verified (a password changed since wins, AUD-6).
 	user.PasswordHash = p.OldHash
 	att := loginAttempt{login: user.Email, ip: p.IP, app: app, offline: p.Offline, scopes: p.Scopes,
-		dev: deviceInfo{Name: p.DevName, Type: p.DevType, Description: p.DevDesc}}
+		dev: deviceInfo{Name: p.DevName, Type: p.DevType, Description: p.DevDesc}, amr: amrPasswordOTP}
 	fresh, deviceID, fam, e := s.completeLogin(ctx, att, &passedPassword{user: user, deviceID: p.DeviceID, trusted: p.Trusted, newHash: p.NewHash})
 	if e != nil {
 		return nil, twoFactorStatus(e)
 	}
-	tr, e := s.loginResponse(ctx, fresh, app, p.Scopes, deviceID, fam, amrPasswordOTP)
+	tr, e := s.loginResponse(ctx, fresh, app, p.Scopes, deviceID, fam, att.amr)
 	if e != nil {
 		return nil, twoFactorStatus(e)
 	}

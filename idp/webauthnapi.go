@@ -562,7 +562,7 @@ func (s *Server) handleWebAuthnLogin(w http.ResponseWriter, r *http.Request) {
 	if a := net.ParseIP(param(req.IPAddress)); a != nil {
 		ip = a.String() // FusionAuth's ipAddress: recorded with the login only
 	}
-	att := loginAttempt{login: user.Email, ip: ip, app: app, scopes: scopes,
+	att := loginAttempt{login: user.Email, ip: ip, app: app, scopes: scopes, amr: used.amr(),
 		offline: slices.Contains(scopes, "offline_access") && app.Config.GenerateRefreshTokens}
 	fresh, deviceID, fam, e := s.completeLogin(ctx, att, &passedPassword{user: user})
 	if e != nil {
@@ -570,7 +570,7 @@ func (s *Server) handleWebAuthnLogin(w http.ResponseWriter, r *http.Request) {
 		s.writeWebAuthnRefusal(w, e)
 		return
 	}
-	tr, e := s.loginResponse(ctx, fresh, app, scopes, deviceID, fam, used.amr())
+	tr, e := s.loginResponse(ctx, fresh, app, scopes, deviceID, fam, att.amr)
 	if e != nil {
 		outcome("refused")
 		s.writeWebAuthnRefusal(w, e)
