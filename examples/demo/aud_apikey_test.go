@@ -4,15 +4,17 @@ import (
 	"context"
 	"log/slog"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	idpstore "github.com/gatehouse-auth/gatehouse/idp/store"
 	"github.com/gatehouse-auth/gatehouse/idp/store/sqlite"
+	"github.com/gatehouse-auth/gatehouse/idpclient"
 )
 
 // TestAUD13_OldSuperAppKeyIsNarrowedAtStart: a demo directory from before
 // API-key permissions holds app keys that are super keys; the next start
-// narrows them to what the apps call (DELETE /api/jwt/refresh) and keeps the
+// narrows them to what the apps call (idpclient.APIKeyPermissions) and keeps the
 // key strings the apps hold. The operator's key stays a super key.
 func TestAUD13_OldSuperAppKeyIsNarrowedAtStart(t *testing.T) {
 	dir := t.TempDir()
@@ -45,7 +47,7 @@ func TestAUD13_OldSuperAppKeyIsNarrowedAtStart(t *testing.T) {
 		t.Fatal("the store's key changed")
 	}
 	k, err = d.IdPStore.GetAPIKeyByHash(ctx, sha(storeKey))
-	if err != nil || len(k.Permissions.Endpoints) != 1 || len(k.Permissions.Endpoints["/api/jwt/refresh"]) != 1 {
+	if err != nil || !reflect.DeepEqual(k.Permissions.Endpoints, idpclient.APIKeyPermissions()) {
 		t.Fatalf("store key after restart: %+v %v", k, err)
 	}
 	if a, err := d.IdPStore.GetAPIKeyByHash(ctx, sha(adminKey)); err != nil || len(a.Permissions.Endpoints) != 0 {
