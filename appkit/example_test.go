@@ -169,3 +169,51 @@ func Example_endToEnd() {
 	// 303 -> /shopping-cart
 	// 303 -> /login?next=%2Fshopping-cart
 }
+
+// The account pages: sign-up, forgotten password, the reset and
+// verification links the IdP mails ({app}/reset-password?id=,
+// {app}/verify-email?id=) and the signed-in user's account page, mounted
+// in one call. They call the IdP's user API with the app's API key, which
+// needs exactly idpclient.APIKeyPermissions(). Each page has a built-in
+// template; Config.SignupTemplate and friends replace them.
+func ExampleKit_AccountRoutes() {
+	client, err := idpclient.New(idpclient.Config{
+		BaseURL: "https://idp.example.com", ClientID: "store", ClientSecret: os.Getenv("STORE_CLIENT_SECRET"),
+		APIKey: os.Getenv("STORE_API_KEY"), // scoped to idpclient.APIKeyPermissions()
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	sessions := memstore.New(memstore.Config{})
+	defer sessions.Close()
+	kit, err := appkit.New(appkit.Config{IdP: client, Store: sessions, SealKey: make([]byte, 32), CookieName: "store"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/login", kit.LoginHandler())
+	kit.AccountRoutes(mux) // /signup, /forgot-password, /reset-password, /verify-email, /account[/password|/email|/verify-email]
+
+	for _, path := range []string{"/signup", "/forgot-password", "/verify-email?id=abc", "/account"} {
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, httptest.NewRequest("GET", "https://store.example.com"+path, nil))
+		title := w.Body.String()
+		if _, t, ok := strings.Cut(title, "<title>"); ok {
+			title, _, _ = strings.Cut(t, "</title>")
+		}
+		fmt.Printf("GET %s: %d %s\n", path, w.Code, cmp.Or(w.Header().Get("Location"), title))
+	}
+	// A sign-up posted from another site never reaches the IdP.
+	req := httptest.NewRequest("POST", "https://store.example.com/signup", strings.NewReader("email=a%40example.com&password=x"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	w := httptest.NewRecorder()
+	mux.ServeHTTP(w, req)
+	fmt.Println("cross-site POST /signup:", w.Code)
+	// Output:
+	// GET /signup: 200 Create an account
+	// GET /forgot-password: 200 Forgot your password?
+	// GET /verify-email?id=abc: 200 Confirm your email address
+	// GET /account: 303 /login?next=%2Faccount
+	// cross-site POST /signup: 403
+}
