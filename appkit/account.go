@@ -63,6 +63,9 @@ type FormPage struct {
 	// Form names the page: "signup", "forgot-password", "reset-password"
 	// or "verify-email".
 	Form string
+	// User is the signed-in user on the verify-email page (which runs
+	// behind OptionalLogin), else nil.
+	User *UserInfo
 	// Action is the URL the form posts to.
 	Action string
 	// Email is the address typed before (sign-up, forgotten password) or
@@ -509,6 +512,7 @@ func (k *Kit) VerifyEmailHandler() http.Handler {
 			return
 		}
 		page := k.formPage("verify-email", k.cfg.VerifyEmailPath)
+		page.User = User(r.Context())
 		if r.Method == http.MethodPost && !parseForm(w, r) {
 			page.Invalid = true
 			k.render(w, k.verifyTmpl, http.StatusBadRequest, &page)
