@@ -14,15 +14,19 @@ import (
 
 const userColumns = `id, email, username, first_name, last_name, full_name, password_hash,
 	active, verified, data, password_change_required, password_updated_at, expiry,
-	last_login_at, created_at, locked_until, tokens_revoked_before`
+	last_login_at, created_at, locked_until, tokens_revoked_before, multi_factor`
 
 func scanUser(row pgx.Row) (*store.User, error) {
 	var u store.User
+	var mf []byte
 	err := row.Scan(&u.ID, &u.Email, &u.Username, &u.FirstName, &u.LastName, &u.FullName, &u.PasswordHash,
 		&u.Active, &u.Verified, &u.Data, &u.PasswordChangeRequired, (*zt)(&u.PasswordUpdatedAt), (*zt)(&u.Expiry),
-		(*zt)(&u.LastLoginAt), (*zt)(&u.CreatedAt), (*zt)(&u.LockedUntil), (*zt)(&u.TokensRevokedBefore))
+		(*zt)(&u.LastLoginAt), (*zt)(&u.CreatedAt), (*zt)(&u.LockedUntil), (*zt)(&u.TokensRevokedBefore), &mf)
 	if err != nil {
 		return nil, err
+	}
+	if mf != nil {
+		u.MultiFactor = mf
 	}
 	return &u, nil
 }
@@ -34,15 +38,21 @@ func userArgs(u *store.User) []any {
 	if u.Data != nil {
 		data = []byte(u.Data)
 	}
+	// A nil json.RawMessage would be sent as the JSON literal null (it is
+	// a json.Marshaler); a nil []byte is SQL NULL.
+	var mf []byte
+	if u.MultiFactor != nil {
+		mf = []byte(u.MultiFactor)
+	}
 	return []any{u.ID, strings.ToLower(u.Email), u.Username, u.FirstName, u.LastName, u.FullName, u.PasswordHash,
 		u.Active, u.Verified, data, u.PasswordChangeRequired, ts(u.PasswordUpdatedAt), ts(u.Expiry),
-		ts(u.LastLoginAt), ts(u.CreatedAt), ts(u.LockedUntil), ts(u.TokensRevokedBefore)}
+		ts(u.LastLoginAt), ts(u.CreatedAt), ts(u.LockedUntil), ts(u.TokensRevokedBefore), mf}
 }
 
 // CreateUser inserts u; ErrDuplicate if its id, email or username is taken.
 func (s *Store) CreateUser(ctx context.Context, u *store.User) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO users (`+userColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`, userArgs(u)...)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`, userArgs(u)...)
 	return wrap("create user", err)
 }
 
@@ -83,7 +93,7 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(old store.Use
 	}
 	u.ID = id
 	tag, err := tx.Exec(ctx, `UPDATE users SET (`+userColumns+`)
-		= ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+		= ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
 		WHERE id = $1`, userArgs(&u)...)
 	if err != nil {
 		return wrap("update user", err)

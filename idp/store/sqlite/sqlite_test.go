@@ -250,6 +250,10 @@ func TestQueryPlans(t *testing.T) {
 		{"DeleteExpiredBatch", qDeleteExpiredBatch, []any{1, 10}},
 		{"ClearSuccessorsBatch", qClearSuccessorsBatch, []any{1, 10}},
 		{"DeleteByApplication", `DELETE FROM refresh_tokens WHERE application_id = ?`, []any{"a"}},
+		{"TakeTicket", qTakeTicket, []any{[]byte{1}, "k", 0}},
+		{"CountTickets", qCountTickets, []any{"u", "k", 0}},
+		{"DeleteTicketsOfKinds", `DELETE FROM tickets WHERE user_id = ? AND kind IN (?, ?)`, []any{"u", "a", "b"}},
+		{"DeleteExpiredTickets", qDeleteExpiredTickets, []any{1}},
 	} {
 		rows, err := s.w.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+c.query, c.args...)
 		if err != nil {

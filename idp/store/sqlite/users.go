@@ -13,7 +13,7 @@ import (
 
 const userCols = `id, email, username, first_name, last_name, full_name, password_hash, active, verified,
 	data, password_change_required, password_updated_at, expiry, last_login_at, created_at, locked_until,
-	tokens_revoked_before`
+	tokens_revoked_before, multi_factor`
 
 const (
 	qGetUser = `SELECT ` + userCols + ` FROM users WHERE id = ?`
@@ -24,11 +24,11 @@ const (
 	WHERE (email = ?1 AND email <> '') OR (username = ?2 AND username <> '')
 	ORDER BY email = ?1 DESC LIMIT 1`
 	qInsertUser = `INSERT INTO users (` + userCols + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	qUpdateUser = `UPDATE users SET email = ?, username = ?, first_name = ?, last_name = ?, full_name = ?,
 	password_hash = ?, active = ?, verified = ?, data = ?, password_change_required = ?,
 	password_updated_at = ?, expiry = ?, last_login_at = ?, created_at = ?, locked_until = ?,
-	tokens_revoked_before = ?
+	tokens_revoked_before = ?, multi_factor = ?
 	WHERE id = ?`
 	qListUsers = `SELECT ` + userCols + ` FROM users ORDER BY created_at, rowid LIMIT ?`
 	// RecordLogin's conditional write: a concurrent deactivation or
@@ -49,15 +49,18 @@ func normEmail(e string) string { return strings.ToLower(e) }
 
 func scanUser(sc scanner) (*store.User, error) {
 	var u store.User
-	var data []byte
+	var data, mf []byte
 	var pwUpdated, expiry, lastLogin, created, locked, revoked int64
 	if err := sc.Scan(&u.ID, &u.Email, &u.Username, &u.FirstName, &u.LastName, &u.FullName,
 		&u.PasswordHash, &u.Active, &u.Verified, &data, &u.PasswordChangeRequired,
-		&pwUpdated, &expiry, &lastLogin, &created, &locked, &revoked); err != nil {
+		&pwUpdated, &expiry, &lastLogin, &created, &locked, &revoked, &mf); err != nil {
 		return nil, err
 	}
 	if data != nil {
 		u.Data = data
+	}
+	if mf != nil {
+		u.MultiFactor = mf
 	}
 	u.PasswordUpdatedAt, u.Expiry, u.LastLoginAt = fromMS(pwUpdated), fromMS(expiry), fromMS(lastLogin)
 	u.CreatedAt, u.LockedUntil, u.TokensRevokedBefore = fromMS(created), fromMS(locked), fromMS(revoked)
@@ -69,7 +72,7 @@ func userArgs(u *store.User) []any {
 	return []any{normEmail(u.Email), u.Username, u.FirstName, u.LastName, u.FullName,
 		u.PasswordHash, u.Active, u.Verified, nullText(u.Data), u.PasswordChangeRequired,
 		ms(u.PasswordUpdatedAt), ms(u.Expiry), ms(u.LastLoginAt), ms(u.CreatedAt), ms(u.LockedUntil),
-		ms(u.TokensRevokedBefore)}
+		ms(u.TokensRevokedBefore), nullText(u.MultiFactor)}
 }
 
 // CreateUser inserts u, storing its e-mail lower-cased.

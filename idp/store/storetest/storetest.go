@@ -77,6 +77,7 @@ func suite() []group {
 			{"LoginThenDeactivation", testLoginThenDeactivation},
 			{"LoginWithFamilyOneTransaction", testLoginWithFamily},
 			{"LoginRaceConcurrent", testLoginRaceConcurrent},
+			{"MultiFactorRoundTrip", testUserMultiFactor},
 		}},
 		{"LoginFailures", []testCase{
 			{"ConsecutiveNoWindow", testLoginFailureConsecutive},
@@ -134,6 +135,19 @@ func suite() []group {
 			{"LeaseExpiryGivesRowBack", testOutboxLeaseExpiry},
 			{"TwoClaimersNeverShareARow", testOutboxClaimExclusive},
 			{"AtomicWithDeletion", testOutboxAtomicWithDeletion},
+		}},
+		{"Tickets", []testCase{
+			{"CreateGetRoundTrip", testTicketRoundTrip},
+			{"DuplicateHash", testTicketDuplicate},
+			{"KindIsANamespace", testTicketKindNamespace},
+			{"ExpiryBoundary", testTicketExpiryBoundary},
+			{"TakeOnce", testTicketTakeOnce},
+			{"TakeConcurrentExactlyOneWins", testTicketTakeConcurrent},
+			{"FailCountsAndDeletesAtMax", testTicketFail},
+			{"DeleteByKinds", testTicketDeleteByKinds},
+			{"CountSince", testTicketCount},
+			{"DeleteExpired", testTicketDeleteExpired},
+			{"DeletedWithUser", testTicketDeletedWithUser},
 		}},
 		{"Store", []testCase{
 			{"Ping", testPing},

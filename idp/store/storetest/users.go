@@ -633,3 +633,84 @@ func testLoginWithFamily(t *testing.T, s store.Store) {
 	_, err = s.GetRefreshToken(ctx, lost.ID)
 	wantErr(t, "GetRefreshToken(refused login's family)", err, store.ErrNotFound)
 }
+
+// testUserMultiFactor: MultiFactor round-trips through every path that
+// reads or writes a user, and nil stays nil (no second factor).
+func testUserMultiFactor(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	mf := json.RawMessage(`{"totp": {"secret": "sealed:abc", "lastStep": 59123456}, "recovery": ["h1", "h2"], "passkeys": []}`)
+	wantMF := func(what string, u *store.User, want json.RawMessage) {
+		t.Helper()
+		if want == nil {
+			if u.MultiFactor != nil {
+				t.Errorf("%s: MultiFactor = %q, want nil", what, u.MultiFactor)
+			}
+			return
+		}
+		same(t, what+": MultiFactor", want, u.MultiFactor)
+	}
+
+	with := newUser()
+	with.MultiFactor = mf
+	createUser(t, s, with)
+	without := createUser(t, s, newUser())
+	for _, c := range []struct {
+		u    *store.User
+		want json.RawMessage
+	}{{with, mf}, {without, nil}} {
+		got, err := s.GetUser(ctx, c.u.ID)
+		noErr(t, "GetUser", err)
+		wantMF("GetUser", got, c.want)
+		got, err = s.GetUserByLogin(ctx, c.u.Email)
+		noErr(t, "GetUserByLogin(email)", err)
+		wantMF("GetUserByLogin(email)", got, c.want)
+		got, err = s.GetUserByLogin(ctx, c.u.Username)
+		noErr(t, "GetUserByLogin(username)", err)
+		wantMF("GetUserByLogin(username)", got, c.want)
+		got, err = s.RecordLogin(ctx, store.LoginRecord{UserID: c.u.ID, At: at(5), OldHash: c.u.PasswordHash})
+		noErr(t, "RecordLogin", err)
+		wantMF("RecordLogin", got, c.want)
+	}
+	list, err := s.ListUsers(ctx, 0)
+	noErr(t, "ListUsers", err)
+	for _, u := range list {
+		switch u.ID {
+		case with.ID:
+			wantMF("ListUsers", u, mf)
+		case without.ID:
+			wantMF("ListUsers", u, nil)
+		}
+	}
+
+	// UpdateUser sees the stored document and writes fn's result: set,
+	// replaced, and cleared back to nil.
+	mf2 := json.RawMessage(`{"totp": {"secret": "sealed:xyz", "lastStep": 59123457}, "recovery": ["h2"]}`)
+	for _, c := range []struct {
+		id        string
+		old, next json.RawMessage
+	}{
+		{without.ID, nil, mf},
+		{with.ID, mf, mf2},
+		{with.ID, mf2, nil},
+	} {
+		noErr(t, "UpdateUser", s.UpdateUser(ctx, c.id, func(old store.User) (store.User, error) {
+			wantMF("UpdateUser's old", &old, c.old)
+			old.MultiFactor = c.next
+			return old, nil
+		}))
+		got, err := s.GetUser(ctx, c.id)
+		noErr(t, "GetUser(after UpdateUser)", err)
+		wantMF("GetUser(after UpdateUser)", got, c.next)
+	}
+
+	// ImportUsers writes it too.
+	imp, impNone := newUser(), newUser()
+	imp.MultiFactor = mf
+	noErr(t, "ImportUsers", s.ImportUsers(ctx, []*store.User{imp, impNone}, nil))
+	got, err := s.GetUser(ctx, imp.ID)
+	noErr(t, "GetUser(imported)", err)
+	wantMF("GetUser(imported)", got, mf)
+	got, err = s.GetUser(ctx, impNone.ID)
+	noErr(t, "GetUser(imported, none)", err)
+	wantMF("GetUser(imported, none)", got, nil)
+}
