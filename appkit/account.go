@@ -268,9 +268,10 @@ func (k *Kit) render(w http.ResponseWriter, t *template.Template, status int, da
 // (POST: email, password, next; cross-origin checked, bounded form). The
 // account is created and registered for this app through the IdP
 // (idpclient.Register), which mails a verification link, and the browser
-// is signed in exactly as by the login form. A taken address answers with
-// the same page and status ("check your email") and signs nobody in: the
-// IdP mails that address's owner instead. A password the policy refuses
+// is signed in exactly as by the login form (unless
+// Config.DisableSignupSignIn). A taken address answers with the same page
+// and status ("check your email") and signs nobody in: the IdP mails that
+// address's owner instead. A password the policy refuses
 // re-renders the form (400) with the reason next to the field; the IdP
 // checks the password before the address, so that answer does not tell
 // whether the address has an account.
@@ -315,6 +316,7 @@ func (k *Kit) SignupHandler() http.Handler {
 		ip := k.clientIP(r)
 		_, err := k.idp.Register(r.Context(), email, password, ip)
 		switch {
+		case err == nil && k.cfg.DisableSignupSignIn:
 		case err == nil:
 			if f := k.signIn(w, r, email, password); f != nil {
 				// The account exists; the user signs in later.

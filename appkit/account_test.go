@@ -415,3 +415,24 @@ func TestAPPACC8_AccountFormsCrossOriginRefused(t *testing.T) {
 		t.Error("a cross-site POST reached the IdP")
 	}
 }
+
+// TestAPPACC1_DisableSignupSignInAnswersIdentically: with
+// DisableSignupSignIn a new and a taken address get the same status, page
+// and cookies (none), so not even Set-Cookie tells them apart.
+func TestAPPACC1_DisableSignupSignInAnswersIdentically(t *testing.T) {
+	w, _, key := newAccountWorld(t)
+	a := newApp(t, w, appOpt{apiKeyValue: key, kitMod: func(c *appkit.Config) { c.DisableSignupSignIn = true }})
+	newAddr := "quiet.newcomer@example.com"
+	rNew := a.browser().post("/signup", url.Values{"email": {newAddr}, "password": {"a fresh long passphrase for me"}})
+	rTaken := a.browser().post("/signup", url.Values{"email": {w.email}, "password": {"another long passphrase here"}})
+	if rNew.status != 200 || rTaken.status != 200 || len(rNew.cookies) != 0 || len(rTaken.cookies) != 0 ||
+		strings.ReplaceAll(rNew.body, newAddr, "X") != strings.ReplaceAll(rTaken.body, w.email, "X") {
+		t.Fatalf("new %d %v, taken %d %v", rNew.status, rNew.cookies, rTaken.status, rTaken.cookies)
+	}
+	if _, err := w.idp.Store.GetUserByLogin(context.Background(), newAddr); err != nil {
+		t.Fatalf("account not created: %v", err)
+	}
+	if !a.canLogin(newAddr, "a fresh long passphrase for me") {
+		t.Error("the new account cannot sign in")
+	}
+}

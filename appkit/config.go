@@ -136,6 +136,12 @@ type Config struct {
 	// Default: minimal built-in pages (DefaultSignupTemplate, …).
 	SignupTemplate, ForgotPasswordTemplate, ResetPasswordTemplate, VerifyEmailTemplate *template.Template
 	AccountTemplate                                                                    *template.Template
+	// DisableSignupSignIn stops the sign-up page from signing a new account
+	// in (the user signs in with the new password afterwards). By default
+	// it does, which sets session cookies for a new address and none for a
+	// taken one: whoever signs up learns from the cookies whether the
+	// address had an account. With this set, both answers are identical.
+	DisableSignupSignIn bool
 	// Unavailable renders the 503 page shown when the IdP or the store is
 	// unreachable. Default: a short built-in page.
 	Unavailable http.Handler

@@ -76,17 +76,6 @@ func (e *env) waitMail(addr, subject string, n int) mailMsg {
 	return found[n-1]
 }
 
-// countMail counts the messages to addr whose subject contains subject.
-func (e *env) countMail(addr, subject string) int {
-	n := 0
-	for _, m := range e.mails(addr) {
-		if strings.Contains(m.Subject, subject) {
-			n++
-		}
-	}
-	return n
-}
-
 // link returns the message's link to path on app (a base URL).
 func link(t *testing.T, m mailMsg, app, path string) string {
 	t.Helper()
