@@ -325,11 +325,8 @@ func (k *Kit) SignupHandler() http.Handler {
 		case errors.Is(err, idpclient.ErrDuplicate) && policyErrors(err) == nil:
 			// No enumeration: the same page as a new account.
 			k.log.Info("appkit: sign-up with an address that has an account", "ip", ip)
-		case errors.Is(err, idpclient.ErrInvalidInput), errors.Is(err, idpclient.ErrDuplicate):
+		case (errors.Is(err, idpclient.ErrInvalidInput) || errors.Is(err, idpclient.ErrDuplicate)) && policyErrors(err) != nil:
 			page.Errors = policyErrors(err)
-			if page.Errors == nil {
-				page.Error = MsgPasswordRejected
-			}
 			k.render(w, k.signupTmpl, http.StatusBadRequest, &page)
 			return
 		default:
