@@ -88,7 +88,7 @@ func TestAUD13_AppKeysOnlyRevoke(t *testing.T) {
 	}
 	forumsBrowser := e.browser("forums")
 	forumsBrowser.login(e.info.Forums, alice, "/posts")
-	if r := forumsBrowser.post(e.forums("/sessions"), url.Values{"action": {"end-all"}}); r.Status != 303 {
+	if r := forumsBrowser.post(e.forums("/sessions"), url.Values{"action": {"end-all"}, "confirm": {"yes"}}); r.Status != 303 {
 		t.Fatalf("forums end-all: %d", r.Status)
 	}
 	if n := e.families(aliceID, storeID) + e.families(aliceID, forumsID); n != 0 {

@@ -156,7 +156,7 @@ func TestAUD7_RevocationReachesAccessTokens(t *testing.T) {
 		at, _ := e.storeLoginTokens(b, alice)
 		e.wantTokenAccepted("before", at, true)
 		e.clock.Advance(time.Second)
-		if r := b.post(e.store("/sessions"), url.Values{"action": {"end-all"}}); r.Status != http.StatusSeeOther {
+		if r := b.post(e.store("/sessions"), url.Values{"action": {"end-all"}, "confirm": {"yes"}}); r.Status != http.StatusSeeOther {
 			t.Fatalf("end-all: %d", r.Status)
 		}
 		e.wantTokenAccepted("AUD-7: captured access token after sign-out everywhere", at, false)

@@ -136,7 +136,7 @@ func newEnv(t *testing.T, mods ...func(*demo.Options)) *env {
 	t.Helper()
 	e := &env{t: t, ctx: context.Background(), clock: fakeclock.New(time.Now()), rec: &recorder{secrets: map[string]string{}}, logs: &lockedbuf.Buffer{}}
 	e.opts = demo.Options{
-		Dir: t.TempDir(), IdPAddr: "127.0.0.1:0", StoreAddr: "127.0.0.1:0", ForumsAddr: "127.0.0.1:0",
+		Dir: t.TempDir(), IdPAddr: "127.0.0.1:0", StoreAddr: "127.0.0.1:0", ForumsAddr: "127.0.0.1:0", MailboxAddr: "127.0.0.1:0",
 		SessionIdle: idle, SessionAbsolute: absolute, RefreshTTL: refreshTTL, RefreshCookieMaxAge: cookieMaxAge,
 		Hasher:         password.NewHasher(password.Params{Memory: 64, Time: 1}),
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
@@ -204,6 +204,7 @@ func (e *env) restart() {
 	e.opts.IdPAddr = strings.TrimPrefix(e.info.IdP, "http://")
 	e.opts.StoreAddr = strings.TrimPrefix(e.info.Store, "http://")
 	e.opts.ForumsAddr = strings.TrimPrefix(e.info.Forums, "http://")
+	e.opts.MailboxAddr = strings.TrimPrefix(e.info.Mailbox, "http://")
 	var err error
 	for try := 0; try < 50; try++ { // a port can linger a moment after close
 		if e.d, err = demo.Start(e.ctx, e.opts); err == nil {

@@ -129,7 +129,7 @@ func TestDemoJSONContract(t *testing.T) {
 		slices.Sort(out)
 		return out
 	}
-	if got := keys(m); !reflect.DeepEqual(got, []string{"apiKey", "applications", "forums", "idp", "store", "users"}) {
+	if got := keys(m); !reflect.DeepEqual(got, []string{"apiKey", "applications", "forums", "idp", "mailbox", "store", "users"}) {
 		t.Fatalf("top-level keys %v", got)
 	}
 	apps := m["applications"].(map[string]any)
@@ -153,16 +153,20 @@ func TestDemoJSONContract(t *testing.T) {
 			t.Fatalf("demo password %q shorter than 15", pw)
 		}
 	}
-	for _, k := range []string{"idp", "store", "forums"} {
+	for _, k := range []string{"idp", "store", "forums", "mailbox"} {
 		if u := m[k].(string); !strings.HasPrefix(u, "http://127.0.0.1:") {
 			t.Fatalf("%s URL %q", k, u)
 		}
 	}
 	// Every server answers /healthz.
 	b := e.browser("probe")
-	for _, base := range []string{e.info.IdP, e.info.Store, e.info.Forums} {
+	for _, base := range []string{e.info.IdP, e.info.Store, e.info.Forums, e.info.Mailbox} {
 		if r := b.get(base + "/healthz"); r.Status != 200 {
 			t.Fatalf("%s/healthz: %d", base, r.Status)
 		}
+	}
+	// The mailbox lists its mail as a JSON array.
+	if r := b.get(e.info.Mailbox + "/messages.json"); r.Status != 200 || !strings.HasPrefix(strings.TrimSpace(r.Body), "[") {
+		t.Fatalf("messages.json: %d %q", r.Status, r.Body)
 	}
 }

@@ -93,7 +93,7 @@ func TestS10_RevocationReachesApps(t *testing.T) {
 		alice, _ := e.user(0)
 		phone.login(e.info.Forums, alice, "/posts")
 		start := time.Now()
-		if r := b.post(e.store("/sessions"), url.Values{"action": {"end-all"}}); r.Status != 303 {
+		if r := b.post(e.store("/sessions"), url.Values{"action": {"end-all"}, "confirm": {"yes"}}); r.Status != 303 {
 			t.Fatalf("end-all: %d", r.Status)
 		}
 		bothEnd(t, e, b, id, start)

@@ -161,7 +161,7 @@ func TestS3_CartLoad(t *testing.T) {
 		expectLogin(t, "anonymous", r, "/shopping-cart")
 	}
 	b.login(e.info.Store, alice, "/shopping-cart")
-	if r := b.post(e.store("/shopping-cart/items"), url.Values{"productId": {"1"}, "quantity": {"2"}}); r.Status != 303 || r.Location != "/shopping-cart?added=1" {
+	if r := b.post(e.store("/shopping-cart/items"), url.Values{"productId": {"1"}, "quantity": {"2"}}); r.Status != 303 || r.Location != "/?added=1#product-1" {
 		t.Fatalf("add: %d %q %s", r.Status, r.Location, r.Body)
 	}
 	if r := b.post(e.store("/shopping-cart/items"), url.Values{"productId": {"4"}}); r.Status != 303 {

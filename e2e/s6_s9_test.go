@@ -197,7 +197,7 @@ func TestS7_StolenRefreshToken(t *testing.T) {
 		if others := sessionIDField.FindAllString(page.Body, -1); page.Status != 200 || len(others) != 1 || !strings.Contains(page.Body, "this browser") {
 			t.Fatalf("sessions page: %d, want this browser and one other session\n%s", page.Status, page.Body)
 		}
-		r := victim.post(e.store("/sessions"), url.Values{"action": {"end-all"}})
+		r := victim.post(e.store("/sessions"), url.Values{"action": {"end-all"}, "confirm": {"yes"}})
 		if r.Status != 303 || r.Location != "/login" {
 			t.Fatalf("end-all: %d %q", r.Status, r.Location)
 		}

@@ -37,5 +37,21 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 export GATEHOUSE_CHROMIUM="${GATEHOUSE_CHROMIUM:-$(command -v chromium)}"
 
+echo "== axe-core (the browser suite's accessibility checks, e2e/browser)"
+# Pinned (e2e/browser's axeVersion says the same); installed from npm into
+# the user's cache, never into the repository. Under GATEHOUSE_CI=1 the
+# browser tests fail without it.
+axe_version=4.14.1
+axe_prefix="${XDG_CACHE_HOME:-$HOME/.cache}/gatehouse/axe-core-$axe_version"
+export GATEHOUSE_AXE="${GATEHOUSE_AXE:-$axe_prefix/node_modules/axe-core/axe.min.js}"
+if [ ! -s "$GATEHOUSE_AXE" ]; then
+	if ! command -v npm >/dev/null 2>&1; then
+		sudo=(); if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
+		"${sudo[@]}" apt-get update -q
+		DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q npm
+	fi
+	npm install --prefix "$axe_prefix" --no-save --no-audit --no-fund --silent "axe-core@$axe_version"
+fi
+
 echo "== go test"
 go test -count=1 -timeout 30m ./...

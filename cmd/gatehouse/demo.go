@@ -36,6 +36,7 @@ func runDemo(ctx context.Context, env *cliEnv, args []string) error {
 	idpAddr := fs.String("idp-addr", demo.DefaultIdPAddr, "identity server listen address (loopback)")
 	storeAddr := fs.String("store-addr", demo.DefaultStoreAddr, "Store listen address (loopback)")
 	forumsAddr := fs.String("forums-addr", demo.DefaultForumsAddr, "Forums listen address (loopback)")
+	mailboxAddr := fs.String("mailbox-addr", demo.DefaultMailboxAddr, "Mailbox page listen address (loopback): the mail the IdP sends")
 	idle := fs.Duration("session-idle", appkit.DefaultIdleTimeout, "apps' session idle timeout")
 	absolute := fs.Duration("session-absolute", appkit.DefaultAbsoluteLifetime, "apps' absolute session lifetime")
 	method := fs.String("refresh-method", string(idpclient.DefaultRefreshMethod), "how the apps refresh: oauth2 or jwt-refresh")
@@ -64,7 +65,7 @@ func runDemo(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	log := newLogger(env.stderr, *logFormat, *logLevel)
 	opts := demo.Options{
-		Dir: *dir, IdPAddr: *idpAddr, StoreAddr: *storeAddr, ForumsAddr: *forumsAddr,
+		Dir: *dir, IdPAddr: *idpAddr, StoreAddr: *storeAddr, ForumsAddr: *forumsAddr, MailboxAddr: *mailboxAddr,
 		SessionIdle: *idle, SessionAbsolute: *absolute,
 		AccessTTL: ifl.accessTTL, RefreshTTL: ifl.refreshTTL, GracePeriod: ifl.grace, SigningAlgorithm: ifl.alg,
 		RefreshMethod: idpclient.RefreshMethod(*method), Logger: log,
@@ -123,6 +124,7 @@ func printBanner(env *cliEnv, d *demo.Demo, idle, access, refresh time.Duration)
 	fmt.Fprintf(tw, "  Store\t%s\n", d.Info.Store)
 	fmt.Fprintf(tw, "  Forums\t%s\n", d.Info.Forums)
 	fmt.Fprintf(tw, "  Identity server\t%s\n", d.Info.IdP)
+	fmt.Fprintf(tw, "  Mailbox\t%s\n", d.Info.Mailbox)
 	_ = tw.Flush()
 	fmt.Fprintln(w, "\n  Sign in with:")
 	for _, u := range d.Info.Users {

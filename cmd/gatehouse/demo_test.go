@@ -97,7 +97,7 @@ func status(t *testing.T, c *http.Client, method, u string, form url.Values) (in
 // users and secrets.
 func TestDemoCommand(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "demo")
-	args := []string{"demo", "--dir", dir, "--idp-addr", "127.0.0.1:0", "--store-addr", "127.0.0.1:0",
+	args := []string{"demo", "--dir", dir, "--idp-addr", "127.0.0.1:0", "--store-addr", "127.0.0.1:0", "--mailbox-addr", "127.0.0.1:0",
 		"--session-idle", "20s", "--refresh-ttl", "2m", "--log-level", "warn"}
 	// Flags can come from the environment too.
 	env := map[string]string{"GATEHOUSE_FORUMS_ADDR": "127.0.0.1:0"}
@@ -110,16 +110,22 @@ func TestDemoCommand(t *testing.T) {
 		t.Fatalf("demo.json: %v", err)
 	}
 	out := s.stdout.String()
-	for _, want := range []string{info.Store, info.Forums, info.IdP, info.Users[0].Email, info.Users[0].Password, info.APIKey, "session idle 20s", "refresh token 2m0s"} {
+	if !strings.HasPrefix(info.Mailbox, "http://127.0.0.1:") {
+		t.Errorf("demo.json mailbox %q", info.Mailbox)
+	}
+	for _, want := range []string{info.Store, info.Forums, info.IdP, info.Mailbox, info.Users[0].Email, info.Users[0].Password, info.APIKey, "session idle 20s", "refresh token 2m0s"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("banner lacks %q:\n%s", want, out)
 		}
 	}
 	c := httpClient()
-	for _, base := range []string{info.IdP, info.Store, info.Forums} {
+	for _, base := range []string{info.IdP, info.Store, info.Forums, info.Mailbox} {
 		if code, _ := status(t, c, "GET", base+"/healthz", nil); code != 200 {
 			t.Fatalf("%s/healthz: %d", base, code)
 		}
+	}
+	if code, _ := status(t, c, "GET", info.Mailbox+"/messages.json", nil); code != 200 {
+		t.Fatalf("mailbox messages.json: %d", code)
 	}
 	u := info.Users[0]
 	if code, loc := status(t, c, "POST", info.Store+"/login", url.Values{"email": {u.Email}, "password": {u.Password}}); code != 303 || loc != "/shopping-cart" {
@@ -157,6 +163,7 @@ func TestDemoCommandRejectsBadFlags(t *testing.T) {
 		{"demo", "--dir", dir, "--session-idle", "0s"},
 		{"demo", "--dir", dir, "--refresh-method", "carrier-pigeon"},
 		{"demo", "--dir", dir, "--store-addr", "0.0.0.0:0", "--idp-addr", "127.0.0.1:0", "--forums-addr", "127.0.0.1:0"},
+		{"demo", "--dir", dir, "--mailbox-addr", "0.0.0.0:0", "--idp-addr", "127.0.0.1:0", "--store-addr", "127.0.0.1:0", "--forums-addr", "127.0.0.1:0"},
 		{"demo", "--dir", dir, "extra"},
 	} {
 		if _, err := runCLI(t, filepath.Join(dir, "unused.db"), args...); err == nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/appkit"
 	"github.com/gatehouse-auth/gatehouse/examples/demo"
 	"github.com/gatehouse-auth/gatehouse/idp"
+	"github.com/gatehouse-auth/gatehouse/idp/mail"
 	"github.com/gatehouse-auth/gatehouse/idpclient"
 )
 
@@ -69,9 +70,10 @@ func TestFlagDefaultsAreTheLibraries(t *testing.T) {
 		args []string
 		want map[string]string
 	}{
-		{[]string{"idp"}, merge(idpDefaults, map[string]string{"addr": demo.DefaultIdPAddr})},
+		{[]string{"idp"}, merge(idpDefaults, map[string]string{"addr": demo.DefaultIdPAddr, "mail-from": mail.DefaultFrom})},
 		{[]string{"demo"}, merge(idpDefaults, kitDefaults, map[string]string{
 			"idp-addr": demo.DefaultIdPAddr, "store-addr": demo.DefaultStoreAddr, "forums-addr": demo.DefaultForumsAddr,
+			"mailbox-addr": demo.DefaultMailboxAddr,
 		})},
 		{[]string{"app", "store"}, merge(kitDefaults, map[string]string{
 			"addr":                   demo.DefaultStoreAddr,

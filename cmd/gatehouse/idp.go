@@ -14,6 +14,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/examples/demo"
 	"github.com/gatehouse-auth/gatehouse/idp"
+	"github.com/gatehouse-auth/gatehouse/idp/mail"
 	"github.com/gatehouse-auth/gatehouse/idp/store"
 	"github.com/gatehouse-auth/gatehouse/idp/store/postgres"
 	"github.com/gatehouse-auth/gatehouse/idp/store/sqlite"
@@ -79,6 +80,33 @@ func (k *kekFlags) load() ([]*idp.KEK, error) {
 	return keks, nil
 }
 
+// mailFlags configure the IdP's account mail (idp/mail).
+type mailFlags struct {
+	smtpURL, from, templates string
+}
+
+func (m *mailFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&m.smtpURL, "smtp-url", "", "SMTP server for account mail: smtp://user:pass@host:port (STARTTLS required), "+
+		"smtps://user:pass@host:port (TLS), smtp://127.0.0.1:port?tls=none (plain, loopback only); empty: no mail is sent")
+	fs.StringVar(&m.from, "mail-from", mail.DefaultFrom, "From address of account mail")
+	fs.StringVar(&m.templates, "mail-templates", "", "directory of mail templates replacing the built-in ones by name (NAME.txt, optional NAME.html)")
+}
+
+// sender builds the mail Sender, or nil without --smtp-url (which the
+// log says: account flows then work without their mail).
+func (m *mailFlags) sender(log *slog.Logger) (*mail.Sender, error) {
+	if m.smtpURL == "" {
+		log.Warn("no --smtp-url: account mail (verification, password reset) is not sent")
+		return nil, nil
+	}
+	s, err := mail.New(mail.Config{SMTPURL: m.smtpURL, From: m.from, TemplateDir: m.templates, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	log.Info("account mail", "smtp", mail.Redact(m.smtpURL), "from", m.from, "templates", m.templates)
+	return s, nil
+}
+
 // idpFlags are the server flags shared by `idp` and `demo`.
 type idpFlags struct {
 	accessTTL, refreshTTL, grace time.Duration
@@ -111,9 +139,11 @@ func runIDP(ctx context.Context, env *cliEnv, args []string) error {
 	var sf storeFlags
 	var ifl idpFlags
 	var kf kekFlags
+	var mf mailFlags
 	sf.register(fs)
 	ifl.register(fs)
 	kf.register(fs)
+	mf.register(fs)
 	addr := fs.String("addr", demo.DefaultIdPAddr, "listen address")
 	issuer := fs.String("issuer", "", "issuer URL (default: http(s)://ADDR)")
 	cert := fs.String("tls-cert", "", "TLS certificate file (serve HTTPS)")
@@ -127,6 +157,15 @@ func runIDP(ctx context.Context, env *cliEnv, args []string) error {
 	keks, err := kf.load()
 	if err != nil {
 		return err
+	}
+	// Mail settings are checked before anything is opened.
+	mailer, err := mf.sender(log)
+	if err != nil {
+		return err
+	}
+	if mailer != nil {
+		// Closed after the server stops: what is queued then is tried once more.
+		defer mailer.Close()
 	}
 	st, err := sf.open(ctx, log)
 	if err != nil {
@@ -148,6 +187,9 @@ func runIDP(ctx context.Context, env *cliEnv, args []string) error {
 	cfg := ifl.config(st, *issuer, log)
 	cfg.Events = events
 	cfg.KEKs = keks
+	if mailer != nil {
+		cfg.Mailer = mailer
+	}
 	srv, err := idp.New(ctx, cfg)
 	if err != nil {
 		return err

@@ -17,6 +17,14 @@
 // e2e/browser/screenshots/<test>/ (ignored by git), and names the folder
 // in its log when it fails.
 //
+// Every app page a test opens or clicks to is also checked with axe-core
+// (a11y_test.go): injected through DevTools, which the apps' CSP
+// (script-src 'none') does not govern, and run at desktop (1280 px) and
+// phone (390 px) width; a serious or critical violation fails the test
+// with its rule, impact and nodes. axe-core comes from npm, pinned, via
+// $GATEHOUSE_AXE or scripts/test.sh's cache folder; without it the checks
+// are off, except under GATEHOUSE_CI=1, where the test fails.
+//
 // Chromium is found through $GATEHOUSE_CHROMIUM or as `chromium` on PATH
 // (Debian's package). Without it the tests skip with a message, except
 // when GATEHOUSE_CI=1, where they fail. scripts/test.sh installs it.

@@ -144,6 +144,7 @@ type env struct {
 	d        *demo.Demo
 	user     demo.User
 	userID   string
+	axe      string // axe-core's source, "" when the checks are off
 	// Store and Forums as the browser reaches them, e.g.
 	// http://store.localhost:41234 (no trailing slash).
 	store, forums string
@@ -154,9 +155,10 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	// Look for the browser first: skipping needs no servers.
 	e := &env{t: t, chromium: chromiumPath(t), clock: fakeclock.New(time.Now()), rec: &recorder{}}
+	e.axe = axeSource(t)
 	logs := &lockedbuf.Buffer{}
 	d, err := demo.Start(context.Background(), demo.Options{
-		Dir: t.TempDir(), IdPAddr: "127.0.0.1:0", StoreAddr: "127.0.0.1:0", ForumsAddr: "127.0.0.1:0",
+		Dir: t.TempDir(), IdPAddr: "127.0.0.1:0", StoreAddr: "127.0.0.1:0", ForumsAddr: "127.0.0.1:0", MailboxAddr: "127.0.0.1:0",
 		SessionIdle: idle, SessionAbsolute: absolute, RefreshTTL: refreshTTL, RefreshCookieMaxAge: cookieMaxAge,
 		// A cheap hash: the suite is about the browser, not argon2id cost.
 		Hasher:  password.NewHasher(password.Params{Memory: 64, Time: 1}),
@@ -263,6 +265,7 @@ type browser struct {
 
 	dir   string // screenshot folder
 	shots int
+	vp    viewport // the tab's viewport now
 
 	mu   sync.Mutex
 	hops []hop
@@ -323,7 +326,7 @@ func (e *env) newBrowser() *browser {
 	if err := chromedp.Listen(ctx, b.onEvent); err != nil {
 		t.Fatalf("listen to the tab: %v", err)
 	}
-	b.do("set the viewport", chromedp.EmulateViewport(1280, 900))
+	b.setViewport(desktop)
 	return b
 }
 
@@ -426,6 +429,7 @@ func (b *browser) open(url, shot string) *network.Response {
 		b.t.Fatalf("open %s: %v", url, err)
 	}
 	b.shot(shot)
+	b.checkA11y()
 	return resp
 }
 
@@ -457,6 +461,7 @@ func (b *browser) navigate(what, shot string, a chromedp.Action[chromedp.Void]) 
 		b.t.Fatalf("%s: %v", what, err)
 	}
 	b.shot(shot)
+	b.checkA11y()
 	return resp
 }
 

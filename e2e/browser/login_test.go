@@ -122,6 +122,12 @@ func TestS1_WrongPassword(t *testing.T) {
 	if role := eval[string](b, `(document.getElementById("login-error") || {getAttribute(){return ""}}).getAttribute("role") || ""`); role != "alert" {
 		t.Errorf("error message has role %q, want alert (read out by screen readers)", role)
 	}
+	// Both fields are described by the message, not only the email.
+	for _, f := range []string{"email", "password"} {
+		if d := eval[string](b, `document.getElementById("`+f+`").getAttribute("aria-describedby") || ""`); d != "login-error" {
+			t.Errorf("#%s aria-describedby=%q, want login-error", f, d)
+		}
+	}
 	if v := eval[string](b, `document.getElementById("email").value`); v != e.user.Email {
 		t.Errorf("email field holds %q after the error, want %q", v, e.user.Email)
 	}

@@ -168,13 +168,14 @@ func TestS3_CartLoad(t *testing.T) {
 		b.fill(fmt.Sprintf("#q%d", p.ID), fmt.Sprint(qty))
 		m := b.mark()
 		b.click(fmt.Sprintf(`form:has(input[name="productId"][value="%d"]) button[type="submit"]`, p.ID), shot)
-		b.wantHops(m, e.store, "POST /shopping-cart/items 303", fmt.Sprintf("GET /shopping-cart?added=%d 200", p.ID))
-		if n := b.text("main .notice"); n != "Added "+p.Name+" to your cart." {
+		b.wantHops(m, e.store, "POST /shopping-cart/items 303", fmt.Sprintf("GET /?added=%d 200", p.ID))
+		if n := b.text(fmt.Sprintf("#product-%d .notice", p.ID)); !strings.HasPrefix(n, "Added to your cart.") {
 			t.Errorf("notice %q after adding %s", n, p.Name)
 		}
 	}
 	add(ps[0], 2, "added-first")
 	add(ps[2], 1, "added-second")
+	b.click(`nav a[href="/shopping-cart"]`, "cart")
 	c := e.cart()
 	if len(c.Lines) != 2 || c.Count != 3 || c.TotalCents != 2*ps[0].PriceCents+ps[2].PriceCents {
 		t.Fatalf("cart in the database after adding: %+v", c)

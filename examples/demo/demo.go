@@ -1,7 +1,8 @@
 // Package demo runs the whole Gatehouse architecture on loopback: the
 // identity server (SQLite) and the Store and Forums example apps, each on
 // its own address with its own database, wired together with revocation
-// webhooks. On first start in a directory it creates the two applications
+// webhooks, and a mailbox (an SMTP server on loopback and a web page)
+// that receives the IdP's account mail. On first start in a directory it creates the two applications
 // (OAuth clients with webhook URLs and secrets), an admin API key and demo
 // users, and writes DIR/demo.json (design §6); later starts reuse
 // everything, so users, carts, posts, sessions and refresh cookies survive
@@ -34,10 +35,12 @@ import (
 	"github.com/gatehouse-auth/gatehouse/examples/forums"
 	"github.com/gatehouse-auth/gatehouse/examples/shop"
 	"github.com/gatehouse-auth/gatehouse/idp"
+	"github.com/gatehouse-auth/gatehouse/idp/mail"
 	idpstore "github.com/gatehouse-auth/gatehouse/idp/store"
 	"github.com/gatehouse-auth/gatehouse/idp/store/sqlite"
 	"github.com/gatehouse-auth/gatehouse/idp/webhooksender"
 	"github.com/gatehouse-auth/gatehouse/idpclient"
+	"github.com/gatehouse-auth/gatehouse/internal/mailbox"
 	"github.com/gatehouse-auth/gatehouse/internal/site"
 )
 
@@ -46,7 +49,13 @@ const (
 	DefaultIdPAddr    = "127.0.0.1:9011"
 	DefaultStoreAddr  = "127.0.0.1:8081"
 	DefaultForumsAddr = "127.0.0.1:8082"
+	// DefaultMailboxAddr is the mailbox web page's address.
+	DefaultMailboxAddr = "127.0.0.1:8025"
 )
+
+// MailboxDir is the directory under Dir that keeps the mailbox's
+// messages.
+const MailboxDir = "mailbox"
 
 // Options configure a demo. Dir is required; zero values take the
 // defaults of the parts.
@@ -56,7 +65,9 @@ type Options struct {
 	Dir string
 	// Listen addresses; loopback only (development mode serves plain
 	// http). Port 0 picks a free port; demo.json records the real one.
-	IdPAddr, StoreAddr, ForumsAddr string
+	// MailboxAddr is the mailbox's web page; its SMTP server takes a free
+	// loopback port (only the IdP's mail Sender needs to know it).
+	IdPAddr, StoreAddr, ForumsAddr, MailboxAddr string
 
 	// SessionIdle and SessionAbsolute are the apps' session timeouts.
 	SessionIdle, SessionAbsolute time.Duration
@@ -88,6 +99,10 @@ type Options struct {
 	// Webhook configures the event sender (tests shorten backoff); its
 	// Store is always the IdP's, a zero Logger or Now is the demo's.
 	Webhook webhooksender.Config
+	// Mail configures the IdP's mail Sender (tests shorten backoff); its
+	// SMTPURL is always the demo mailbox's, an empty From is
+	// mail.DefaultFrom, a zero Logger or Now is the demo's.
+	Mail mail.Config
 
 	// IdPStore, when set, is the IdP's storage (e.g. PostgreSQL) instead
 	// of Dir/idp.db. The caller closes it.
@@ -113,6 +128,9 @@ type Demo struct {
 	IdPStore idpstore.Store
 	// Webhooks delivers the IdP's revocation events to the apps.
 	Webhooks *webhooksender.Sender
+	// Mailer is the IdP's mail Sender; Mailbox receives its mail.
+	Mailer  *mail.Sender
+	Mailbox *mailbox.Mailbox
 	// Store and Forums are the apps.
 	Store  *shop.App
 	Forums *forums.App
@@ -123,7 +141,10 @@ type Demo struct {
 	log       *slog.Logger
 	servers   []*http.Server
 	idpServer *http.Server
-	cancelGC  context.CancelFunc
+	// mailboxWeb is the mailbox page's server; it stops last, with the
+	// mailbox's SMTP server.
+	mailboxWeb *http.Server
+	cancelGC   context.CancelFunc
 	// ownIdPStore: the demo opened IdPStore and closes it.
 	ownIdPStore bool
 	errc        chan error
@@ -152,6 +173,7 @@ func Start(ctx context.Context, o Options) (d *Demo, err error) {
 	def(&o.IdPAddr, DefaultIdPAddr)
 	def(&o.StoreAddr, DefaultStoreAddr)
 	def(&o.ForumsAddr, DefaultForumsAddr)
+	def(&o.MailboxAddr, DefaultMailboxAddr)
 	if o.RefreshCookieMaxAge <= 0 && o.RefreshTTL > 0 {
 		o.RefreshCookieMaxAge = o.RefreshTTL
 	}
@@ -159,7 +181,7 @@ func Start(ctx context.Context, o Options) (d *Demo, err error) {
 		return nil, fmt.Errorf("demo: create %s: %w", o.Dir, err)
 	}
 
-	d = &Demo{Dir: o.Dir, log: o.Logger, errc: make(chan error, 3)}
+	d = &Demo{Dir: o.Dir, log: o.Logger, errc: make(chan error, 5)}
 	var cleanup []func()
 	defer func() {
 		if err != nil {
@@ -170,8 +192,8 @@ func Start(ctx context.Context, o Options) (d *Demo, err error) {
 	}()
 
 	// Listen first: a busy port should fail before anything is written.
-	var lns [3]net.Listener
-	for i, a := range []string{o.IdPAddr, o.StoreAddr, o.ForumsAddr} {
+	var lns [5]net.Listener
+	for i, a := range []string{o.IdPAddr, o.StoreAddr, o.ForumsAddr, o.MailboxAddr, "127.0.0.1:0"} {
 		ln, err := listenLoopback(a)
 		if err != nil {
 			return nil, err
@@ -180,6 +202,7 @@ func Start(ctx context.Context, o Options) (d *Demo, err error) {
 		lns[i] = ln
 	}
 	idpURL, storeURL, forumsURL := "http://"+lns[0].Addr().String(), "http://"+lns[1].Addr().String(), "http://"+lns[2].Addr().String()
+	mailboxURL, smtpAddr := "http://"+lns[3].Addr().String(), lns[4].Addr().String()
 
 	var info Info
 	var sec secrets
@@ -189,7 +212,7 @@ func Start(ctx context.Context, o Options) (d *Demo, err error) {
 	if _, err := readJSON(filepath.Join(o.Dir, secretsFile), &sec); err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}
-	info.IdP, info.Store, info.Forums = idpURL, storeURL, forumsURL
+	info.IdP, info.Store, info.Forums, info.Mailbox = idpURL, storeURL, forumsURL, mailboxURL
 	for _, s := range []*appSecrets{&sec.Store, &sec.Forums} {
 		if s.SealKey == "" {
 			s.SealKey = randomKey(32)
@@ -231,6 +254,35 @@ func Start(ctx context.Context, o Options) (d *Demo, err error) {
 	})
 	d.Webhooks = sender
 
+	// The mailbox keeps the IdP's mail under DIR/mailbox; the Sender
+	// speaks plain SMTP to it over loopback (IDP-MAIL-1 allows no more).
+	mb, err := mailbox.New(mailbox.Config{Dir: filepath.Join(o.Dir, MailboxDir), Logger: o.Logger, Now: o.Now})
+	if err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	d.Mailbox = mb
+	go func() {
+		if err := mb.ServeSMTP(lns[4]); err != nil {
+			d.errc <- fmt.Errorf("demo: mailbox: %w", err)
+		}
+	}()
+	cleanup = append(cleanup, func() { _ = mb.Close() })
+	mcfg := o.Mail
+	mcfg.SMTPURL = "smtp://" + smtpAddr + "?tls=none"
+	if mcfg.From == "" {
+		mcfg.From = mail.DefaultFrom
+	}
+	if mcfg.Logger == nil {
+		mcfg.Logger = o.Logger
+	}
+	if mcfg.Now == nil {
+		mcfg.Now = o.Now
+	}
+	if d.Mailer, err = mail.New(mcfg); err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	cleanup = append(cleanup, func() { _ = d.Mailer.Close() })
+
 	// The signing keys are sealed with DIR/kek, created 0600 on the first
 	// start (AUD-12): idp.db alone cannot sign.
 	kek, created, err := idp.LoadOrCreateKEKFile(filepath.Join(o.Dir, KEKFile))
@@ -245,6 +297,7 @@ func Start(ctx context.Context, o Options) (d *Demo, err error) {
 		Store: st, Issuer: idpURL, Hasher: o.Hasher, Logger: o.Logger, Now: o.Now,
 		SigningAlgorithm: o.SigningAlgorithm, AccessTokenTTL: o.AccessTTL, RefreshTokenTTL: o.RefreshTTL,
 		GracePeriod: o.GracePeriod, DisableGracePeriod: o.DisableGracePeriod, Lockout: o.Lockout, Throttle: o.Throttle, Events: sender, KEKs: []*idp.KEK{kek},
+		Mailer: d.Mailer,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("demo: identity server: %w", err)
@@ -299,7 +352,8 @@ func Start(ctx context.Context, o Options) (d *Demo, err error) {
 	go srv.Run(gcCtx, idp.DefaultCollectInterval)
 	d.idpServer = d.serve(lns[0], idpHandler, "identity server")
 	d.servers = []*http.Server{d.serve(lns[1], d.Store, "store"), d.serve(lns[2], d.Forums, "forums")}
-	d.log.Info("demo started", "idp", idpURL, "store", storeURL, "forums", forumsURL, "dir", o.Dir)
+	d.mailboxWeb = d.serve(lns[3], mb.Handler(), "mailbox")
+	d.log.Info("demo started", "idp", idpURL, "store", storeURL, "forums", forumsURL, "mailbox", mailboxURL, "dir", o.Dir)
 	return d, nil
 }
 
@@ -353,6 +407,10 @@ func (d *Demo) Close(ctx context.Context) error {
 			d.log.Warn("demo: webhook round cut at shutdown; left in the outbox", "err", err)
 		}
 		cancel()
+		// Mail still queued goes to the mailbox, which is still up.
+		if err := d.Mailer.Close(); err != nil {
+			d.log.Warn("demo: mail left undelivered at shutdown", "err", err)
+		}
 		// The apps get a bounded graceful shutdown each; a request still
 		// running after it (a webhook delivery the sender gave up on) is
 		// cut off rather than holding the whole demo's shutdown.
@@ -364,7 +422,12 @@ func (d *Demo) Close(ctx context.Context) error {
 			}
 			cancel()
 		}
-		errs = append(errs, d.Store.Close(), d.Forums.Close())
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		if err := d.mailboxWeb.Shutdown(sctx); err != nil {
+			_ = d.mailboxWeb.Close()
+		}
+		cancel()
+		errs = append(errs, d.Mailbox.Close(), d.Store.Close(), d.Forums.Close())
 		if d.ownIdPStore {
 			errs = append(errs, d.IdPStore.Close())
 		}
@@ -374,8 +437,9 @@ func (d *Demo) Close(ctx context.Context) error {
 }
 
 // ensure makes the IdP hold what info and sec describe, creating what is
-// missing: applications (with the current webhook URLs), API keys, users
-// and their registrations. It fills in info and sec on first run.
+// missing: applications (with the current webhook URLs and base URLs,
+// where the IdP's mail links point), API keys, users and their
+// registrations. It fills in info and sec on first run.
 func ensure(ctx context.Context, srv *idp.Server, st idpstore.Store, info *Info, sec *secrets, storeURL, forumsURL string) error {
 	adm := srv.Admin()
 	apps := []struct {
@@ -392,8 +456,8 @@ func ensure(ctx context.Context, srv *idp.Server, st idpstore.Store, info *Info,
 		if a.cred.ID != "" {
 			app, err := st.GetApplication(ctx, a.cred.ID)
 			if err == nil {
-				if !slices.Equal(app.Config.WebhookURLs, hooks) || app.Config.WebhookSecret != a.sec.WebhookSecret {
-					app.Config.WebhookURLs, app.Config.WebhookSecret = hooks, a.sec.WebhookSecret
+				if !slices.Equal(app.Config.WebhookURLs, hooks) || app.Config.WebhookSecret != a.sec.WebhookSecret || app.Config.BaseURL != a.url {
+					app.Config.WebhookURLs, app.Config.WebhookSecret, app.Config.BaseURL = hooks, a.sec.WebhookSecret, a.url
 					if err := st.UpdateApplication(ctx, app); err != nil {
 						return fmt.Errorf("update application %s: %w", a.name, err)
 					}
@@ -408,7 +472,7 @@ func ensure(ctx context.Context, srv *idp.Server, st idpstore.Store, info *Info,
 		}
 		cfg := idpstore.ApplicationConfig{
 			EnabledGrants: []string{"password", "refresh_token"}, GenerateRefreshTokens: true, AllowTokenRefresh: true,
-			WebhookURLs: hooks, WebhookSecret: a.sec.WebhookSecret,
+			WebhookURLs: hooks, WebhookSecret: a.sec.WebhookSecret, BaseURL: a.url,
 		}
 		_, secret, err := adm.CreateApplication(ctx, idp.ApplicationSpec{ID: a.cred.ID, Name: a.name, Secret: a.cred.Secret, Config: cfg})
 		if err != nil {

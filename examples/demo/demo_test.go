@@ -2,6 +2,7 @@ package demo
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -11,12 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/idp/mail"
 	"github.com/gatehouse-auth/gatehouse/password"
 )
 
 func startTest(t *testing.T, dir string) *Demo {
 	t.Helper()
-	d, err := Start(context.Background(), Options{Dir: dir, IdPAddr: "127.0.0.1:0", StoreAddr: "127.0.0.1:0", ForumsAddr: "127.0.0.1:0",
+	d, err := Start(context.Background(), Options{Dir: dir, IdPAddr: "127.0.0.1:0", StoreAddr: "127.0.0.1:0", ForumsAddr: "127.0.0.1:0", MailboxAddr: "127.0.0.1:0",
 		Hasher: password.NewHasher(password.Params{Memory: 64, Time: 1}), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +83,7 @@ func TestRefusesNonLoopbackAndBadFiles(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, InfoFile), []byte("{not json"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Start(context.Background(), Options{Dir: dir, IdPAddr: "127.0.0.1:0", StoreAddr: "127.0.0.1:0", ForumsAddr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
+	_, err := Start(context.Background(), Options{Dir: dir, IdPAddr: "127.0.0.1:0", StoreAddr: "127.0.0.1:0", ForumsAddr: "127.0.0.1:0", MailboxAddr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
 	if err == nil || !strings.Contains(err.Error(), "not valid JSON") {
 		t.Fatalf("malformed demo.json: %v", err)
 	}
@@ -111,5 +113,68 @@ func TestLostDemoJSONGivesWorkingPasswords(t *testing.T) {
 		if resp.StatusCode != 303 {
 			t.Fatalf("%s with the new demo.json password: %d", u.Email, resp.StatusCode)
 		}
+	}
+}
+
+// The demo runs a mailbox: demo.json names its page, a mail sent
+// through the IdP's Sender lands in messages.json, and both apps have
+// their BaseURL (where mail links point), also after a restart.
+func TestMailbox(t *testing.T) {
+	dir := t.TempDir()
+	d := startTest(t, dir)
+	var info Info
+	if _, err := readJSON(filepath.Join(dir, InfoFile), &info); err != nil {
+		t.Fatal(err)
+	}
+	if info.Mailbox == "" || info.Mailbox != d.Info.Mailbox || !strings.HasPrefix(info.Mailbox, "http://127.0.0.1:") {
+		t.Fatalf("demo.json mailbox %q", info.Mailbox)
+	}
+	link := d.Info.Store + "/reset-password?id=abc"
+	err := d.Mailer.Send(context.Background(), mail.Message{To: "alice@example.com", Template: mail.TemplatePasswordReset,
+		Data: mail.Data{AppName: "Gatehouse Store", Email: "alice@example.com", Link: link, ValidFor: "15 minutes"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []struct {
+		ID, To, Subject, Text string
+		Links                 []string
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(msgs) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the mail never reached messages.json")
+		}
+		time.Sleep(10 * time.Millisecond)
+		resp, err := http.Get(info.Mailbox + "/messages.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = json.NewDecoder(resp.Body).Decode(&msgs)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m := msgs[0]; m.To != "alice@example.com" || len(m.Links) != 1 || m.Links[0] != link {
+		t.Errorf("message %+v", m)
+	}
+	checkBaseURLs := func(d *Demo) {
+		t.Helper()
+		for id, want := range map[string]string{d.Info.Applications.Store.ID: d.Info.Store, d.Info.Applications.Forums.ID: d.Info.Forums} {
+			app, err := d.IdPStore.GetApplication(context.Background(), id)
+			if err != nil || app.Config.BaseURL != want {
+				t.Errorf("application %s BaseURL %q, want %q (%v)", id, app.Config.BaseURL, want, err)
+			}
+		}
+	}
+	checkBaseURLs(d)
+	stop(t, d)
+
+	// On new ports the BaseURLs follow; the mail is still there.
+	d = startTest(t, dir)
+	defer stop(t, d)
+	checkBaseURLs(d)
+	if got, err := d.Mailbox.Messages(); err != nil || len(got) != 1 {
+		t.Errorf("after restart: %d messages, %v", len(got), err)
 	}
 }

@@ -15,9 +15,12 @@ import (
 
 // Info is the content of DIR/demo.json, in the shape design §6 fixes.
 type Info struct {
-	IdP          string       `json:"idp"`
-	Store        string       `json:"store"`
-	Forums       string       `json:"forums"`
+	IdP    string `json:"idp"`
+	Store  string `json:"store"`
+	Forums string `json:"forums"`
+	// Mailbox is the web page of the demo's mailbox: every mail the IdP
+	// sent (GET {mailbox}/messages.json for scripts).
+	Mailbox      string       `json:"mailbox"`
 	APIKey       string       `json:"apiKey"`
 	Applications Applications `json:"applications"`
 	Users        []User       `json:"users"`

@@ -9,7 +9,8 @@
 //	GET  /login, POST /login                sign-in form (app kit)
 //	POST /logout                            sign out (app kit)
 //	GET  /shopping-cart                     the user's cart
-//	POST /shopping-cart/items               add: productId, quantity (default 1)
+//	POST /shopping-cart/items               add: productId, quantity (default 1);
+//	                                        303 back to the product in the catalog
 //	POST /shopping-cart/items/{id}          set quantity (0 removes)
 //	POST /shopping-cart/items/{id}/remove   remove the line
 //	GET  /sessions, POST /sessions          "my sessions" (app kit)
@@ -77,6 +78,14 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		Nav:   []site.Link{{Path: "/", Label: "Catalog"}, {Path: "/shopping-cart", Label: "Cart"}},
 		Pages: pages,
 		Funcs: map[string]any{"money": money, "initial": initial},
+		// "Cart (3)" in the header of every page.
+		Counts: func(ctx context.Context, userID string) (map[string]int, error) {
+			c, err := a.Cart(ctx, userID)
+			if err != nil {
+				return nil, err
+			}
+			return map[string]int{HomePath: c.Count}, nil
+		},
 	}, migrationFiles, "migrations", seed)
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
@@ -99,7 +108,8 @@ func (a *App) Close() error {
 
 type homeData struct {
 	Products []Product
-	Count    int // items in the user's cart
+	Count    int   // items in the user's cart
+	Added    int64 // the product just added (?added=), 0 for none
 }
 
 func (a *App) home(w http.ResponseWriter, r *http.Request) {
@@ -110,6 +120,9 @@ func (a *App) home(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := homeData{Products: ps}
+	if id, ok := parseID(r.URL.Query().Get("added")); ok {
+		d.Added = id
+	}
 	if u := appkit.User(ctx); u != nil {
 		c, err := a.Cart(ctx, u.ID)
 		if err != nil {
@@ -164,7 +177,10 @@ func (a *App) addItem(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/shopping-cart?added="+strconv.FormatInt(id, 10), http.StatusSeeOther)
+	// Back to the product in the catalog, which says it was added; the
+	// header's cart count shows the new total.
+	ids := strconv.FormatInt(id, 10)
+	http.Redirect(w, r, "/?added="+ids+"#product-"+ids, http.StatusSeeOther)
 }
 
 func (a *App) setItem(w http.ResponseWriter, r *http.Request) {

@@ -128,6 +128,10 @@ type Spec struct {
 	Funcs template.FuncMap
 	// Ready reports whether the app's own data can be served (/readyz).
 	Ready func(context.Context) error
+	// Counts, when set, gives numbers the header shows after navigation
+	// labels for a signed-in user, keyed by Link.Path (the Store's cart:
+	// "Cart (3)" on every page). An error is logged and shows no numbers.
+	Counts func(ctx context.Context, userID string) (map[string]int, error)
 }
 
 // Info is the site-wide data templates see through the "site" function.
@@ -146,6 +150,9 @@ type Page struct {
 	Notice string
 	// Data is the page's own data.
 	Data any
+
+	// ctx is the request's, for the header's counts (set by Render).
+	ctx context.Context
 }
 
 // chrome is what the layout needs from any page, kit-rendered or not.
@@ -153,6 +160,17 @@ type chrome struct {
 	Site *Info
 	User *appkit.UserInfo
 	Path string
+	// Counts are the numbers shown after nav labels (Spec.Counts).
+	Counts map[string]int
+}
+
+// loginView is the login page for a browser that is already signed in:
+// the kit's form, plus who is signed in (the template reads it through
+// chrome).
+type loginView struct {
+	*appkit.LoginPage
+	user *appkit.UserInfo
+	ctx  context.Context
 }
 
 // Site is one assembled example app. Apps register their routes on Mux.
@@ -268,6 +286,7 @@ func (s *Site) parseTemplates() error {
 		"site":   func() *Info { return s.info },
 		"chrome": s.chromeOf,
 		"when":   when,
+		"viewer": viewer,
 	}
 	for k, v := range s.spec.Funcs {
 		funcs[k] = v
@@ -288,7 +307,7 @@ func (s *Site) parseTemplates() error {
 		s.pages[strings.TrimSuffix(path.Base(file), ".html")] = t
 		return nil
 	}
-	for _, f := range []string{"templates/login.html", "templates/sessions.html", "templates/error.html",
+	for _, f := range []string{"templates/login.html", "templates/sessions.html", "templates/error.html", "templates/signout-everywhere.html",
 		"templates/signup.html", "templates/forgot.html", "templates/reset.html", "templates/verify.html", "templates/account.html"} {
 		if err := add(assets, f); err != nil {
 			return err
@@ -317,19 +336,44 @@ func (s *Site) parseTemplates() error {
 // chromeOf extracts the layout's data from any page type.
 func (s *Site) chromeOf(v any) chrome {
 	c := chrome{Site: s.info}
+	ctx := context.Background()
 	switch p := v.(type) {
 	case *Page:
 		c.User, c.Path = p.User, p.Path
+		if p.ctx != nil {
+			ctx = p.ctx
+		}
 	case *appkit.SessionsPage:
+		// The kit renders this page without handing over the request;
+		// the counts are read under their own short deadline instead.
 		c.User, c.Path = p.User, "/sessions"
 	case *appkit.LoginPage:
 		c.Path = "/login"
+	case *loginView:
+		c.User, c.Path, ctx = p.user, "/login", p.ctx
 	case *appkit.FormPage:
 		c.User, c.Path = p.User, "/"+p.Form
 	case *appkit.AccountPage:
 		c.User, c.Path = p.User, "/account"
 	}
+	c.Counts = s.counts(ctx, c.User)
 	return c
+}
+
+// counts reads Spec.Counts for u; nil without a user, a Counts function
+// or on an error (logged: the page still renders).
+func (s *Site) counts(ctx context.Context, u *appkit.UserInfo) map[string]int {
+	if u == nil || s.spec.Counts == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	m, err := s.spec.Counts(ctx, u.ID)
+	if err != nil {
+		s.Log.Warn("header counts", "err", err)
+		return nil
+	}
+	return m
 }
 
 func (s *Site) routes(cfg Config) error {
@@ -360,9 +404,9 @@ func (s *Site) routes(cfg Config) error {
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		_, _ = w.Write(s.icon)
 	})
-	m.Handle("/login", s.Kit.LoginHandler())
+	m.Handle("/login", s.loginHandler())
 	m.Handle("/logout", s.logoutHandler())
-	m.Handle("/sessions", s.Kit.SessionsHandler(s.pages["sessions"]))
+	m.Handle("/sessions", s.sessionsHandler())
 	// Sign-up, forgotten password, the mailed reset and verification
 	// links, and the account page (issue 11).
 	s.Kit.AccountRoutes(m)
@@ -471,7 +515,7 @@ func (s *Site) Render(w http.ResponseWriter, r *http.Request, status int, name s
 	if p == nil {
 		p = &Page{}
 	}
-	p.Path = r.URL.Path
+	p.Path, p.ctx = r.URL.Path, r.Context()
 	if p.User == nil {
 		p.User = appkit.User(r.Context())
 	}
