@@ -457,6 +457,9 @@ func (a *Admin) SetPassword(ctx context.Context, userID, pw string) error {
 	if err := a.s.store.ResetLoginFailures(ctx, userID); err != nil {
 		return fmt.Errorf("clear lock: %w", err)
 	}
+	if err := a.s.forgetTrustedBrowsers(ctx, userID); err != nil { // MFA-7
+		return err
+	}
 	_, err = a.s.revokeUserAs(ctx, userID, "", Event{Type: webhook.EventUserPasswordUpdate, UserID: userID, Reason: "password_changed"})
 	return err
 }
@@ -491,6 +494,9 @@ func (a *Admin) SetActive(ctx context.Context, userID string, active bool) error
 		return fmt.Errorf("update user: %w", err)
 	}
 	if !active {
+		if err := a.s.forgetTrustedBrowsers(ctx, userID); err != nil {
+			return err
+		}
 		if _, err := a.s.revokeUserAs(ctx, userID, "", Event{Type: webhook.EventUserDeactivate, UserID: userID, Reason: "deactivated"}); err != nil {
 			return err
 		}
@@ -518,6 +524,9 @@ func (a *Admin) DeleteUser(ctx context.Context, userID string) error {
 func (a *Admin) RevokeUserTokens(ctx context.Context, userID, applicationID string) ([]string, error) {
 	if applicationID == "" {
 		if err := a.s.revokeAccessBefore(ctx, userID, a.s.now()); err != nil {
+			return nil, err
+		}
+		if err := a.s.forgetTrustedBrowsers(ctx, userID); err != nil { // MFA-7
 			return nil, err
 		}
 	}

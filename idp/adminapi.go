@@ -54,6 +54,8 @@ type userJSON struct {
 	InsertInstant             int64              `json:"insertInstant,omitempty"`
 	LastLoginInstant          int64              `json:"lastLoginInstant,omitempty"`
 	PasswordLastUpdateInstant int64              `json:"passwordLastUpdateInstant,omitempty"`
+	// TwoFactor lists the enabled second factors (output only, compat §16).
+	TwoFactor *userTwoFactorJSON `json:"twoFactor,omitempty"`
 	// Import fields (POST /api/user/import).
 	EncryptionScheme string `json:"encryptionScheme,omitempty"`
 	Factor           int    `json:"factor,omitempty"`
@@ -82,6 +84,9 @@ func (s *Server) toUserJSON(r *http.Request, u *store.User) userJSON {
 		InsertInstant: u.CreatedAt.UnixMilli(), PasswordLastUpdateInstant: u.PasswordUpdatedAt.UnixMilli()}
 	if !u.LastLoginAt.IsZero() {
 		j.LastLoginInstant = u.LastLoginAt.UnixMilli()
+	}
+	if m, err := parseMultiFactor(u.MultiFactor); err == nil && m.enabled() {
+		j.TwoFactor = &userTwoFactorJSON{Methods: m.methods()}
 	}
 	if regs, err := s.store.ListRegistrations(r.Context(), u.ID); err == nil {
 		for _, reg := range regs {

@@ -11,7 +11,11 @@ type oauthError struct {
 	Code        string `json:"error"`
 	Reason      string `json:"error_reason,omitempty"`
 	Description string `json:"error_description,omitempty"`
-	basic       bool   // a Basic header was sent: add WWW-Authenticate
+	// TwoFactorID and TwoFactorMethods come with two_factor_required
+	// (FusionAuth's OAuthError members, compat §16).
+	TwoFactorID      string                `json:"two_factor_id,omitempty"`
+	TwoFactorMethods []twoFactorMethodJSON `json:"two_factor_methods,omitempty"`
+	basic            bool                  // a Basic header was sent: add WWW-Authenticate
 }
 
 func (e *oauthError) Error() string { return e.Code + "/" + e.Reason }

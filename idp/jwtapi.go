@@ -225,6 +225,12 @@ func (s *Server) handleDeleteRefreshTokens(w http.ResponseWriter, r *http.Reques
 				writeEmpty(w, http.StatusInternalServerError)
 				return
 			}
+			// ... and every trusted browser (MFA-7).
+			if err := s.forgetTrustedBrowsers(ctx, uid); err != nil {
+				s.log.Error("revoke all", "userId", uid, "err", err)
+				writeEmpty(w, http.StatusInternalServerError)
+				return
+			}
 		}
 		if uid != "" {
 			_, err = s.revokeUser(ctx, uid, aid, "api")
@@ -390,6 +396,9 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 			if global {
 				// Everywhere means every access token too (AUD-7).
 				if err := s.revokeAccessBefore(r.Context(), fam.UserID, s.now()); err != nil {
+					s.log.Error("global logout", "userId", fam.UserID, "err", err)
+				}
+				if err := s.forgetTrustedBrowsers(r.Context(), fam.UserID); err != nil { // MFA-7
 					s.log.Error("global logout", "userId", fam.UserID, "err", err)
 				}
 				_, _ = s.revokeUser(r.Context(), fam.UserID, "", "logout_global")

@@ -354,6 +354,8 @@ func RotateSigningKey(ctx context.Context, cfg SigningKeysConfig, alg string) (s
 // (rotation of the key-encryption key): keys sealed by any KEK of cfg.KEKs
 // and legacy plaintext keys. It returns how many keys it re-sealed. The
 // signing keys themselves do not change, so issued tokens stay valid.
+// When cfg.Store is also a store.UserStore the users' authenticator
+// secrets are re-sealed too (RewrapTOTPSecrets), and counted.
 func RewrapSigningKeys(ctx context.Context, cfg SigningKeysConfig) (int, error) {
 	kr, err := cfg.open(ctx)
 	if err != nil {
@@ -362,6 +364,16 @@ func RewrapSigningKeys(ctx context.Context, cfg SigningKeysConfig) (int, error) 
 	n, err := kr.rewrap(ctx, true)
 	if err != nil {
 		return n, fmt.Errorf("idp: re-seal signing keys: %w", err)
+	}
+	// The authenticator secrets are sealed with the same KEK (MFA-8): a
+	// rotation that left them behind would lock their users out once the
+	// old KEK is dropped.
+	if us, ok := cfg.Store.(store.UserStore); ok {
+		m, err := RewrapTOTPSecrets(ctx, us, cfg.KEKs)
+		if err != nil {
+			return n, err
+		}
+		n += m
 	}
 	return n, nil
 }

@@ -32,9 +32,10 @@ type tokenResponse struct {
 // loginTokens answers a successful password login: the access token,
 // bound by sid to the login's refresh-token family when there is one
 // (checkPassword stored it with the login record).
-func (s *Server) loginTokens(ctx context.Context, user *store.User, app *store.Application, scopes []string, fam *loginFamily) (*tokenResponse, *oauthError) {
+// amr says how the user authenticated (RFC 8176: pwd, or pwd otp mfa).
+func (s *Server) loginTokens(ctx context.Context, user *store.User, app *store.Application, scopes []string, fam *loginFamily, amr []string) (*tokenResponse, *oauthError) {
 	p := tokenParams{user: user, app: app, scopes: scopes, authType: "PASSWORD", authTime: s.now(),
-		grants: []string{"password"}, ttl: s.policy(app).accessTTL}
+		grants: []string{"password"}, ttl: s.policy(app).accessTTL, amr: amr}
 	if fam != nil {
 		p.authTime, p.sid = fam.family.AuthTime, fam.family.ID
 	}

@@ -186,7 +186,7 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 		"userinfo_signing_alg_values_supported": []string{AlgES256, AlgRS256, AlgEdDSA},
 		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post", "none"},
 		"claims_supported": []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "email", "email_verified",
-			"given_name", "family_name", "name", "preferred_username", "roles", "applicationId", "sid"},
+			"given_name", "family_name", "name", "preferred_username", "roles", "applicationId", "sid", "amr"},
 		"frontchannel_logout_supported": false,
 		"backchannel_logout_supported":  false,
 	})

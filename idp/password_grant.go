@@ -41,7 +41,8 @@ func (s *Server) passwordGrant(r *http.Request, app *store.Application, secretOK
 	// The client authenticated above, so its X-Forwarded-For names the
 	// browser (IDP-BF-3); the password bucket is keyed by it (AUD-4).
 	ip := clientIP(r, true)
-	att := loginAttempt{login: login, pw: pw, app: app, ip: ip,
+	// twoFactorTrustId: the Login API's field, as a form parameter (compat §16).
+	att := loginAttempt{login: login, pw: pw, app: app, ip: ip, trustID: param(f.Get("twoFactorTrustId")),
 		device:  s.parseDeviceToken(ctx, param(f.Get("device_token")), app.ID),
 		offline: slices.Contains(scopes, "offline_access") && app.Config.GenerateRefreshTokens, scopes: scopes,
 		dev: deviceInfo{Name: f.Get("metaData.device.name"), Type: f.Get("metaData.device.type"), Description: f.Get("metaData.device.description")}}
@@ -49,7 +50,13 @@ func (s *Server) passwordGrant(r *http.Request, app *store.Application, secretOK
 	if e != nil {
 		return nil, e
 	}
-	resp, e := s.loginTokens(ctx, user, app, scopes, fam)
+	return s.loginResponse(ctx, user, app, scopes, deviceID, fam, amrPassword)
+}
+
+// loginResponse answers a completed login (password grant, or its second
+// step): the tokens and the browser's renewed device token.
+func (s *Server) loginResponse(ctx context.Context, user *store.User, app *store.Application, scopes []string, deviceID string, fam *loginFamily, amr []string) (*tokenResponse, *oauthError) {
+	resp, e := s.loginTokens(ctx, user, app, scopes, fam, amr)
 	if e != nil {
 		return nil, e
 	}
@@ -71,6 +78,18 @@ type loginAttempt struct {
 	offline bool
 	scopes  []string
 	dev     deviceInfo
+	// trustID is a twoFactorTrustId presented with the password: valid
+	// for this user and application, it skips the second step.
+	trustID string
+}
+
+// passedPassword is a login whose password was right, before its record
+// is written (completeLogin).
+type passedPassword struct {
+	user     *store.User // as read; its PasswordHash is the one verified
+	deviceID string      // the presented device token's id, if it counts
+	trusted  bool        // that device token bypassed the account's delay
+	newHash  string      // rehash of the password, or ""
 }
 
 // loginFamily is the refresh token of a successful login and its stored
@@ -93,12 +112,30 @@ type loginFamily struct {
 // expiry or a required password change). An attempt the lockout refuses is
 // never checked against the real hash (AUD-1), so a guess during a delay
 // learns nothing: it costs a dummy verification instead.
+//
+// A user with a second factor gets no tokens here: unless att.trustID is a
+// valid trust id for the user and application, the answer is
+// two_factor_required and nothing is recorded until the second step
+// (secondFactorGate, MFA-6).
 func (s *Server) checkPassword(ctx context.Context, att loginAttempt) (*store.User, string, *loginFamily, *oauthError) {
+	v, e := s.verifyPassword(ctx, att)
+	if e != nil {
+		return nil, "", nil, e
+	}
+	if e := s.secondFactorGate(ctx, att, v); e != nil {
+		return nil, "", nil, e
+	}
+	return s.completeLogin(ctx, att, v)
+}
+
+// verifyPassword is checkPassword's password check: the lockout, the hash,
+// and the refusals only the right password may learn.
+func (s *Server) verifyPassword(ctx context.Context, att loginAttempt) (*passedPassword, *oauthError) {
 	now := s.now()
 	pol := s.cfg.Lockout
 	user, err := s.store.GetUserByLogin(ctx, att.login)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, "", nil, errServer()
+		return nil, errServer()
 	}
 	// A device token counts only for the account it was issued for;
 	// anything else is treated as none.
@@ -110,34 +147,34 @@ func (s *Server) checkPassword(ctx context.Context, att loginAttempt) (*store.Us
 	if deviceID != "" {
 		df, err := s.store.GetLoginFailures(ctx, user.ID, deviceID)
 		if err != nil {
-			return nil, "", nil, errServer()
+			return nil, errServer()
 		}
 		trusted = pol.Disabled || df.Count < pol.DeviceFailures
 	}
 	// The per-IP bucket (IDP-BF-3) is for strangers; a trusted browser's
 	// own guesses are bounded by DeviceFailures.
 	if !trusted && !s.pwLimit.allowed(att.ip) {
-		return nil, "", nil, &oauthError{Status: http.StatusTooManyRequests}
+		return nil, &oauthError{Status: http.StatusTooManyRequests}
 	}
 	if user == nil {
 		s.hasher.VerifyDummy(ctx, att.pw)
 		s.loginFailed(ctx, nil, "", att, "unknown_user")
-		return nil, "", nil, errInvalidCredentials()
+		return nil, errInvalidCredentials()
 	}
 	if !trusted && !pol.Disabled {
 		af, err := s.store.GetLoginFailures(ctx, user.ID, "")
 		if err != nil {
-			return nil, "", nil, errServer()
+			return nil, errServer()
 		}
 		if pol.refuses(af, now) {
 			s.hasher.VerifyDummy(ctx, att.pw)
 			s.loginFailed(ctx, user, "", att, "locked")
-			return nil, "", nil, errInvalidCredentials()
+			return nil, errInvalidCredentials()
 		}
 	}
 	ok, rehash, err := s.hasher.Verify(ctx, user.PasswordHash, att.pw)
 	if err != nil && ctx.Err() != nil {
-		return nil, "", nil, errServer()
+		return nil, errServer()
 	}
 	if !ok {
 		counter := "" // the account's counter, or only the trusted device's
@@ -145,18 +182,29 @@ func (s *Server) checkPassword(ctx context.Context, att loginAttempt) (*store.Us
 			counter = deviceID
 		}
 		s.loginFailed(ctx, user, counter, att, "bad_password")
-		return nil, "", nil, errInvalidCredentials()
+		return nil, errInvalidCredentials()
 	}
 	// The right password: from here on the answer may say why.
 	if e := loginRefusal(user, now); e != nil {
-		return nil, "", nil, e
+		return nil, e
 	}
-	newHash := ""
+	v := &passedPassword{user: user, deviceID: deviceID, trusted: trusted}
 	if rehash { // IDP-HASH-2: upgrade imported or outdated hashes on login
 		if h, err := s.hasher.Hash(ctx, att.pw); err == nil {
-			newHash = h
+			v.newHash = h
 		}
 	}
+	return v, nil
+}
+
+// completeLogin writes a verified login (its record and, when
+// att.offline, its new refresh-token family) and returns the user as
+// written, the device id for the browser's next device token and the
+// family. The second step of a two-factor login completes its password
+// login here too, so both answer the same (compat §16).
+func (s *Server) completeLogin(ctx context.Context, att loginAttempt, v *passedPassword) (*store.User, string, *loginFamily, *oauthError) {
+	now := s.now()
+	user, deviceID, trusted := v.user, v.deviceID, v.trusted
 	var fam *loginFamily
 	if att.offline {
 		fam = &loginFamily{}
@@ -166,7 +214,7 @@ func (s *Server) checkPassword(ctx context.Context, att loginAttempt) (*store.Us
 	// login's refresh-token family. A deactivation or password change that
 	// landed since the read wins.
 	rec := store.LoginRecord{UserID: user.ID, At: now, OldHash: user.PasswordHash,
-		NewHash: newHash, ResetAccount: !trusted, DeviceID: deviceID}
+		NewHash: v.newHash, ResetAccount: !trusted, DeviceID: deviceID}
 	if fam != nil {
 		rec.Family = fam.family
 	}

@@ -414,6 +414,7 @@ func (s *Server) register(h func(pattern, route string, f http.HandlerFunc)) {
 	h("POST /api/logout", "logout", s.handleLogout)
 
 	s.adminRoutes(h)
+	s.twoFactorRoutes(h)
 }
 
 // routeTable is a mux with the API routes and no working handlers: what an

@@ -47,6 +47,9 @@ type AccessClaims struct {
 	Roles              []string `json:"roles,omitempty"`
 	Scope              string   `json:"scope,omitempty"`
 	SID                string   `json:"sid,omitempty"`
+	// AMR (RFC 8176) says how the user authenticated: ["pwd"], or
+	// ["pwd","otp","mfa"] after a second factor (compat §16).
+	AMR []string `json:"amr,omitempty"`
 }
 
 // tokenParams is what minting an access token needs.
@@ -60,6 +63,7 @@ type tokenParams struct {
 	sid      string
 	grants   []string // header gty
 	ttl      time.Duration
+	amr      []string // login tokens only (compat §16)
 }
 
 // signAccessToken mints and signs an access token; it returns the token
@@ -88,6 +92,7 @@ func (s *Server) signAccessToken(ctx context.Context, p tokenParams) (string, ti
 		PreferredUsername:  p.user.Username,
 		Scope:              strings.Join(p.scopes, " "),
 		SID:                p.sid,
+		AMR:                p.amr,
 	}
 	if p.reg != nil {
 		c.ApplicationID = p.app.ID
@@ -109,14 +114,15 @@ func (s *Server) signAccessToken(ctx context.Context, p tokenParams) (string, ti
 // idClaims are the claims of an OpenID Connect id_token.
 type idClaims struct {
 	baseClaims
-	AuthTime          int64  `json:"auth_time,omitempty"`
-	Email             string `json:"email,omitempty"`
-	EmailVerified     bool   `json:"email_verified"`
-	GivenName         string `json:"given_name,omitempty"`
-	FamilyName        string `json:"family_name,omitempty"`
-	Name              string `json:"name,omitempty"`
-	PreferredUsername string `json:"preferred_username,omitempty"`
-	SID               string `json:"sid,omitempty"`
+	AuthTime          int64    `json:"auth_time,omitempty"`
+	Email             string   `json:"email,omitempty"`
+	EmailVerified     bool     `json:"email_verified"`
+	GivenName         string   `json:"given_name,omitempty"`
+	FamilyName        string   `json:"family_name,omitempty"`
+	Name              string   `json:"name,omitempty"`
+	PreferredUsername string   `json:"preferred_username,omitempty"`
+	SID               string   `json:"sid,omitempty"`
+	AMR               []string `json:"amr,omitempty"`
 }
 
 func (s *Server) signIDToken(p tokenParams, exp time.Time) (string, error) {
@@ -132,7 +138,7 @@ func (s *Server) signIDToken(p tokenParams, exp time.Time) (string, error) {
 		},
 		AuthTime: p.authTime.Unix(), Email: p.user.Email, EmailVerified: p.user.Verified,
 		GivenName: p.user.FirstName, FamilyName: p.user.LastName, Name: p.user.FullName,
-		PreferredUsername: p.user.Username, SID: p.sid,
+		PreferredUsername: p.user.Username, SID: p.sid, AMR: p.amr,
 	}
 	t := jwt.NewWithClaims(k.method, c)
 	t.Header["kid"] = k.rec.ID

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"reflect"
 	"slices"
@@ -300,7 +301,8 @@ func TestChangePasswordWrongCurrentIsInvalidCredentials(t *testing.T) {
 }
 
 // TestAPIKeyPermissionsMinimal (AUD-13): the app key's permissions are
-// exactly the endpoints and methods the client's keyed calls use.
+// exactly the endpoints and methods the client's keyed calls use (the
+// account calls here, the second factor's in twofactor.go).
 func TestAPIKeyPermissionsMinimal(t *testing.T) {
 	want := map[string][]string{
 		"/api/jwt/refresh":          {"DELETE"},
@@ -311,6 +313,7 @@ func TestAPIKeyPermissionsMinimal(t *testing.T) {
 		"/api/user/change-password": {"POST"},
 		"/api/user/change-email":    {"POST"},
 	}
+	maps.Copy(want, twoFactorPermissions())
 	if got := APIKeyPermissions(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("APIKeyPermissions() = %v, want %v", got, want)
 	}

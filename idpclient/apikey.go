@@ -1,5 +1,7 @@
 package idpclient
 
+import "maps"
+
 // APIKeyPermissions returns the API-key permissions this client's calls
 // need, in FusionAuth's permissions.endpoints shape (endpoint -> methods),
 // and nothing more (AUD-13):
@@ -12,7 +14,8 @@ package idpclient
 //   - /api/user/forgot-password POST: ForgotPassword;
 //   - /api/user/change-password POST: ChangePassword (ResetPassword sends
 //     no key: the reset id is its credential);
-//   - /api/user/change-email POST: ChangeEmail.
+//   - /api/user/change-email POST: ChangeEmail;
+//   - the second factor's enrolment calls (twofactor.go).
 //
 // VerifyEmail sends no key either, and every OAuth call authenticates with
 // the client's own id and secret. Give an app's Config.APIKey exactly
@@ -21,7 +24,7 @@ package idpclient
 // mailed id, but cannot update, delete or list users or touch any other
 // application.
 func APIKeyPermissions() map[string][]string {
-	return map[string][]string{
+	p := map[string][]string{
 		"/api/jwt/refresh":          {"DELETE"},
 		"/api/user":                 {"GET"},
 		"/api/user/registration":    {"POST"},
@@ -30,4 +33,6 @@ func APIKeyPermissions() map[string][]string {
 		"/api/user/change-password": {"POST"},
 		"/api/user/change-email":    {"POST"},
 	}
+	maps.Copy(p, twoFactorPermissions())
+	return p
 }

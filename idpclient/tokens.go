@@ -47,16 +47,34 @@ func (c *Client) PasswordLogin(ctx context.Context, username, password, clientIP
 // parameter, not FusionAuth's; empty sends none) and returns the renewed
 // one in Tokens.DeviceToken.
 func (c *Client) PasswordLoginDevice(ctx context.Context, username, password, clientIP, deviceToken string) (*Tokens, error) {
+	return c.PasswordLoginWith(ctx, username, password, clientIP, PasswordLoginOptions{DeviceToken: deviceToken})
+}
+
+// PasswordLoginWith is PasswordLogin with the browser's device token and
+// twoFactorTrustId (see PasswordLoginOptions). For a user with a second
+// factor and no valid trust id it fails with ErrTwoFactorRequired (see
+// TwoFactorLogin).
+func (c *Client) PasswordLoginWith(ctx context.Context, username, password, clientIP string, opts PasswordLoginOptions) (*Tokens, error) {
 	const op = "password grant"
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	hc := c.httpClient(normalizeIP(clientIP))
-	if deviceToken != "" {
-		hc.Transport = &extraForm{base: hc.Transport, add: url.Values{"device_token": {deviceToken}}}
+	extra := url.Values{}
+	if opts.DeviceToken != "" {
+		extra.Set("device_token", opts.DeviceToken)
+	}
+	if opts.TwoFactorTrustID != "" {
+		extra.Set("twoFactorTrustId", opts.TwoFactorTrustID)
+	}
+	if len(extra) > 0 {
+		hc.Transport = &extraForm{base: hc.Transport, add: extra}
 	}
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, hc)
 	tok, err := c.oauth.PasswordCredentialsToken(ctx, username, password)
 	if err != nil {
+		if e := twoFactorError(op, err); e != nil {
+			return nil, e
+		}
 		return nil, c.oauthError(op, err, passwordKind)
 	}
 	t, err := c.finish(ctx, op, tok.AccessToken, tok.RefreshToken, extraString(tok, "refresh_token_id"))

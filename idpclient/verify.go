@@ -36,6 +36,11 @@ type Claims struct {
 	SID                string // the refresh token (family) id issued with it
 	AuthenticationType string
 	TenantID           string
+	// AMR says how the user signed in (RFC 8176): ["pwd"], or
+	// ["pwd","otp","mfa"] after a second factor. Only a login's tokens
+	// carry it (a Gatehouse IdP's; not FusionAuth's): keep it in the
+	// session.
+	AMR []string
 	// Raw is the token's JSON payload as the IdP signed it.
 	Raw json.RawMessage
 }
@@ -53,6 +58,7 @@ type tokenClaims struct {
 	SID                string           `json:"sid,omitempty"`
 	AuthenticationType string           `json:"authenticationType,omitempty"`
 	TenantID           string           `json:"tid,omitempty"`
+	AMR                []string         `json:"amr,omitempty"`
 }
 
 // Verify checks an access token issued by the IdP to this client and
@@ -133,6 +139,7 @@ func (c *Client) Verify(ctx context.Context, token string) (*Claims, error) {
 		SID:                tc.SID,
 		AuthenticationType: tc.AuthenticationType,
 		TenantID:           tc.TenantID,
+		AMR:                tc.AMR,
 	}
 	if tc.AuthTime != nil {
 		cl.AuthTime = tc.AuthTime.Time

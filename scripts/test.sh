@@ -37,6 +37,13 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 export GATEHOUSE_CHROMIUM="${GATEHOUSE_CHROMIUM:-$(command -v chromium)}"
 
+echo "== npm (axe-core and FusionAuth's TypeScript client come from it)"
+if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
+	sudo=(); if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
+	"${sudo[@]}" apt-get update -q
+	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q npm nodejs
+fi
+
 echo "== axe-core (the browser suite's accessibility checks, e2e/browser)"
 # Pinned (e2e/browser's axeVersion says the same); installed from npm into
 # the user's cache, never into the repository. Under GATEHOUSE_CI=1 the
@@ -45,12 +52,15 @@ axe_version=4.14.1
 axe_prefix="${XDG_CACHE_HOME:-$HOME/.cache}/gatehouse/axe-core-$axe_version"
 export GATEHOUSE_AXE="${GATEHOUSE_AXE:-$axe_prefix/node_modules/axe-core/axe.min.js}"
 if [ ! -s "$GATEHOUSE_AXE" ]; then
-	if ! command -v npm >/dev/null 2>&1; then
-		sudo=(); if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
-		"${sudo[@]}" apt-get update -q
-		DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q npm
-	fi
 	npm install --prefix "$axe_prefix" --no-save --no-audit --no-fund --silent "axe-core@$axe_version"
+fi
+
+echo "== @fusionauth/typescript-client (idp's FusionAuth wire test)"
+# Pinned (idp/tsclient_test.go's fusionAuthTSClient says the same); into the
+# user's cache like axe-core. The test installs it itself when missing.
+fa_ts_prefix="${XDG_CACHE_HOME:-$HOME/.cache}/gatehouse/fusionauth-typescript-client-1.69.0"
+if [ ! -s "$fa_ts_prefix/node_modules/@fusionauth/typescript-client/package.json" ]; then
+	npm install --prefix "$fa_ts_prefix" --no-save --no-audit --no-fund --silent "@fusionauth/typescript-client@1.69.0"
 fi
 
 echo "== go test"
