@@ -212,8 +212,13 @@ func TestAPPACC4_ResetPassword(t *testing.T) {
 	id, _ := url.ParseQuery(strings.SplitN(link, "?", 2)[1])
 	b := a.browser()
 	for range 3 { // mail scanners prefetch: nothing happens
-		if r := b.get(link); r.status != 200 || !strings.Contains(r.body, `name="id"`) {
+		r := b.get(link)
+		if r.status != 200 || !strings.Contains(r.body, `name="id"`) {
 			t.Fatalf("GET reset link: %d %s", r.status, r.body)
+		}
+		// The id is in the URL: no Referer carries it, no cache keeps it.
+		if r.header.Get("Referrer-Policy") != "no-referrer" || r.header.Get("Cache-Control") != "no-store" {
+			t.Errorf("reset page headers: %v", r.header)
 		}
 	}
 	if !a.canLogin(w.email, testPassword) {
