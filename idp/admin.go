@@ -188,6 +188,14 @@ func validateConfig(c store.ApplicationConfig) error {
 			return err
 		}
 	}
+	if c.BaseURL != "" {
+		if err := validateBaseURL("baseURL", c.BaseURL); err != nil {
+			return err
+		}
+	}
+	if err := validateRelyingParty(c); err != nil {
+		return err
+	}
 	for i, r := range c.Roles {
 		if strings.TrimSpace(r) == "" {
 			return invalid("roles["+itoa(i)+"]", "blank", "A role needs a name.")

@@ -35,6 +35,7 @@ func (s *Server) adminRoutes(h func(pattern, route string, f http.HandlerFunc)) 
 	h("GET /api/application/{id}", "application_get", k(s.handleGetApplication))
 	h("DELETE /api/application/{id}", "application_delete", k(s.handleDeleteApplication))
 	h("POST /api/api-key", "api_key_create", k(s.handleCreateAPIKey))
+	s.accountRoutes(h)
 }
 
 // userJSON is FusionAuth's user object; it never carries a password.
@@ -155,11 +156,15 @@ func (s *Server) handleGetUser(w http.ResponseWriter, r *http.Request) {
 				login = param(q.Get(k))
 			}
 		}
-		if login == "" {
-			writeAPIErrors(w, new(apiErrors).general("[invalid]", "Specify a userId, loginId, email or username."))
+		if id := param(q.Get("changePasswordId")); id != "" && login == "" {
+			// compat §18: whose reset id is this (it stays usable).
+			u, err = s.userByChangePasswordID(ctx, id)
+		} else if login == "" {
+			writeAPIErrors(w, new(apiErrors).general("[invalid]", "Specify a userId, loginId, email, username or changePasswordId."))
 			return
+		} else {
+			u, err = s.store.GetUserByLogin(ctx, login)
 		}
-		u, err = s.store.GetUserByLogin(ctx, login)
 	}
 	if err != nil {
 		writeAdminError(w, err, "")
@@ -356,6 +361,14 @@ func (s *Server) handleCreateRegistration(w http.ResponseWriter, r *http.Request
 			FirstName: u.FirstName, LastName: u.LastName, FullName: u.FullName, Data: u.Data, Verified: req.SkipVerification,
 			ApplicationID: req.Registration.ApplicationID})
 		if err != nil {
+			var ve *ValidationError
+			if errors.As(err, &ve) && ve.Kind == "duplicate" && u.Email != "" && s.mailLimit.allowed(clientIP(r, true)) {
+				// Sign-up with a taken address (compat §18, ACC-1): its owner
+				// is told; the IP's mail bucket bounds such mails (ACC-4)
+				// without changing the answer.
+				s.mailLimit.fail(clientIP(r, true))
+				s.signupMails(ctx, req.Registration.ApplicationID, nil, strings.ToLower(strings.TrimSpace(u.Email)))
+			}
 			writeAdminError(w, err, "user.")
 			return
 		}
@@ -377,6 +390,9 @@ func (s *Server) handleCreateRegistration(w http.ResponseWriter, r *http.Request
 	if err != nil {
 		writeAdminError(w, err, "")
 		return
+	}
+	if req.User != nil { // a sign-up: the verification mail (compat §18)
+		s.signupMails(ctx, req.Registration.ApplicationID, user, "")
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"user": s.toUserJSON(r, user), "registration": toRegistrationJSON(reg)})
 }
@@ -434,8 +450,15 @@ type applicationJSON struct {
 	WebhookSecret string     `json:"webhookSecret,omitempty"` // input only
 	// WebhookAllowLinkLocal (a Gatehouse extension) lets webhookURLs name
 	// link-local or cloud-metadata addresses (AUD-15).
-	WebhookAllowLinkLocal bool  `json:"webhookAllowLinkLocal,omitempty"`
-	InsertInstant         int64 `json:"insertInstant,omitempty"`
+	WebhookAllowLinkLocal bool `json:"webhookAllowLinkLocal,omitempty"`
+	// WebAuthnRelyingPartyID and WebAuthnOrigins (Gatehouse extensions)
+	// are the application's passkey relying party (compat §17).
+	WebAuthnRelyingPartyID string   `json:"webAuthnRelyingPartyId,omitempty"`
+	WebAuthnOrigins        []string `json:"webAuthnOrigins,omitempty"`
+	// BaseURL (a Gatehouse extension, compat §18) is the app's public base
+	// URL; account mails link to its pages under it.
+	BaseURL       string `json:"baseURL,omitempty"`
+	InsertInstant int64  `json:"insertInstant,omitempty"`
 }
 
 type roleJSON struct {
@@ -461,6 +484,8 @@ func toApplicationJSON(a *store.Application, secret string) applicationJSON {
 		j.Roles = append(j.Roles, roleJSON{Name: r})
 	}
 	j.WebhookURLs, j.WebhookAllowLinkLocal = c.WebhookURLs, c.WebhookAllowLinkLocal
+	j.WebAuthnRelyingPartyID, j.WebAuthnOrigins = c.WebAuthnRelyingPartyID, c.WebAuthnOrigins
+	j.BaseURL = c.BaseURL
 	return j
 }
 
@@ -482,7 +507,8 @@ func (s *Server) handleCreateApplication(w http.ResponseWriter, r *http.Request)
 		GracePeriodSeconds:             a.JWTConfiguration.RefreshTokenOneTimeUseConfiguration.GracePeriodInSeconds,
 		RefreshTokenMaxLifetimeMinutes: a.JWTConfiguration.RefreshTokenSlidingWindowConfiguration.MaximumTimeToLiveInMinutes,
 		WebhookURLs:                    a.WebhookURLs, WebhookSecret: a.WebhookSecret,
-		WebhookAllowLinkLocal: a.WebhookAllowLinkLocal,
+		WebhookAllowLinkLocal: a.WebhookAllowLinkLocal, BaseURL: a.BaseURL,
+		WebAuthnRelyingPartyID: a.WebAuthnRelyingPartyID, WebAuthnOrigins: a.WebAuthnOrigins,
 	}
 	for _, role := range a.Roles {
 		cfg.Roles = append(cfg.Roles, role.Name)

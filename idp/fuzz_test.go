@@ -89,3 +89,56 @@ func FuzzRefreshTokenLookup(f *testing.F) {
 		}
 	})
 }
+
+// accountPaths are the account endpoints of issue 11 (ACC-12), with the
+// method each is fuzzed with.
+var accountPaths = []struct{ method, path string }{
+	{"POST", "/api/user/registration"},
+	{"POST", "/api/user/verify-email"},
+	{"PUT", "/api/user/verify-email?email=alice%40example.com&applicationId=x"},
+	{"POST", "/api/user/forgot-password"},
+	{"POST", "/api/user/change-password"},
+	{"POST", "/api/user/change-password/" + strings.Repeat("A", 43)},
+	{"POST", "/api/user/change-email"},
+	{"GET", "/api/user?changePasswordId=" + strings.Repeat("A", 43)},
+}
+
+// FuzzAccountRequests: arbitrary JSON bodies at every account endpoint,
+// with the API key: never a 5xx, a 400 carries FusionAuth's error shape,
+// and the existing user keeps its address and password (ACC-12).
+func FuzzAccountRequests(f *testing.F) {
+	f.Add(0, `{"user":{"email":"a@b.c","password":"x"},"registration":{"applicationId":"null"}}`)
+	f.Add(1, `{"verificationId":"`+strings.Repeat("A", 43)+`"}`)
+	f.Add(1, `{"verificationId":12}`)
+	f.Add(3, `{"loginId":"alice@example.com","applicationId":"00000000-0000-4000-8000-000000000000"}`)
+	f.Add(3, `{"loginId":"`+strings.Repeat("a", 5000)+`"}`)
+	f.Add(4, `{"loginId":"alice@example.com","currentPassword":"x","password":"y"}`)
+	f.Add(4, `{"changePasswordId":"../../x","password":"p"}`)
+	f.Add(5, `{"password":null}`)
+	f.Add(6, `{"loginId":"alice@example.com","currentPassword":"x","email":"\u0000@x"}`)
+	f.Add(7, `[]`)
+	f.Add(2, `{"}`)
+	fx := newFixture(f, idptest.AppOptions{})
+	before, err := fx.idp.Store.GetUser(context.Background(), fx.userID)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, which int, body string) {
+		fx.t = t
+		ep := accountPaths[uint(which)%uint(len(accountPaths))]
+		req := httptest.NewRequest(ep.method, ep.path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", fx.idp.APIKey)
+		rec := fuzzServe(t, fx, req)
+		if rec.Code == 400 {
+			var m map[string]any
+			if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil || (m["fieldErrors"] == nil && m["generalErrors"] == nil) {
+				t.Fatalf("%s %s: 400 without the error shape: %q", ep.method, ep.path, rec.Body)
+			}
+		}
+		u, err := fx.idp.Store.GetUser(context.Background(), fx.userID)
+		if err != nil || u.Email != before.Email || u.PasswordHash != before.PasswordHash {
+			t.Fatalf("the user changed: %+v %v", u, err)
+		}
+	})
+}

@@ -281,12 +281,15 @@ func (s *Server) loginLostRace(ctx context.Context, read *store.User) *oauthErro
 func (s *Server) loginFailed(ctx context.Context, user *store.User, deviceID string, att loginAttempt, reason string) {
 	s.metrics.loginFailures.Inc()
 	s.pwLimit.fail(att.ip)
-	uid := ""
+	uid, appID := "", ""
 	if user != nil {
 		uid = user.ID
 	}
+	if att.app != nil { // nil for a current-password check (ACC-7)
+		appID = att.app.ID
+	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "login failed", slog.String("event", "login_failed"),
-		slog.String("reason", reason), slog.String("userId", uid), slog.String("applicationId", att.app.ID),
+		slog.String("reason", reason), slog.String("userId", uid), slog.String("applicationId", appID),
 		slog.String("ip", att.ip), slog.Bool("device", deviceID != ""))
 	// A refused attempt tested no password, so it does not count: the
 	// counter is the number of guesses actually checked.

@@ -228,8 +228,11 @@ type Server struct {
 	// counts failed client authentications per TCP peer (AUD-4).
 	pwLimit     *throttle
 	clientLimit *throttle
-	mux         *http.ServeMux
-	admin       *Admin
+	// mailLimit counts requests that may send an account mail per
+	// end-user IP (ACC-4), with the Throttle policy.
+	mailLimit *throttle
+	mux       *http.ServeMux
+	admin     *Admin
 
 	refreshCount atomic.Int64
 }
@@ -284,6 +287,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		core:    core{store: cfg.Store, hasher: cfg.Hasher, log: cfg.Logger, now: cfg.Now, events: cfg.Events, issuer: cfg.Issuer},
 		cfg:     cfg,
 		metrics: newMetrics(), pwLimit: newThrottle(cfg.Throttle, cfg.Now), clientLimit: newThrottle(cfg.Throttle, cfg.Now),
+		mailLimit: newThrottle(cfg.Throttle, cfg.Now),
 	}
 	if len(cfg.KEKs) == 0 {
 		s.log.Warn("signing keys are stored unencrypted: no key-encryption key configured")
@@ -327,12 +331,21 @@ func (s *Server) RefreshRequests() int64 {
 	return s.refreshCount.Load()
 }
 
-// CollectGarbage deletes expired refresh-token families and clears sealed
-// successors past the grace period. Run it periodically (see Run).
+// CollectGarbage deletes expired refresh-token families, clears sealed
+// successors past the grace period and deletes expired tickets (reset,
+// verification, email-change, second-factor ids). It returns the number
+// of refresh-token families deleted. Run it periodically (see Run).
 func (s *Server) CollectGarbage(ctx context.Context) (int, error) {
 	now := s.now()
 	cutoff := now.Add(-s.maxGrace(ctx))
-	return s.store.DeleteExpiredRefreshTokens(ctx, now, cutoff)
+	n, err := s.store.DeleteExpiredRefreshTokens(ctx, now, cutoff)
+	if err != nil {
+		return n, err
+	}
+	if _, err := s.store.DeleteExpiredTickets(ctx, now); err != nil {
+		return n, fmt.Errorf("collect expired tickets: %w", err)
+	}
+	return n, nil
 }
 
 // maxGrace is the longest grace period of any application.
@@ -366,6 +379,7 @@ func (s *Server) Run(ctx context.Context, interval time.Duration) {
 			}
 			s.pwLimit.sweep()
 			s.clientLimit.sweep()
+			s.mailLimit.sweep()
 		}
 	}
 }
@@ -415,6 +429,7 @@ func (s *Server) register(h func(pattern, route string, f http.HandlerFunc)) {
 
 	s.adminRoutes(h)
 	s.twoFactorRoutes(h)
+	s.webAuthnRoutes(h)
 }
 
 // routeTable is a mux with the API routes and no working handlers: what an

@@ -27,6 +27,29 @@ const fusionAuthTSClient = "@fusionauth/typescript-client@1.69.0"
 // client is installed once into the user's cache directory, where
 // scripts/test.sh puts it).
 func TestFusionAuthTypeScriptClientTwoFactor(t *testing.T) {
+	node, modules := fusionAuthTS(t)
+	f := newFixture(t, idptest.AppOptions{})
+	script, err := filepath.Abs(filepath.Join("testdata", "fusionauth-ts", "twofactor.cjs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, script)
+	cmd.Env = append(os.Environ(), "NODE_PATH="+modules,
+		"GH_URL="+f.idp.URL, "GH_API_KEY="+f.idp.APIKey, "GH_CLIENT_ID="+f.clientID, "GH_CLIENT_SECRET="+f.secret,
+		"GH_USER_ID="+f.userID, "GH_EMAIL="+f.email, "GH_PASSWORD="+testPassword,
+		"GH_NOW_MS="+strconv.FormatInt(f.clock.Now().UnixMilli(), 10))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("FusionAuth's TypeScript client: %v\n%s", err, out)
+	}
+}
+
+// fusionAuthTS returns node and the node_modules directory holding
+// FusionAuth's TypeScript client, installing it once.
+func fusionAuthTS(t *testing.T) (node, modules string) {
+	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
 		testneeds.Missing(t, "node is not installed")
@@ -51,19 +74,29 @@ func TestFusionAuthTypeScriptClientTwoFactor(t *testing.T) {
 			testneeds.Missing(t, "npm install "+fusionAuthTSClient+" failed: "+string(out))
 		}
 	}
+	return node, filepath.Join(dir, "node_modules")
+}
 
-	f := newFixture(t, idptest.AppOptions{})
-	script, err := filepath.Abs(filepath.Join("testdata", "fusionauth-ts", "twofactor.cjs"))
+// TestFusionAuthTypeScriptClientWebAuthn: FusionAuth's own TypeScript
+// client, unchanged, drives passkeys (compat §17) with a software
+// authenticator (testdata/fusionauth-ts/webauthn.cjs):
+// startWebAuthnRegistration, completeWebAuthnRegistration,
+// startWebAuthnLogin by loginId and discoverable, completeWebAuthnLogin
+// (tokens, refresh, a replay's 404), retrieveWebAuthnCredentialsForUser,
+// retrieveWebAuthnCredential and deleteWebAuthnCredential.
+func TestFusionAuthTypeScriptClientWebAuthn(t *testing.T) {
+	node, modules := fusionAuthTS(t)
+	f := newFixture(t, idptest.AppOptions{WebAuthnRelyingPartyID: "shop.example", WebAuthnOrigins: []string{"https://shop.example"}})
+	script, err := filepath.Abs(filepath.Join("testdata", "fusionauth-ts", "webauthn.cjs"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, script)
-	cmd.Env = append(os.Environ(), "NODE_PATH="+filepath.Join(dir, "node_modules"),
-		"GH_URL="+f.idp.URL, "GH_API_KEY="+f.idp.APIKey, "GH_CLIENT_ID="+f.clientID, "GH_CLIENT_SECRET="+f.secret,
-		"GH_USER_ID="+f.userID, "GH_EMAIL="+f.email, "GH_PASSWORD="+testPassword,
-		"GH_NOW_MS="+strconv.FormatInt(f.clock.Now().UnixMilli(), 10))
+	cmd.Env = append(os.Environ(), "NODE_PATH="+modules,
+		"GH_URL="+f.idp.URL, "GH_API_KEY="+f.idp.APIKey, "GH_CLIENT_ID="+f.clientID,
+		"GH_USER_ID="+f.userID, "GH_EMAIL="+f.email, "GH_ORIGIN=https://shop.example", "GH_RP_ID=shop.example")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("FusionAuth's TypeScript client: %v\n%s", err, out)

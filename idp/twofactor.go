@@ -75,8 +75,8 @@ type multiFactor struct {
 	// the last one; the lockout policy's delay applies to them (MFA-5).
 	Failures      int       `json:"failures,omitempty"`
 	LastFailureAt time.Time `json:"lastFailureAt,omitzero"`
-	// Passkeys belong to the WebAuthn work; kept as they are.
-	Passkeys []json.RawMessage `json:"passkeys,omitempty"`
+	// Passkeys are the user's WebAuthn credentials (webauthn.go).
+	Passkeys []passkey `json:"passkeys,omitempty"`
 }
 
 // authenticatorMethod is an enabled authenticator app.

@@ -158,3 +158,29 @@ func validateWebhookURL(field, raw string, allowLinkLocal bool) error {
 	}
 	return nil
 }
+
+// validateBaseURL checks an application's BaseURL, the prefix of the
+// links in its users' mails (compat §18): an absolute https URL (http only
+// on a loopback host, for development), without user info, query or
+// fragment, so a link built from it points where the operator meant.
+func validateBaseURL(field, raw string) error {
+	bad := func(msg string) error { return invalid(field, "invalid", msg) }
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.Opaque != "" {
+		return bad("baseURL must be an absolute http(s) URL.")
+	}
+	if u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.ContainsAny(raw, " \t\r\n<>\"") {
+		return bad("baseURL must not carry user info, a query or a fragment.")
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		h := u.Hostname()
+		if a, err := netip.ParseAddr(h); (err != nil || !a.IsLoopback()) && h != "localhost" {
+			return bad("baseURL must use https (http only on a loopback host).")
+		}
+	default:
+		return bad("baseURL must be an absolute http(s) URL.")
+	}
+	return nil
+}

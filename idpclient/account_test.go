@@ -302,7 +302,8 @@ func TestChangePasswordWrongCurrentIsInvalidCredentials(t *testing.T) {
 
 // TestAPIKeyPermissionsMinimal (AUD-13): the app key's permissions are
 // exactly the endpoints and methods the client's keyed calls use (the
-// account calls here, the second factor's in twofactor.go).
+// account calls here, the second factor's and the passkeys' in
+// twofactor.go and webauthn.go).
 func TestAPIKeyPermissionsMinimal(t *testing.T) {
 	want := map[string][]string{
 		"/api/jwt/refresh":          {"DELETE"},
@@ -314,6 +315,7 @@ func TestAPIKeyPermissionsMinimal(t *testing.T) {
 		"/api/user/change-email":    {"POST"},
 	}
 	maps.Copy(want, twoFactorPermissions())
+	maps.Copy(want, passkeyPermissions())
 	if got := APIKeyPermissions(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("APIKeyPermissions() = %v, want %v", got, want)
 	}

@@ -15,7 +15,8 @@ import "maps"
 //   - /api/user/change-password POST: ChangePassword (ResetPassword sends
 //     no key: the reset id is its credential);
 //   - /api/user/change-email POST: ChangeEmail;
-//   - the second factor's enrolment calls (twofactor.go).
+//   - the second factor's enrolment calls (twofactor.go) and the passkey
+//     calls (webauthn.go).
 //
 // VerifyEmail sends no key either, and every OAuth call authenticates with
 // the client's own id and secret. Give an app's Config.APIKey exactly
@@ -34,5 +35,6 @@ func APIKeyPermissions() map[string][]string {
 		"/api/user/change-email":    {"POST"},
 	}
 	maps.Copy(p, twoFactorPermissions())
+	maps.Copy(p, passkeyPermissions())
 	return p
 }

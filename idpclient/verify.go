@@ -37,7 +37,8 @@ type Claims struct {
 	AuthenticationType string
 	TenantID           string
 	// AMR says how the user signed in (RFC 8176): ["pwd"], or
-	// ["pwd","otp","mfa"] after a second factor. Only a login's tokens
+	// ["pwd","otp","mfa"] after a second factor, or
+	// ["hwk"|"swk","user","mfa"] with a passkey. Only a login's tokens
 	// carry it (a Gatehouse IdP's; not FusionAuth's): keep it in the
 	// session.
 	AMR []string

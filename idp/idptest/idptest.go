@@ -146,6 +146,10 @@ type AppOptions struct {
 	// Roles the application defines; default "user" and "admin" (the
 	// roles CreateUser registers with must be defined, AUD-15).
 	Roles []string
+	// WebAuthnRelyingPartyID and WebAuthnOrigins are the application's
+	// passkey relying party (default: none).
+	WebAuthnRelyingPartyID string
+	WebAuthnOrigins        []string
 }
 
 // CreateApp creates a confidential application with the password and
@@ -161,6 +165,8 @@ func (i *IdP) CreateApp(t testing.TB, o AppOptions) (clientID, clientSecret stri
 		RefreshTokenMaxLifetimeMinutes: int((o.MaxLifetime + time.Minute - 1) / time.Minute),
 		WebhookURLs:                    o.WebhookURLs,
 		Roles:                          o.Roles,
+		WebAuthnRelyingPartyID:         o.WebAuthnRelyingPartyID,
+		WebAuthnOrigins:                o.WebAuthnOrigins,
 	}
 	if cfg.Roles == nil {
 		cfg.Roles = []string{"user", "admin"}

@@ -216,6 +216,13 @@ type ApplicationConfig struct {
 	// under it (BaseURL + "/verify-email?id=…", "/reset-password?id=…").
 	// A Gatehouse addition; empty = the application sends no links.
 	BaseURL string `json:"baseURL,omitempty"`
+	// WebAuthnRelyingPartyID and WebAuthnOrigins are the application's
+	// WebAuthn relying party (passkeys): its id (a domain) and the origins
+	// (scheme://host[:port]) its pages run the ceremonies at. Empty =
+	// from BaseURL: its host, and scheme://host[:port]. A Gatehouse
+	// addition (FusionAuth has one relying party per tenant).
+	WebAuthnRelyingPartyID string   `json:"webAuthnRelyingPartyId,omitempty"`
+	WebAuthnOrigins        []string `json:"webAuthnOrigins,omitempty"`
 	// WebhookAllowLinkLocal is the explicit opt-in for webhook URLs at
 	// link-local or cloud-metadata addresses, refused by default (AUD-15).
 	WebhookAllowLinkLocal bool `json:"webhookAllowLinkLocal,omitempty"`
@@ -490,8 +497,10 @@ const (
 // email-verification id, a pending email change, a twoFactorId, a trusted
 // browser, a WebAuthn challenge. Only the SHA-256 of the secret is stored.
 type Ticket struct {
-	Hash          []byte // SHA-256 of the secret; unique
-	Kind          string // one of the Ticket* constants
+	Hash []byte // SHA-256 of the secret; unique
+	Kind string // one of the Ticket* constants
+	// UserID may be empty: a passkey login's challenge names no user
+	// until the assertion does (a discoverable credential).
 	UserID        string
 	ApplicationID string // may be empty
 	// Data is kind-specific JSON owned by package idp (the new address of

@@ -11,6 +11,10 @@ import (
 
 const ticketColumns = `hash, kind, user_id, application_id, data, attempts, created_at, expires_at`
 
+// ticketSelect reads ticketColumns; a ticket without a user (user_id
+// NULL) reads as UserID "".
+const ticketSelect = `hash, kind, COALESCE(user_id, ''), application_id, data, attempts, created_at, expires_at`
+
 func scanTicket(row pgx.Row) (*store.Ticket, error) {
 	var t store.Ticket
 	var data []byte
@@ -34,14 +38,14 @@ func (s *Store) CreateTicket(ctx context.Context, t *store.Ticket) error {
 	if t.Data != nil {
 		data = []byte(t.Data)
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO tickets (`+ticketColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+	_, err := s.pool.Exec(ctx, `INSERT INTO tickets (`+ticketColumns+`) VALUES ($1, $2, NULLIF($3, ''), $4, $5, $6, $7, $8)`,
 		t.Hash, t.Kind, t.UserID, t.ApplicationID, data, t.Attempts, ts(t.CreatedAt), t.ExpiresAt)
 	return wrap("create ticket", err)
 }
 
 // GetTicket returns the live ticket of that kind and hash.
 func (s *Store) GetTicket(ctx context.Context, kind string, hash []byte, now time.Time) (*store.Ticket, error) {
-	t, err := scanTicket(s.pool.QueryRow(ctx, `SELECT `+ticketColumns+` FROM tickets
+	t, err := scanTicket(s.pool.QueryRow(ctx, `SELECT `+ticketSelect+` FROM tickets
 		WHERE hash = $1 AND kind = $2 AND expires_at > $3`, hash, kind, now))
 	return t, wrap("get ticket", err)
 }
@@ -51,7 +55,7 @@ func (s *Store) GetTicket(ctx context.Context, kind string, hash []byte, now tim
 // gone, so exactly one of them gets it (on any IdP process).
 func (s *Store) TakeTicket(ctx context.Context, kind string, hash []byte, now time.Time) (*store.Ticket, error) {
 	t, err := scanTicket(s.pool.QueryRow(ctx, `DELETE FROM tickets
-		WHERE hash = $1 AND kind = $2 AND expires_at > $3 RETURNING `+ticketColumns, hash, kind, now))
+		WHERE hash = $1 AND kind = $2 AND expires_at > $3 RETURNING `+ticketSelect, hash, kind, now))
 	return t, wrap("take ticket", err)
 }
 

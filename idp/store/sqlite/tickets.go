@@ -11,9 +11,13 @@ import (
 
 const ticketCols = `hash, kind, user_id, application_id, data, attempts, created_at, expires_at`
 
+// ticketSelect reads ticketCols; a ticket without a user (user_id NULL)
+// reads as UserID "".
+const ticketSelect = `hash, kind, COALESCE(user_id, ''), application_id, data, attempts, created_at, expires_at`
+
 const (
 	qTakeTicket = `DELETE FROM tickets
-		WHERE hash = ? AND kind = ? AND expires_at > ? RETURNING ` + ticketCols
+		WHERE hash = ? AND kind = ? AND expires_at > ? RETURNING ` + ticketSelect
 	qCountTickets         = `SELECT count(*) FROM tickets WHERE user_id = ? AND kind = ? AND created_at >= ?`
 	qDeleteExpiredTickets = `DELETE FROM tickets WHERE expires_at <= ?`
 )
@@ -35,7 +39,7 @@ func scanTicket(sc scanner) (*store.Ticket, error) {
 // CreateTicket inserts t; ErrDuplicate if its hash exists, ErrNotFound if
 // its user does not.
 func (s *Store) CreateTicket(ctx context.Context, t *store.Ticket) error {
-	if _, err := s.w.ExecContext(ctx, `INSERT INTO tickets (`+ticketCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+	if _, err := s.w.ExecContext(ctx, `INSERT INTO tickets (`+ticketCols+`) VALUES (?, ?, NULLIF(?, ''), ?, ?, ?, ?, ?)`,
 		t.Hash, t.Kind, t.UserID, t.ApplicationID, nullText(t.Data), t.Attempts, ms(t.CreatedAt), ms(t.ExpiresAt)); err != nil {
 		return wrap("create ticket", err)
 	}
@@ -44,7 +48,7 @@ func (s *Store) CreateTicket(ctx context.Context, t *store.Ticket) error {
 
 // GetTicket returns the live ticket of that kind and hash.
 func (s *Store) GetTicket(ctx context.Context, kind string, hash []byte, now time.Time) (*store.Ticket, error) {
-	t, err := scanTicket(s.r.QueryRowContext(ctx, `SELECT `+ticketCols+` FROM tickets
+	t, err := scanTicket(s.r.QueryRowContext(ctx, `SELECT `+ticketSelect+` FROM tickets
 		WHERE hash = ? AND kind = ? AND expires_at > ?`, hash, kind, ms(now)))
 	if err != nil {
 		return nil, wrap("get ticket", err)

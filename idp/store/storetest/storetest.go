@@ -148,6 +148,7 @@ func suite() []group {
 			{"CountSince", testTicketCount},
 			{"DeleteExpired", testTicketDeleteExpired},
 			{"DeletedWithUser", testTicketDeletedWithUser},
+			{"WithoutUser", testTicketWithoutUser},
 		}},
 		{"Store", []testCase{
 			{"Ping", testPing},

@@ -362,3 +362,27 @@ func testTicketDeletedWithUser(t *testing.T, s store.Store) {
 	_, err = s.GetTicket(ctx, keep.Kind, keep.Hash, at(1))
 	noErr(t, "GetTicket(other user's)", err)
 }
+
+// testTicketWithoutUser: a ticket may name no user (a passkey login's
+// challenge before the assertion names one); it round-trips with UserID
+// "", is taken once, and another user's DeleteTickets leaves it alone.
+func testTicketWithoutUser(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	u := createUser(t, s, newUser())
+	a := createApp(t, s, newApp())
+	tk := &store.Ticket{Hash: digest("no-user-" + uuid.NewString()), Kind: store.TicketWebAuthn, ApplicationID: a.ID,
+		Data: json.RawMessage(`{"challenge":"x"}`), CreatedAt: at(0), ExpiresAt: at(300)}
+	createTicket(t, s, tk)
+	got, err := s.GetTicket(ctx, tk.Kind, tk.Hash, at(1))
+	noErr(t, "GetTicket(no user)", err)
+	same(t, "GetTicket(no user)", tk, got)
+	if _, err := s.DeleteTickets(ctx, u.ID); err != nil {
+		t.Fatalf("DeleteTickets: %v", err)
+	}
+	got, err = s.TakeTicket(ctx, tk.Kind, tk.Hash, at(1))
+	noErr(t, "TakeTicket(no user)", err)
+	same(t, "TakeTicket(no user)", tk, got)
+	if _, err := s.TakeTicket(ctx, tk.Kind, tk.Hash, at(1)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("second TakeTicket(no user): %v, want ErrNotFound", err)
+	}
+}

@@ -1,0 +1,230 @@
+package idp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/gatehouse-auth/gatehouse/idp/mail"
+	"github.com/gatehouse-auth/gatehouse/idp/store"
+	"github.com/gatehouse-auth/gatehouse/webhook"
+)
+
+// The account flows of issue 11 (compat §18): sign-up mails, email
+// verification, forgotten and changed passwords, email change. What is
+// shared by several of them lives here; each flow has its own file.
+
+// maxLoginIDLength bounds loginId and email inputs (an email is at most
+// 254 characters; anything longer is no account).
+const maxLoginIDLength = 320
+
+// errRateLimited answers 429: the client IP's bucket is empty (ACC-4).
+var errRateLimited = errors.New("idp: rate limited")
+
+// accountRoutes registers the account endpoints (API-key permissions name
+// them like every other /api route, AUD-13).
+func (s *Server) accountRoutes(h func(pattern, route string, f http.HandlerFunc)) {
+	k, opt := s.requireAPIKey, s.optionalAPIKey
+	// The ids are the credential here; FusionAuth's clients call these two
+	// without a key. A key that is sent must be valid and allowed.
+	h("POST /api/user/verify-email", "user_verify_email", opt(s.handleVerifyEmail))
+	h("POST /api/user/change-password/{changePasswordId}", "user_change_password", opt(s.handleChangePasswordByID))
+	// With a changePasswordId in the body it is the reset (no key needed);
+	// with a loginId it needs a key (handleChangePassword checks).
+	h("POST /api/user/change-password", "user_change_password", opt(s.handleChangePassword))
+	h("PUT /api/user/verify-email", "user_verify_email_resend", k(s.handleResendVerification))
+	h("POST /api/user/forgot-password", "user_forgot_password", k(s.handleForgotPassword))
+	h("POST /api/user/change-email", "user_change_email", k(s.handleChangeEmail))
+}
+
+// optionalAPIKey serves requests without an Authorization header as they
+// are; a request with one is checked like requireAPIKey (a wrong or
+// out-of-scope key is 401, never ignored).
+func (s *Server) optionalAPIKey(next http.HandlerFunc) http.HandlerFunc {
+	keyed := s.requireAPIKey(next)
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") == "" {
+			next(w, r)
+			return
+		}
+		keyed(w, r)
+	}
+}
+
+// writeAccountError maps a flow's error to the API: a validation error is
+// 400 fieldErrors, ErrNotFound 404, errRateLimited 429 with a general
+// error, anything else 500 (logged).
+func (s *Server) writeAccountError(w http.ResponseWriter, r *http.Request, err error) {
+	var ve *ValidationError
+	switch {
+	case errors.As(err, &ve):
+		writeAPIErrors(w, fieldError(ve.Field, ve.Kind, ve.Message))
+	case errors.Is(err, store.ErrNotFound):
+		writeEmpty(w, http.StatusNotFound)
+	case errors.Is(err, errRateLimited):
+		writeJSON(w, http.StatusTooManyRequests, new(apiErrors).general("[TooManyRequests]", "Too many requests from this address. Try again later."))
+	default:
+		s.log.Error("account request failed", "path", r.URL.Path, "err", err)
+		writeEmpty(w, http.StatusInternalServerError)
+	}
+}
+
+// loginIDParam normalises a loginId or email input; overlong values are
+// refused with a field error.
+func loginIDParam(field, v string) (string, error) {
+	v = strings.TrimSpace(param(v))
+	if v == "" {
+		return "", invalid(field, "blank", field+" is required.")
+	}
+	if len(v) > maxLoginIDLength {
+		return "", invalid(field, "tooLong", field+" is too long.")
+	}
+	return v, nil
+}
+
+// mailAllowed takes one token from the client IP's mail bucket (ACC-4):
+// every request that may send a link mail pays one, whatever the account,
+// so an empty bucket (429) says nothing about any account.
+func (s *Server) mailAllowed(ip string) error {
+	if !s.mailLimit.allowed(ip) {
+		return errRateLimited
+	}
+	s.mailLimit.fail(ip)
+	return nil
+}
+
+// checkCurrentPassword proves a signed-in user's current password for
+// change-password and change-email (ACC-7, APP-LIFE-4). It is a login
+// attempt for the brute-force policy (AUD-1 machinery): the client IP's
+// password bucket (429 when empty), the account's delay and hard stop
+// (refused attempts cost a dummy hash and answer like a wrong password),
+// and a wrong password counts against both. An unknown loginId, a wrong
+// password, a locked and a deactivated account all answer 400
+// [invalid]currentPassword.
+func (s *Server) checkCurrentPassword(ctx context.Context, login, pw, ip string) (*store.User, error) {
+	bad := func() error { return invalid("currentPassword", "invalid", "The current password is not correct.") }
+	if !s.pwLimit.allowed(ip) {
+		return nil, errRateLimited
+	}
+	pol := s.cfg.Lockout
+	att := loginAttempt{login: login, ip: ip}
+	user, err := s.store.GetUserByLogin(ctx, login)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("current password: %w", err)
+	}
+	if user == nil {
+		s.hasher.VerifyDummy(ctx, pw)
+		s.loginFailed(ctx, nil, "", att, "unknown_user")
+		return nil, bad()
+	}
+	if !pol.Disabled {
+		af, err := s.store.GetLoginFailures(ctx, user.ID, "")
+		if err != nil {
+			return nil, fmt.Errorf("current password: %w", err)
+		}
+		if pol.refuses(af, s.now()) {
+			s.hasher.VerifyDummy(ctx, pw)
+			s.loginFailed(ctx, user, "", att, "locked")
+			return nil, bad()
+		}
+	}
+	ok, _, err := s.hasher.Verify(ctx, user.PasswordHash, pw)
+	if err != nil && ctx.Err() != nil {
+		return nil, fmt.Errorf("current password: %w", ctx.Err())
+	}
+	if !ok {
+		s.loginFailed(ctx, user, "", att, "bad_password")
+		return nil, bad()
+	}
+	if !user.Active {
+		return nil, bad()
+	}
+	return user, nil
+}
+
+// newPasswordHash applies the password policy (with the user's context
+// words) to a new password and hashes it. Field errors are "password".
+func (s *Server) newPasswordHash(ctx context.Context, u *store.User, pw string, app *store.Application) (string, error) {
+	appIDs := []string{}
+	if app != nil {
+		appIDs = append(appIDs, app.ID)
+	}
+	if regs, err := s.store.ListRegistrations(ctx, u.ID); err == nil {
+		for _, r := range regs {
+			appIDs = append(appIDs, r.ApplicationID)
+		}
+	}
+	return s.admin.hashPassword(ctx, pw, s.admin.passwordContext(ctx, u.Email, u.Username, appIDs...))
+}
+
+// passwordChange is what a reset or a change of password writes (compat §18).
+type passwordChange struct {
+	user    *store.User
+	hash    string
+	app     *store.Application // for the notice's AppName; may be nil
+	reset   bool               // a reset also marks the address verified
+	oldHash string             // change: the hash the current password was checked against
+}
+
+// applyPasswordChange writes a new password and its consequences (ACC-5, ACC-6):
+// TokensRevokedBefore = now (every access token), the failure counters
+// reset (a lock clears), the user's reset and trust tickets deleted, every
+// refresh token of every application deleted through the revocation path
+// (the event reaches every app's webhook), a reset marks the address
+// verified, and the password-changed notice is mailed.
+func (s *Server) applyPasswordChange(ctx context.Context, c passwordChange) error {
+	now := s.now()
+	err := s.store.UpdateUser(ctx, c.user.ID, func(u store.User) (store.User, error) {
+		// A change checked the current password against one hash; a
+		// change that landed since then wins (AUD-6).
+		if c.oldHash != "" && u.PasswordHash != c.oldHash {
+			return u, store.ErrConflict
+		}
+		u.PasswordHash, u.PasswordUpdatedAt, u.PasswordChangeRequired = c.hash, now, false
+		if now.After(u.TokensRevokedBefore) {
+			u.TokensRevokedBefore = now
+		}
+		if c.reset {
+			u.Verified = true
+		}
+		return u, nil
+	})
+	if errors.Is(err, store.ErrConflict) {
+		return invalid("currentPassword", "invalid", "The current password is not correct.")
+	}
+	if err != nil {
+		return fmt.Errorf("update password: %w", err)
+	}
+	if err := s.store.ResetLoginFailures(ctx, c.user.ID); err != nil {
+		return fmt.Errorf("clear lock: %w", err)
+	}
+	if _, err := s.store.DeleteTickets(ctx, c.user.ID, store.TicketPasswordReset, store.TicketTrust); err != nil {
+		return fmt.Errorf("delete tickets: %w", err)
+	}
+	reason := "password_changed"
+	if c.reset {
+		reason = "password_reset"
+	}
+	if _, err := s.revokeUserAs(ctx, c.user.ID, "", Event{Type: webhook.EventUserPasswordUpdate, UserID: c.user.ID, Reason: reason}); err != nil {
+		return err
+	}
+	s.log.Info("password changed", "event", reason, "userId", c.user.ID)
+	if c.user.Email != "" {
+		s.sendMail(ctx, accountMail{to: c.user.Email, template: mail.TemplatePasswordChanged, app: c.app, userID: c.user.ID})
+	}
+	return nil
+}
+
+// ticketApp returns the application a ticket was issued for, or nil.
+func (s *Server) ticketApp(ctx context.Context, t *store.Ticket) *store.Application {
+	if t.ApplicationID == "" {
+		return nil
+	}
+	app, err := s.store.GetApplication(ctx, t.ApplicationID)
+	if err != nil {
+		return nil
+	}
+	return app
+}
