@@ -38,6 +38,14 @@ const (
 	DefaultLoginPath    = "/login"
 	DefaultHomePath     = "/"
 	DefaultSessionsPath = "/sessions"
+	// Account pages (AccountRoutes). The mails the IdP sends link to
+	// {app base URL}/verify-email?id= and /reset-password?id=, so keep
+	// those two unless the IdP builds other links.
+	DefaultSignupPath         = "/signup"
+	DefaultForgotPasswordPath = "/forgot-password"
+	DefaultResetPasswordPath  = "/reset-password"
+	DefaultVerifyEmailPath    = "/verify-email"
+	DefaultAccountPath        = "/account"
 	// DefaultClearSiteData is the Clear-Site-Data header sent at logout.
 	DefaultClearSiteData = `"cache", "storage"`
 	// MinSealKeyLen is the least length of Config.SealKey.
@@ -117,6 +125,23 @@ type Config struct {
 	// LoginTemplate renders the login form with a *LoginPage. Default: a
 	// minimal built-in form (DefaultLoginTemplate).
 	LoginTemplate *template.Template
+	// SignupPath, ForgotPasswordPath, ResetPasswordPath, VerifyEmailPath
+	// and AccountPath are where AccountRoutes mounts the account pages;
+	// the account page's forms post to AccountPath + "/password",
+	// "/email" and "/verify-email". Defaults: the Default…Path constants.
+	SignupPath, ForgotPasswordPath, ResetPasswordPath, VerifyEmailPath, AccountPath string
+	// SignupTemplate, ForgotPasswordTemplate, ResetPasswordTemplate and
+	// VerifyEmailTemplate render those pages with a *FormPage;
+	// AccountTemplate renders the account page with an *AccountPage.
+	// Default: minimal built-in pages (DefaultSignupTemplate, …).
+	SignupTemplate, ForgotPasswordTemplate, ResetPasswordTemplate, VerifyEmailTemplate *template.Template
+	AccountTemplate                                                                    *template.Template
+	// DisableSignupSignIn stops the sign-up page from signing a new account
+	// in (the user signs in with the new password afterwards). By default
+	// it does, which sets session cookies for a new address and none for a
+	// taken one: whoever signs up learns from the cookies whether the
+	// address had an account. With this set, both answers are identical.
+	DisableSignupSignIn bool
 	// Unavailable renders the 503 page shown when the IdP or the store is
 	// unreachable. Default: a short built-in page.
 	Unavailable http.Handler
@@ -162,16 +187,18 @@ type Kit struct {
 	devName         string
 	cookieAEAD      []cipher.AEAD // [0] seals; all open
 
-	instance    string        // random id of this Kit: the owner of its refresh claims
-	claimTTL    time.Duration // lease of a refresh claim in the store, renewed while refreshing
-	waitMax     time.Duration // how long a request waits for another's refresh
-	unavailTTL  time.Duration // how long an "IdP unavailable" outcome is shared
-	sf          singleflight.Group
-	heldMu      sync.Mutex
-	heldClaims  map[string]time.Time // claims this process holds, until
-	loginTmpl   *template.Template
-	unavailable http.Handler
-	users       *userCache // decoded users by session key
+	instance   string        // random id of this Kit: the owner of its refresh claims
+	claimTTL   time.Duration // lease of a refresh claim in the store, renewed while refreshing
+	waitMax    time.Duration // how long a request waits for another's refresh
+	unavailTTL time.Duration // how long an "IdP unavailable" outcome is shared
+	sf         singleflight.Group
+	heldMu     sync.Mutex
+	heldClaims map[string]time.Time // claims this process holds, until
+	loginTmpl  *template.Template
+	// account pages' templates (account.go)
+	signupTmpl, forgotTmpl, resetTmpl, verifyTmpl, accountTmpl *template.Template
+	unavailable                                                http.Handler
+	users                                                      *userCache // decoded users by session key
 
 	hdrNosniff, hdrReferrer, hdrCSP, hdrHSTS, hdrNoStore []string
 }
@@ -222,6 +249,11 @@ func New(cfg Config) (*Kit, error) {
 	str(&cfg.LoginPath, DefaultLoginPath)
 	str(&cfg.HomePath, DefaultHomePath)
 	str(&cfg.SessionsPath, DefaultSessionsPath)
+	str(&cfg.SignupPath, DefaultSignupPath)
+	str(&cfg.ForgotPasswordPath, DefaultForgotPasswordPath)
+	str(&cfg.ResetPasswordPath, DefaultResetPasswordPath)
+	str(&cfg.VerifyEmailPath, DefaultVerifyEmailPath)
+	str(&cfg.AccountPath, DefaultAccountPath)
 	switch {
 	case cfg.DisableClearSiteData && cfg.ClearSiteData != "":
 		return nil, errors.New("appkit: Config.ClearSiteData and DisableClearSiteData are both set")
@@ -230,7 +262,8 @@ func New(cfg Config) (*Kit, error) {
 	case !cfg.DisableClearSiteData:
 		str(&cfg.ClearSiteData, DefaultClearSiteData)
 	}
-	for _, p := range []string{cfg.LoginPath, cfg.HomePath, cfg.SessionsPath} {
+	for _, p := range []string{cfg.LoginPath, cfg.HomePath, cfg.SessionsPath,
+		cfg.SignupPath, cfg.ForgotPasswordPath, cfg.ResetPasswordPath, cfg.VerifyEmailPath, cfg.AccountPath} {
 		if !isSafePath(p) {
 			return nil, fmt.Errorf("appkit: path %q must be a same-origin absolute path", p)
 		}
@@ -292,6 +325,17 @@ func New(cfg Config) (*Kit, error) {
 	if k.loginTmpl == nil {
 		k.loginTmpl = DefaultLoginTemplate()
 	}
+	tmpl := func(t *template.Template, def func() *template.Template) *template.Template {
+		if t == nil {
+			return def()
+		}
+		return t
+	}
+	k.signupTmpl = tmpl(cfg.SignupTemplate, DefaultSignupTemplate)
+	k.forgotTmpl = tmpl(cfg.ForgotPasswordTemplate, DefaultForgotPasswordTemplate)
+	k.resetTmpl = tmpl(cfg.ResetPasswordTemplate, DefaultResetPasswordTemplate)
+	k.verifyTmpl = tmpl(cfg.VerifyEmailTemplate, DefaultVerifyEmailTemplate)
+	k.accountTmpl = tmpl(cfg.AccountTemplate, DefaultAccountTemplate)
 	k.unavailable = cfg.Unavailable
 	if k.unavailable == nil {
 		k.unavailable = http.HandlerFunc(defaultUnavailable)

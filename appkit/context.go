@@ -64,8 +64,13 @@ func (c *userCache) put(s *sessionstore.Session, u *UserInfo) {
 // UserInfo is the logged-in user, decoded from the verified access-token
 // claims kept in the session.
 type UserInfo struct {
-	ID                string    `json:"sub"`
-	Email             string    `json:"email,omitempty"`
+	ID    string `json:"sub"`
+	Email string `json:"email,omitempty"`
+	// EmailVerified is the access token's email_verified: whether the
+	// user has confirmed Email. After a verification the kit refreshes
+	// the session (VerifyEmailHandler), so it turns true on the next
+	// request.
+	EmailVerified     bool      `json:"email_verified,omitempty"`
 	PreferredUsername string    `json:"preferred_username,omitempty"`
 	Roles             []string  `json:"roles,omitempty"`
 	ApplicationID     string    `json:"applicationId,omitempty"`

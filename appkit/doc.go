@@ -30,6 +30,13 @@
 //   - Logout (LogoutHandler), "my sessions" (SessionsHandler, ListSessions,
 //     EndSession, EndOtherSessions, EndAllSessions) and EndUserSessions for
 //     revocation notices from the IdP.
+//   - Account pages (AccountRoutes, or SignupHandler, ForgotPasswordHandler,
+//     ResetPasswordHandler, VerifyEmailHandler, AccountHandler and its
+//     POST actions): the app's own forms calling the IdP's user API with
+//     the app's scoped API key; no answer tells whether an address has an
+//     account; link pages change nothing on GET; sign-up, a reset and a
+//     password change sign the browser in through the login path; a
+//     password or email change needs the current password (APP-LIFE-4).
 //   - Cookies: the session cookie holds a 256-bit random id (base64url);
 //     the store is keyed by SHA-256 of it, so a store dump yields no
 //     cookie. The refresh cookie holds the IdP refresh token sealed with

@@ -76,13 +76,15 @@ type app struct {
 }
 
 type appOpt struct {
-	method  idpclient.RefreshMethod
-	store   sessionstore.Store // default: memstore on clock
-	clock   *fakeclock.Clock   // default: real time
-	apiKey  bool
-	devMode bool
-	kitMod  func(*appkit.Config)
-	idpURL  string // default: the world's IdP (a proxy in front of it, say)
+	method idpclient.RefreshMethod
+	store  sessionstore.Store // default: memstore on clock
+	clock  *fakeclock.Clock   // default: real time
+	apiKey bool
+	// apiKeyValue is the app's API key (a scoped one); it wins over apiKey.
+	apiKeyValue string
+	devMode     bool
+	kitMod      func(*appkit.Config)
+	idpURL      string // default: the world's IdP (a proxy in front of it, say)
 }
 
 func newApp(t *testing.T, w *world, o appOpt) *app {
@@ -99,6 +101,9 @@ func newApp(t *testing.T, w *world, o appOpt) *app {
 	}
 	if o.apiKey {
 		icfg.APIKey = w.idp.APIKey
+	}
+	if o.apiKeyValue != "" {
+		icfg.APIKey = o.apiKeyValue
 	}
 	ic, err := idpclient.New(icfg)
 	if err != nil {
@@ -130,6 +135,7 @@ func newApp(t *testing.T, w *world, o appOpt) *app {
 	mux.Handle("/login", kit.LoginHandler())
 	mux.Handle("/logout", kit.LogoutHandler())
 	mux.Handle("/sessions", kit.SessionsHandler(nil))
+	kit.AccountRoutes(mux)
 	mux.Handle("GET /shopping-cart", kit.RequireLogin(http.HandlerFunc(a.cart)))
 	mux.Handle("POST /shopping-cart/items", kit.RequireLogin(http.HandlerFunc(a.addItem)))
 	mux.Handle("GET /{$}", kit.OptionalLogin(http.HandlerFunc(a.home)))

@@ -120,31 +120,53 @@ func (k *Kit) login(w http.ResponseWriter, r *http.Request) {
 		k.renderLogin(w, http.StatusBadRequest, page)
 		return
 	}
+	if f := k.signIn(w, r, email, password); f != nil {
+		page.Error, page.Locked = f.msg, f.locked
+		k.renderLogin(w, f.status, page)
+		return
+	}
+	http.Redirect(w, r, SafeNext(page.Next, k.cfg.HomePath), http.StatusSeeOther)
+}
+
+// loginFailure is why signIn failed: the status and the generic message
+// the form shows.
+type loginFailure struct {
+	status int
+	msg    string
+	locked bool
+}
+
+// signIn is every sign-in's second half, shared by the login form, sign-up,
+// a password reset and a password change: it runs the password grant for
+// email and password from r's browser (with its IP and device cookie) and,
+// on success, destroys whatever session this browser had (APP-SID-2),
+// creates a new one and sets the session, refresh and device cookies on w.
+// It returns nil on success; on failure nothing is set and the failure
+// says what to show.
+func (k *Kit) signIn(w http.ResponseWriter, r *http.Request, email, password string) *loginFailure {
 	ip := k.clientIP(r)
 	tok, err := k.idp.PasswordLoginDevice(r.Context(), email, password, ip, k.openDevice(cookieValue(r, k.devName)))
 	if err != nil {
-		status := http.StatusServiceUnavailable
-		page.Error = MsgUnavailable
+		f := &loginFailure{status: http.StatusServiceUnavailable, msg: MsgUnavailable}
 		switch {
 		case errors.Is(err, idpclient.ErrInvalidCredentials):
-			status, page.Error = http.StatusUnauthorized, MsgInvalidCredentials
+			f.status, f.msg = http.StatusUnauthorized, MsgInvalidCredentials
 			k.log.Info("appkit: login failed", "ip", ip, "err", err)
 		case errors.Is(err, idpclient.ErrLocked) && errorReason(err) == "login_prevented":
 			// A FusionAuth-style lockout answer would tell a stranger the
 			// account exists: read it as a failed login (AUD-2).
-			status, page.Error = http.StatusUnauthorized, MsgInvalidCredentials
+			f.status, f.msg = http.StatusUnauthorized, MsgInvalidCredentials
 			k.log.Info("appkit: login failed", "ip", ip, "err", err)
 		case errors.Is(err, idpclient.ErrLocked):
-			status, page.Error, page.Locked = http.StatusForbidden, MsgLocked, true
+			f.status, f.msg, f.locked = http.StatusForbidden, MsgLocked, true
 			k.log.Info("appkit: login refused, account locked", "ip", ip, "err", err)
 		case errors.Is(err, idpclient.ErrThrottled):
-			status, page.Error = http.StatusTooManyRequests, MsgThrottled
+			f.status, f.msg = http.StatusTooManyRequests, MsgThrottled
 			k.log.Warn("appkit: login throttled by the identity server", "ip", ip, "err", err)
 		default:
 			k.log.Error("appkit: login failed; identity server unavailable or misconfigured", "ip", ip, "err", err)
 		}
-		k.renderLogin(w, status, page)
-		return
+		return f
 	}
 	// APP-SID-2: whatever this browser had before dies now.
 	if key, ok := keyForCookie(cookieValue(r, k.sidName)); ok {
@@ -161,8 +183,7 @@ func (k *Kit) login(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		k.log.Error("appkit: create session", "err", err)
 		k.revokeBestEffort(context.WithoutCancel(r.Context()), tok.RefreshToken)
-		k.renderLogin(w, http.StatusServiceUnavailable, LoginPage{Email: email, Next: page.Next, Error: MsgUnavailable})
-		return
+		return &loginFailure{status: http.StatusServiceUnavailable, msg: MsgUnavailable}
 	}
 	k.setSessionCookie(w, id)
 	if tok.DeviceToken != "" {
@@ -183,7 +204,7 @@ func (k *Kit) login(w http.ResponseWriter, r *http.Request) {
 		k.clearCookie(w, k.rtName, k.cfg.RefreshCookieSameSite)
 	}
 	k.log.Info("appkit: login", "user", sess.UserID, "ip", ip)
-	http.Redirect(w, r, SafeNext(page.Next, k.cfg.HomePath), http.StatusSeeOther)
+	return nil
 }
 
 // errorReason is the IdP's error_reason carried by err, if any.

@@ -29,9 +29,11 @@ func (e *env) idpAPI(key, method, path, body string) (int, string) {
 }
 
 // TestAUD13_AppKeysOnlyRevoke: the demo gives the Store and the Forums API
-// keys that may only revoke refresh tokens (what their IdP client calls):
-// each is refused with 401 at POST /api/user, user reads and password
-// changes, while the apps' "sign out that session", "sign out all other
+// keys that may only make the calls their IdP client makes (revoking
+// refresh tokens and, since issue 11, the account calls:
+// idpclient.APIKeyPermissions): each is refused with 401 at POST
+// /api/user, user updates and deletion, token listing and key creation,
+// while the apps' "sign out that session", "sign out all other
 // sessions" and "sign out everywhere" still reach the IdP. The operator's
 // key in demo.json stays a super key.
 func TestAUD13_AppKeysOnlyRevoke(t *testing.T) {
@@ -44,8 +46,7 @@ func TestAUD13_AppKeysOnlyRevoke(t *testing.T) {
 		}
 		for _, c := range []struct{ method, path, body string }{
 			{"POST", "/api/user", newUser},
-			{"GET", "/api/user?email=" + url.QueryEscape(alice.Email), ""},
-			{"GET", "/api/user/" + aliceID, ""},
+			{"DELETE", "/api/user/" + aliceID, ""},
 			{"PATCH", "/api/user/" + aliceID, `{"user":{"password":"attacker's new passphrase"}}`},
 			{"GET", "/api/jwt/refresh?userId=" + aliceID, ""},
 			{"POST", "/api/api-key", `{"apiKey":{}}`},

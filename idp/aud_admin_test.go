@@ -41,16 +41,17 @@ func want401Empty(t *testing.T, what string, r *response) {
 
 // TestAUD13_AppKeyRefusedOutsideItsPermissions: an app's key (the
 // permissions idpclient's calls need, as the demo gives the Store and the
-// Forums) still revokes tokens but is refused with 401 at user creation,
-// user reads, password changes, imports and key creation.
+// Forums) still revokes tokens but is refused with 401 at user creation
+// outside a registration, user updates (an admin password change), user
+// deletion, imports, token listing and key creation. (It may read users:
+// the account pages do, issue 11.)
 func TestAUD13_AppKeyRefusedOutsideItsPermissions(t *testing.T) {
 	f := newFixture(t, idptest.AppOptions{})
 	app := f.scopedKey(idpclient.APIKeyPermissions())
 	newUser := `{"user":{"email":"mallory@example.com","password":"a long enough passphrase"}}`
 
 	want401Empty(t, "POST /api/user", f.apiWith(app, "POST", "/api/user", newUser))
-	want401Empty(t, "GET /api/user/{id}", f.apiWith(app, "GET", "/api/user/"+f.userID, ""))
-	want401Empty(t, "GET /api/user?email=", f.apiWith(app, "GET", "/api/user?email="+f.email, ""))
+	want401Empty(t, "DELETE /api/user/{id}", f.apiWith(app, "DELETE", "/api/user/"+f.userID, ""))
 	want401Empty(t, "PUT /api/user/{id}", f.apiWith(app, "PUT", "/api/user/"+f.userID, `{"user":{"password":"attacker's new passphrase"}}`))
 	want401Empty(t, "POST /api/user/import", f.apiWith(app, "POST", "/api/user/import", `{"users":[]}`))
 	want401Empty(t, "GET /api/jwt/refresh", f.apiWith(app, "GET", "/api/jwt/refresh?userId="+f.userID, ""))

@@ -12,6 +12,11 @@
 //     Gatehouse IdP, or FusionAuth's POST /api/logout; see RevokeMethod) and
 //     of all of a user's refresh tokens (DELETE /api/jwt/refresh?userId=,
 //     which needs an API key);
+//   - the account calls an app's own pages make with its scoped API key
+//     (FusionAuth's user API: Register, GetUser, UserByChangePasswordID,
+//     ForgotPassword, ChangePassword, ResendVerification, and Gatehouse's
+//     ChangeEmail) or with a mailed id as the credential (ResetPassword,
+//     VerifyEmail); APIKeyPermissions lists exactly what the key needs;
 //   - fetching and caching the IdP's JWKS, refetched (rate-limited) when a
 //     token names an unknown kid, and verifying access tokens: allowlisted
 //     asymmetric algorithms only (ES256, RS256, EdDSA; never none or HS*),
@@ -20,7 +25,9 @@
 //     (IDP-TOK-1, IDP-TOK-2, IDP-TOK-3);
 //   - classifying every failure into a few kinds the app can act on
 //     (ErrInvalidCredentials, ErrLocked, ErrRefreshTokenDead, ErrUnavailable,
-//     ErrThrottled, ErrInvalidToken, ErrRejected), tested with errors.Is.
+//     ErrThrottled, ErrInvalidToken, ErrRejected, and for the account calls
+//     ErrNotFound, ErrDuplicate, ErrInvalidInput with the field-error codes
+//     in Error.Fields), tested with errors.Is.
 //
 // It does not own sessions, cookies or HTTP handlers (package appkit does),
 // and it never logs, stores or caches a password or a token.

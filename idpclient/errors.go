@@ -3,6 +3,7 @@ package idpclient
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 )
 
@@ -39,6 +40,18 @@ var (
 	ErrRejected = errors.New("request rejected by identity server")
 	// ErrNoAPIKey: the call needs Config.APIKey, which is empty.
 	ErrNoAPIKey = errors.New("no API key configured")
+	// ErrNotFound: an account call named something the IdP does not know
+	// (404): an unknown user or email, or a verification or reset id that
+	// is unknown, expired or already used.
+	ErrNotFound = errors.New("not found")
+	// ErrDuplicate: a 400 whose field errors include a code starting
+	// "[duplicate]" (an email address already taken). Error.Fields lists
+	// every code.
+	ErrDuplicate = errors.New("already exists")
+	// ErrInvalidInput: any other 400 with field errors, e.g. a password the
+	// policy refuses ("[tooShort]user.password",
+	// "[breachedCommonPassword]password"). Error.Fields lists the codes.
+	ErrInvalidInput = errors.New("invalid input")
 )
 
 // Error is the error type of every Client call.
@@ -54,6 +67,10 @@ type Error struct {
 	// They are safe to log; the IdP's error_description is deliberately not
 	// kept, so it cannot be echoed to a browser (APP-LOGIN-4).
 	Code, Reason string
+	// Fields are all the field-error codes of an /api answer, sorted
+	// ("[tooShort]user.password", "[duplicate]user.email", ...): FusionAuth
+	// codes, safe to log and to map to form messages.
+	Fields []string
 	// Err is the underlying cause, if any.
 	Err error
 }
@@ -101,6 +118,24 @@ func statusKind(status int) error {
 		return ErrRejected
 	default:
 		return ErrUnavailable
+	}
+}
+
+// apiKind classifies a non-2xx answer of an account call (/api/user/...)
+// by its status and field-error codes.
+func apiKind(status int, fields []string) error {
+	switch {
+	case status == http.StatusNotFound:
+		return ErrNotFound
+	case status == http.StatusBadRequest && len(fields) > 0:
+		for _, f := range fields {
+			if strings.HasPrefix(f, "[duplicate]") {
+				return ErrDuplicate
+			}
+		}
+		return ErrInvalidInput
+	default:
+		return statusKind(status)
 	}
 }
 

@@ -11,6 +11,9 @@
 //	GET  /posts/{id}              a thread and its replies
 //	POST /posts/{id}/replies      reply: body
 //	GET  /sessions, POST /sessions "my sessions" (app kit)
+//	/signup, /forgot-password, /reset-password, /verify-email, /account
+//	                              account pages (app kit); members with an
+//	                              unconfirmed address read but do not post
 //	POST /webhooks/gatehouse      revocation events from the IdP
 //	GET  /healthz, /readyz
 //
@@ -138,8 +141,22 @@ func (a *App) renderThreads(w http.ResponseWriter, r *http.Request, status int, 
 	a.Render(w, r, status, "threads", &site.Page{Data: d})
 }
 
+// MsgUnverified is the answer to a post by a member whose email address
+// is not confirmed: the Forums let them read but not post (README,
+// "Accounts").
+const MsgUnverified = "Confirm your email address before posting: follow the link we mailed you, or send a new one from your account page."
+
+// mayPost refuses (403) a post by a member whose address is unconfirmed.
+func (a *App) mayPost(w http.ResponseWriter, r *http.Request) bool {
+	if u := appkit.User(r.Context()); u == nil || !u.EmailVerified {
+		a.Error(w, r, http.StatusForbidden, MsgUnverified)
+		return false
+	}
+	return true
+}
+
 func (a *App) newThread(w http.ResponseWriter, r *http.Request) {
-	if !a.parseForm(w, r) {
+	if !a.mayPost(w, r) || !a.parseForm(w, r) {
 		return
 	}
 	title := strings.TrimSpace(r.PostForm.Get("title"))
@@ -193,7 +210,7 @@ func (a *App) reply(w http.ResponseWriter, r *http.Request) {
 		a.Error(w, r, http.StatusNotFound, "There is no such thread.")
 		return
 	}
-	if !a.parseForm(w, r) {
+	if !a.mayPost(w, r) || !a.parseForm(w, r) {
 		return
 	}
 	body := strings.TrimSpace(r.PostForm.Get("body"))

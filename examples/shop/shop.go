@@ -14,6 +14,10 @@
 //	POST /shopping-cart/items/{id}          set quantity (0 removes)
 //	POST /shopping-cart/items/{id}/remove   remove the line
 //	GET  /sessions, POST /sessions          "my sessions" (app kit)
+//	/signup, /forgot-password, /reset-password, /verify-email, /account
+//	                                        account pages (app kit); an
+//	                                        unconfirmed address may browse
+//	                                        and fill the cart
 //	POST /webhooks/gatehouse                revocation events from the IdP
 //	GET  /healthz, /readyz
 //

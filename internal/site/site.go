@@ -180,8 +180,9 @@ type Site struct {
 	// Sessions is the session store.
 	Sessions sessionstore.Store
 	// Mux is the app's router; Site has registered /healthz, /readyz,
-	// /static/, /login, /logout, /sessions, the webhook and a 404/405
-	// page. Serve the Site, not Mux: Site adds the security headers.
+	// /static/, /login, /logout, /sessions, the account pages (/signup,
+	// /forgot-password, /reset-password, /verify-email, /account/...),
+	// the webhook and a 404/405 page. Serve the Site, not Mux: Site adds the security headers.
 	Mux *http.ServeMux
 	// Log is the app's logger.
 	Log *slog.Logger
@@ -248,7 +249,10 @@ func New(ctx context.Context, cfg Config, spec Spec) (*Site, error) {
 		RefreshCookieMaxAge: cfg.RefreshCookieMaxAge, RefreshResultTTL: cfg.RefreshResultTTL,
 		LoginPath: "/login", HomePath: spec.HomePath, SessionsPath: "/sessions",
 		LoginTemplate: s.pages["login"], Unavailable: http.HandlerFunc(s.unavailable),
-		TrustedProxies: cfg.TrustedProxies, Logger: log, Now: cfg.Now,
+		SignupTemplate: s.pages["signup"], ForgotPasswordTemplate: s.pages["forgot"],
+		ResetPasswordTemplate: s.pages["reset"], VerifyEmailTemplate: s.pages["verify"],
+		AccountTemplate: s.pages["account"],
+		TrustedProxies:  cfg.TrustedProxies, Logger: log, Now: cfg.Now,
 		// The site's outermost middleware sets these on every response,
 		// with a CSP that also forbids scripts (AUD-17).
 		DisableSecurityHeaders: true,
@@ -287,7 +291,7 @@ func (s *Site) parseTemplates() error {
 	for k, v := range s.spec.Funcs {
 		funcs[k] = v
 	}
-	base, err := template.New("layout.html").Funcs(funcs).ParseFS(assets, "templates/layout.html")
+	base, err := template.New("layout.html").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/partials.html")
 	if err != nil {
 		return fmt.Errorf("site: layout: %w", err)
 	}
@@ -303,7 +307,8 @@ func (s *Site) parseTemplates() error {
 		s.pages[strings.TrimSuffix(path.Base(file), ".html")] = t
 		return nil
 	}
-	for _, f := range []string{"templates/login.html", "templates/sessions.html", "templates/error.html", "templates/signout-everywhere.html"} {
+	for _, f := range []string{"templates/login.html", "templates/sessions.html", "templates/error.html", "templates/signout-everywhere.html",
+		"templates/signup.html", "templates/forgot.html", "templates/reset.html", "templates/verify.html", "templates/account.html"} {
 		if err := add(assets, f); err != nil {
 			return err
 		}
@@ -346,6 +351,10 @@ func (s *Site) chromeOf(v any) chrome {
 		c.Path = "/login"
 	case *loginView:
 		c.User, c.Path, ctx = p.user, "/login", p.ctx
+	case *appkit.FormPage:
+		c.User, c.Path = p.User, "/"+p.Form
+	case *appkit.AccountPage:
+		c.User, c.Path = p.User, "/account"
 	}
 	c.Counts = s.counts(ctx, c.User)
 	return c
@@ -398,6 +407,9 @@ func (s *Site) routes(cfg Config) error {
 	m.Handle("/login", s.loginHandler())
 	m.Handle("/logout", s.logoutHandler())
 	m.Handle("/sessions", s.sessionsHandler())
+	// Sign-up, forgotten password, the mailed reset and verification
+	// links, and the account page (issue 11).
+	s.Kit.AccountRoutes(m)
 	if cfg.WebhookSecret != "" {
 		rc, err := webhook.NewReceiver(webhook.ReceiverConfig{
 			Secret: []byte(cfg.WebhookSecret), Handle: s.handleEvent, Seen: s.seen, Logger: s.Log, Now: cfg.Now,
