@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/idp"
 	"github.com/gatehouse-auth/gatehouse/idp/store"
+	"github.com/gatehouse-auth/gatehouse/idpclient"
 )
 
 // adminLogger is the admin commands' logger: warnings and errors only.
@@ -73,6 +74,7 @@ func runApplication(ctx context.Context, env *cliEnv, args []string) error {
 	webhookSecret := fs.String("webhook-secret", "", "HMAC key for webhook signatures (create)")
 	webhookLinkLocal := fs.Bool("webhook-allow-link-local", false, "allow --webhook URLs at link-local or cloud-metadata addresses (create)")
 	roles := fs.String("roles", "", "comma-separated roles the application defines; registrations may only use these (create)")
+	baseURL := fs.String("base-url", "", "the app's public base URL: account mails link to its pages under it, and its passkeys' relying party defaults from it (create)")
 	if err := parse(env, fs, args); err != nil {
 		return err
 	}
@@ -96,6 +98,7 @@ func runApplication(ctx context.Context, env *cliEnv, args []string) error {
 				WebhookAllowLinkLocal: *webhookLinkLocal}
 		}
 		spec.Config.Roles = splitList(*roles)
+		spec.Config.BaseURL = *baseURL
 		app, sec, err := a.CreateApplication(ctx, spec)
 		if err != nil {
 			return err
@@ -232,8 +235,19 @@ func runAPIKey(ctx context.Context, env *cliEnv, args []string) error {
 		perms.Endpoints[ep] = append(perms.Endpoints[ep], methods...)
 		return nil
 	})
+	// --app grants exactly what the app kit's IdP client calls, so an
+	// operator never has to copy the list (it grows with the kit).
+	forApp := fs.Bool("app", false, "limit the key to what an app built on the app kit calls: idpclient.APIKeyPermissions() (create)")
 	if err := parse(env, fs, args); err != nil {
 		return err
+	}
+	if *forApp {
+		if perms.Endpoints == nil {
+			perms.Endpoints = map[string][]string{}
+		}
+		for ep, methods := range idpclient.APIKeyPermissions() {
+			perms.Endpoints[ep] = append(perms.Endpoints[ep], methods...)
+		}
 	}
 	return withAdmin(ctx, env, &sf, func(a *idp.Admin, st store.Store) error {
 		if verb == "list" {

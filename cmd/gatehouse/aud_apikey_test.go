@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/gatehouse-auth/gatehouse/idp/store/sqlite"
+	"github.com/gatehouse-auth/gatehouse/idpclient"
 )
 
 // TestAUD13_APIKeyCreateEndpointFlag: `gatehouse apikey create --endpoint
@@ -58,5 +60,35 @@ func TestAUD13_APIKeyCreateEndpointFlag(t *testing.T) {
 	}
 	if out, _ = runCLI(t, db, "apikey", "list"); !strings.Contains(out, "super key") {
 		t.Errorf("apikey list: %q", out)
+	}
+}
+
+// TestAUD13_APIKeyCreateForApp: `gatehouse apikey create --app` stores a
+// key limited to exactly idpclient.APIKeyPermissions(), the calls of an app
+// built on the kit (not a super key).
+func TestAUD13_APIKeyCreateForApp(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "idp.db")
+	out, err := runCLI(t, db, "apikey", "create", "--description", "store", "--app")
+	if err != nil {
+		t.Fatalf("apikey create --app: %v", err)
+	}
+	var got struct {
+		Permissions struct{ Endpoints map[string][]string }
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("output %q (%v)", out, err)
+	}
+	want := idpclient.APIKeyPermissions()
+	if len(want) == 0 || len(got.Permissions.Endpoints) != len(want) {
+		t.Fatalf("permissions %v, want %v", got.Permissions.Endpoints, want)
+	}
+	for ep, ms := range want {
+		g := append([]string(nil), got.Permissions.Endpoints[ep]...)
+		w := append([]string(nil), ms...)
+		slices.Sort(g)
+		slices.Sort(w)
+		if !slices.Equal(g, w) {
+			t.Errorf("endpoint %s = %v, want %v", ep, g, w)
+		}
 	}
 }

@@ -64,3 +64,28 @@ func TestAdminCommands(t *testing.T) {
 		t.Fatal("unknown subcommand accepted")
 	}
 }
+
+// application create --base-url stores the app's public base URL (the
+// account mails' links) and refuses one that is not https or loopback http.
+func TestApplicationCreateBaseURL(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "idp.db")
+	out, err := runCLI(t, db, "application", "create", "--name", "Shop", "--base-url", "https://shop.example.com")
+	if err != nil {
+		t.Fatalf("application create --base-url: %v", err)
+	}
+	var app map[string]string
+	if err := json.Unmarshal([]byte(out), &app); err != nil || app["id"] == "" {
+		t.Fatalf("application create output %q", out)
+	}
+	st := openDB(t, db)
+	a, err := st.GetApplication(context.Background(), app["id"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Config.BaseURL != "https://shop.example.com" || len(a.Config.EnabledGrants) == 0 {
+		t.Fatalf("stored config %+v, want the base URL and the default grants", a.Config)
+	}
+	if _, err := runCLI(t, db, "application", "create", "--name", "Bad", "--base-url", "http://shop.example.com"); err == nil {
+		t.Fatal("plain-http base URL off loopback accepted")
+	}
+}
