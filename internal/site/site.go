@@ -258,7 +258,7 @@ func New(ctx context.Context, cfg Config, spec Spec) (*Site, error) {
 		SignupTemplate: s.pages["signup"], ForgotPasswordTemplate: s.pages["forgot"],
 		ResetPasswordTemplate: s.pages["reset"], VerifyEmailTemplate: s.pages["verify"],
 		AccountTemplate: s.pages["account"], PublicOrigin: cfg.PublicOrigin,
-		TrustedProxies:  cfg.TrustedProxies, Logger: log, Now: cfg.Now,
+		TrustedProxies: cfg.TrustedProxies, Logger: log, Now: cfg.Now,
 		// The site's outermost middleware sets these on every response,
 		// with a CSP that also forbids inline scripts (AUD-17).
 		DisableSecurityHeaders: true,
