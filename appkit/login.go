@@ -239,7 +239,7 @@ func errorReason(err error) string {
 // template error is a clean 500 rather than half a page.
 func (k *Kit) renderLogin(w http.ResponseWriter, status int, p LoginPage) {
 	p.Action = k.cfg.LoginPath
-	p.Passkey = k.passkeyLoginForm()
+	p.Passkey = k.PasskeyLoginForm()
 	var buf bytes.Buffer
 	if err := k.loginTmpl.Execute(&buf, &p); err != nil {
 		k.log.Error("appkit: login template", "err", err)

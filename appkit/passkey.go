@@ -87,7 +87,9 @@ func publicOrigin(s string, dev bool) (string, error) {
 // passkeysOn reports whether the kit offers passkeys.
 func (k *Kit) passkeysOn() bool { return k.cfg.PublicOrigin != "" }
 
-func (k *Kit) passkeyLoginForm() *PasskeyForm {
+// PasskeyLoginForm is LoginPage.Passkey, for an app that renders the
+// login template itself; nil when the kit offers no passkeys.
+func (k *Kit) PasskeyLoginForm() *PasskeyForm {
 	if !k.passkeysOn() {
 		return nil
 	}
@@ -331,7 +333,7 @@ func (k *Kit) passkeyRemove(w http.ResponseWriter, r *http.Request) {
 
 // passkeySection is the account page's passkeys part for the user.
 func (k *Kit) passkeySection(r *http.Request, userID string) *PasskeySection {
-	f := k.passkeyLoginForm()
+	f := k.PasskeyLoginForm()
 	if f == nil {
 		return nil
 	}

@@ -41,7 +41,8 @@ func (s *Site) loginHandler() http.Handler {
 			return
 		}
 		s.execute(w, http.StatusOK, "login", &loginView{
-			LoginPage: &appkit.LoginPage{Action: "/login", Next: appkit.SafeNext(r.URL.Query().Get("next"), "")},
+			LoginPage: &appkit.LoginPage{Action: "/login", Next: appkit.SafeNext(r.URL.Query().Get("next"), ""),
+				Passkey: s.Kit.PasskeyLoginForm()},
 			user:      u, ctx: r.Context(),
 		})
 	}))
