@@ -43,7 +43,7 @@ func (s *Site) loginHandler() http.Handler {
 		s.execute(w, http.StatusOK, "login", &loginView{
 			LoginPage: &appkit.LoginPage{Action: "/login", Next: appkit.SafeNext(r.URL.Query().Get("next"), ""),
 				Passkey: s.Kit.PasskeyLoginForm()},
-			user:      u, ctx: r.Context(),
+			user: u, ctx: r.Context(),
 		})
 	}))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
