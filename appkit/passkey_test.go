@@ -316,19 +316,28 @@ func TestAPPPK4_RenameRemoveAndRemovedPasskeyFailsCleanly(t *testing.T) {
 }
 
 // TestAPPPK5_BadInputIsAGenericJSONError: malformed, empty, oversized and
-// non-object bodies answer 400 {"error": generic} without calling the IdP
-// with them; GET is 405; without PublicOrigin nothing is mounted.
+// non-object bodies answer 400 {"error": generic} without reaching the
+// IdP; GET is 405; without PublicOrigin nothing is mounted.
 func TestAPPPK5_BadInputIsAGenericJSONError(t *testing.T) {
 	w, _, key := newAccountWorld(t)
 	a := newPasskeyApp(t, w, key, passkeyOrigin)
 	b := a.browser()
-	for _, body := range []string{"", "{", `{"credential":"x"}`, `{"credential":[1]}`, `{"credential":{"id":"x","type":"public-key"}}`,
+	for _, body := range []string{"", "{", `{"credential":"x"}`, `{"credential":[1]}`,
 		`{"credential":{"pad":"` + strings.Repeat("a", 70<<10) + `"}}`} {
 		r := b.raw("/login/passkey", "application/json", []byte(body), nil)
 		if r.status != http.StatusBadRequest || strings.TrimSpace(r.body) != `{"error":"`+appkit.MsgPasskeyFailed+`"}` ||
 			r.header.Get("Content-Type") != "application/json" || len(r.cookies) != 0 {
 			t.Errorf("body %.40q: %d %s", body, r.status, r.body)
 		}
+	}
+	// Refused before the IdP: it was never asked (the kit logs each IdP refusal).
+	if strings.Contains(a.logs.String(), "passkey login refused") {
+		t.Error("bad input reached the IdP")
+	}
+	// An object the IdP refuses: the same generic answer, not the IdP's reason.
+	if r := b.raw("/login/passkey", "application/json", []byte(`{"credential":{"id":"x","type":"public-key"}}`), nil); r.status != http.StatusBadRequest ||
+		strings.TrimSpace(r.body) != `{"error":"`+appkit.MsgPasskeyFailed+`"}` {
+		t.Errorf("credential the IdP refuses: %d %s", r.status, r.body)
 	}
 	if r := b.get("/login/passkey"); r.status != http.StatusMethodNotAllowed {
 		t.Errorf("GET: %d", r.status)
