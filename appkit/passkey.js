@@ -78,11 +78,24 @@
       headers: { "Content-Type": "application/json", "Accept": "application/json" },
       body: JSON.stringify(body || {})
     }).then(function (resp) {
-      return resp.json().catch(function () { return {}; }).then(function (j) {
-        if (!resp.ok) throw new Error(j.error || "Something went wrong. Try again.");
+      // Anything but the kit's JSON (e.g. the login page after a session
+      // ended) is a failure with a generic message.
+      var json = (resp.headers.get("Content-Type") || "").indexOf("application/json") === 0;
+      return (json ? resp.json() : Promise.resolve({})).catch(function () { return {}; }).then(function (j) {
+        if (!resp.ok || !json || resp.redirected) {
+          var err = new Error(j.error || "Something went wrong. Reload the page and try again.");
+          err.fromApp = true;
+          throw err;
+        }
         return j;
       });
     });
+  }
+
+  // messageOf is what to show for an error: the app's own message, else a
+  // generic one (the browser's messages are technical).
+  function messageOf(e, generic) {
+    return e && e.fromApp ? e.message : generic;
   }
 
   function say(el, text) {
@@ -122,7 +135,7 @@
         if (conditional) req.mediation = "conditional";
         return navigator.credentials.get(req);
       }).then(function (cred) {
-        if (!cred) throw new Error("No passkey was chosen.");
+        if (!cred) throw new DOMException("No passkey was chosen.", "NotAllowedError");
         return post(box.dataset.action, { credential: credentialJSON(cred), next: next });
       }).then(function (j) {
         location.assign(j.redirect || "/");
@@ -139,7 +152,7 @@
         if (e && e.name === "NotAllowedError") {
           say(message, "No passkey was used. Try again, or sign in with your password.");
         } else if (!cancelled(e)) {
-          say(message, e.message || "That passkey did not work.");
+          say(message, messageOf(e, "That passkey did not work. Try again, or sign in with your password."));
         }
       });
     });
@@ -149,7 +162,7 @@
       PublicKeyCredential.isConditionalMediationAvailable().then(function (ok) {
         if (!ok) return;
         signIn(true).catch(function (e) {
-          if (!cancelled(e)) say(message, e.message || "That passkey did not work.");
+          if (!cancelled(e)) say(message, messageOf(e, "That passkey did not work. Try again, or sign in with your password."));
         });
       }).catch(function () { /* no autofill */ });
     }
@@ -166,7 +179,7 @@
       post(box.dataset.options, { name: nameField ? nameField.value : "" }).then(function (opts) {
         return navigator.credentials.create({ publicKey: creationOptions(opts) });
       }).then(function (cred) {
-        if (!cred) throw new Error("No passkey was created.");
+        if (!cred) throw new DOMException("No passkey was created.", "NotAllowedError");
         return post(box.dataset.action, { credential: credentialJSON(cred) });
       }).then(function (j) {
         location.assign(j.redirect || location.pathname);
@@ -177,7 +190,7 @@
         } else if (e && e.name === "NotAllowedError") {
           say(message, "No passkey was added.");
         } else if (!cancelled(e)) {
-          say(message, e.message || "The passkey was not added. Try again.");
+          say(message, messageOf(e, "The passkey was not added. Try again."));
         }
       });
     });
