@@ -17,7 +17,8 @@ import (
 // TestPasskeysAtLocalhost: the demo's applications have the relying party
 // "localhost" with the apps' localhost origins (an IP address cannot be
 // one), the apps answer at http://localhost:PORT, a passkey registered
-// there signs in there, and a restart keeps the settings.
+// there signs in there (and, the relying party being shared, at the
+// other app), and a restart keeps the settings.
 func TestPasskeysAtLocalhost(t *testing.T) {
 	dir := t.TempDir()
 	d := startTest(t, dir)
@@ -86,5 +87,23 @@ func TestPasskeysAtLocalhost(t *testing.T) {
 	lu, _ := url.Parse(origin)
 	if len(jar2.Cookies(lu)) == 0 {
 		t.Fatal("no cookies after the passkey login")
+	}
+
+	// Both demo apps share the relying-party id "localhost" (the only
+	// host name the IdP takes over plain http), so the browser offers
+	// the Store's passkey at the Forums too, and it signs the same user
+	// in there (README: Passkeys). With real host names each app is its
+	// own relying party.
+	origin = PasskeyOrigin(d.Info.Forums)
+	k.Origin = origin
+	st, opts = post("/login/passkey/options", struct{}{})
+	if st != 200 {
+		t.Fatalf("forums login options: %d %s", st, opts)
+	}
+	if as, err = k.Assert(opts); err != nil {
+		t.Fatal(err)
+	}
+	if st, b := post("/login/passkey", map[string]json.RawMessage{"credential": as}); st != 200 {
+		t.Fatalf("the Store's passkey at the Forums: %d %s", st, b)
 	}
 }
