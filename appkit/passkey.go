@@ -29,6 +29,7 @@ const (
 	MsgPasskeyNotAdded = "The passkey was not added. Try again."
 	MsgPasskeyName     = "Give the passkey a name of at most 100 characters."
 	MsgPasskeyGone     = "That passkey no longer exists."
+	MsgPasskeyTooMany  = "You have the most passkeys allowed. Remove one before adding another."
 )
 
 // Bounds of the passkey endpoints' bodies and names.
@@ -186,6 +187,11 @@ func jsonError(w http.ResponseWriter, status int, msg string) {
 
 // passkeyFailure maps a failed passkey call to a status and message.
 func (k *Kit) passkeyFailure(what string, err error, generic string) (int, string) {
+	var e *idpclient.Error
+	if errors.As(err, &e) && e.Code == "[TooManyPasskeys]" {
+		k.log.Info("appkit: "+what+" refused: too many passkeys", "err", err)
+		return http.StatusConflict, MsgPasskeyTooMany
+	}
 	switch {
 	case errors.Is(err, idpclient.ErrPasskeyRejected), errors.Is(err, idpclient.ErrPasskeyExpired),
 		errors.Is(err, idpclient.ErrPasskeyNotFound), errors.Is(err, idpclient.ErrRejected):

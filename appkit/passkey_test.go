@@ -376,3 +376,27 @@ func TestPublicOriginValidated(t *testing.T) {
 		t.Errorf("http origin in DevMode: %v", err)
 	}
 }
+
+// TestPasskeyLimitSaysSo: past the IdP's limit (20 passkeys a user) the
+// registration says why instead of the generic failure.
+func TestPasskeyLimitSaysSo(t *testing.T) {
+	w, _, key := newAccountWorld(t)
+	a := newPasskeyApp(t, w, key, passkeyOrigin)
+	b := a.browser()
+	b.login("/")
+	for i := 0; i < 20; i++ {
+		addPasskey(t, b, "")
+	}
+	r := b.postJSON("/account/passkeys/options", map[string]string{"name": "one more"}, nil)
+	if r.status == http.StatusOK {
+		k := softpasskey.New(passkeyOrigin)
+		cred, err := k.Register([]byte(r.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = b.postJSON("/account/passkeys", map[string]json.RawMessage{"credential": cred}, nil)
+	}
+	if r.status != http.StatusConflict || !strings.Contains(r.body, appkit.MsgPasskeyTooMany) {
+		t.Fatalf("21st passkey: %d %s", r.status, r.body)
+	}
+}
