@@ -103,7 +103,7 @@ type AccountPage struct {
 	SessionsPath                              string
 	// Message reports the last action ("Your password was changed.").
 	Message string
-	// Form is the form ("password" or "email") that Error and Errors
+	// Form is the form ("password", "email" or "passkeys") that Error and Errors
 	// belong to; NewEmail is the address typed into the email form.
 	Form     string
 	Error    string
@@ -111,6 +111,9 @@ type AccountPage struct {
 	NewEmail string
 	// MinPasswordLength is the policy's minimum, for the hint.
 	MinPasswordLength int
+	// Passkeys is the passkeys part (list, add, rename, remove); nil when
+	// the kit offers no passkeys (Config.PublicOrigin empty).
+	Passkeys *PasskeySection
 }
 
 // Mux is what AccountRoutes mounts on: *http.ServeMux and most routers.
@@ -570,6 +573,12 @@ func accountMessage(done string) string {
 		return "We sent a confirmation link to the new address. Your email changes when you follow it."
 	case "verification":
 		return "We sent you a new verification link."
+	case "passkey-added":
+		return "Your passkey was added. You can sign in with it now."
+	case "passkey-renamed":
+		return "Your passkey was renamed."
+	case "passkey-removed":
+		return "Your passkey was removed. It can no longer sign in."
 	}
 	return ""
 }
@@ -605,6 +614,7 @@ func (k *Kit) accountPage(r *http.Request) *AccountPage {
 			k.log.Warn("appkit: read account", "user", u.ID, "err", err)
 		}
 	}
+	p.Passkeys = k.passkeySection(r, u.ID)
 	return p
 }
 

@@ -104,6 +104,19 @@ func DefaultAccountTemplate() *template.Template {
 {{if eq .Form "email"}}{{with .Errors.current_password}}<p id="em-current-error">{{.}}</p>{{end}}{{end}}
 <button type="submit">Change email</button>
 </form>
+{{with .Passkeys}}<h2>Passkeys</h2>
+{{if .Unavailable}}<p>Your passkeys cannot be listed right now.</p>{{end}}
+<ul>{{range .List}}<li>{{.Name}} (added {{.CreatedAt.UTC.Format "2006-01-02"}}, last used {{.LastUsedAt.UTC.Format "2006-01-02"}})
+<form method="post" action="{{$.Passkeys.RenameAction}}"><input type="hidden" name="id" value="{{.ID}}"><label>New name <input name="name" value="{{.Name}}" maxlength="100" required></label> <button type="submit">Rename</button></form>
+<form method="post" action="{{$.Passkeys.RemoveAction}}"><input type="hidden" name="id" value="{{.ID}}"><button type="submit">Remove</button></form></li>
+{{else}}<li>No passkeys yet.</li>{{end}}</ul>
+<div id="passkey-register" data-options="{{.OptionsAction}}" data-action="{{.Action}}" data-origin="{{.Origin}}" hidden>
+<label for="passkey-name">Name</label> <input id="passkey-name" name="name" maxlength="100" placeholder="Laptop">
+<button type="button">Add a passkey</button>
+<p id="passkey-error" role="alert" hidden></p>
+</div>
+<p id="passkey-elsewhere" hidden>Passkeys work at <a href="{{.Origin}}">{{.Origin}}</a>.</p>
+<script src="{{.Script}}" defer></script>{{end}}
 <p><a href="{{.SessionsPath}}">Your sessions</a></p>
 ` + foot))
 }

@@ -46,6 +46,9 @@ const (
 	DefaultResetPasswordPath  = "/reset-password"
 	DefaultVerifyEmailPath    = "/verify-email"
 	DefaultAccountPath        = "/account"
+	// DefaultPasskeyScriptPath is where PasskeyRoutes serves the passkey
+	// script.
+	DefaultPasskeyScriptPath = "/static/passkey.js"
 	// DefaultClearSiteData is the Clear-Site-Data header sent at logout.
 	DefaultClearSiteData = `"cache", "storage"`
 	// MinSealKeyLen is the least length of Config.SealKey.
@@ -136,6 +139,16 @@ type Config struct {
 	// Default: minimal built-in pages (DefaultSignupTemplate, …).
 	SignupTemplate, ForgotPasswordTemplate, ResetPasswordTemplate, VerifyEmailTemplate *template.Template
 	AccountTemplate                                                                    *template.Template
+	// PublicOrigin is the app's origin as browsers see it
+	// (scheme://host[:port], e.g. "https://store.example"). It turns on
+	// passkeys (PasskeyRoutes): the kit names it to the IdP with every
+	// passkey ceremony, and the IdP accepts it only if it is one of the
+	// application's WebAuthn origins and the one the browser signed.
+	// Empty: no passkeys (PasskeyRoutes mounts nothing, pages offer none).
+	PublicOrigin string
+	// PasskeyScriptPath is where PasskeyRoutes serves the passkey script
+	// (PasskeyScript). Default "/static/passkey.js".
+	PasskeyScriptPath string
 	// DisableSignupSignIn stops the sign-up page from signing a new account
 	// in (the user signs in with the new password afterwards). By default
 	// it does, which sets session cookies for a new address and none for a
@@ -254,6 +267,14 @@ func New(cfg Config) (*Kit, error) {
 	str(&cfg.ResetPasswordPath, DefaultResetPasswordPath)
 	str(&cfg.VerifyEmailPath, DefaultVerifyEmailPath)
 	str(&cfg.AccountPath, DefaultAccountPath)
+	str(&cfg.PasskeyScriptPath, DefaultPasskeyScriptPath)
+	if cfg.PublicOrigin != "" {
+		o, err := publicOrigin(cfg.PublicOrigin, cfg.DevMode)
+		if err != nil {
+			return nil, err
+		}
+		cfg.PublicOrigin = o
+	}
 	switch {
 	case cfg.DisableClearSiteData && cfg.ClearSiteData != "":
 		return nil, errors.New("appkit: Config.ClearSiteData and DisableClearSiteData are both set")
@@ -263,7 +284,7 @@ func New(cfg Config) (*Kit, error) {
 		str(&cfg.ClearSiteData, DefaultClearSiteData)
 	}
 	for _, p := range []string{cfg.LoginPath, cfg.HomePath, cfg.SessionsPath,
-		cfg.SignupPath, cfg.ForgotPasswordPath, cfg.ResetPasswordPath, cfg.VerifyEmailPath, cfg.AccountPath} {
+		cfg.SignupPath, cfg.ForgotPasswordPath, cfg.ResetPasswordPath, cfg.VerifyEmailPath, cfg.AccountPath, cfg.PasskeyScriptPath} {
 		if !isSafePath(p) {
 			return nil, fmt.Errorf("appkit: path %q must be a same-origin absolute path", p)
 		}

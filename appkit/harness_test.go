@@ -136,6 +136,7 @@ func newApp(t *testing.T, w *world, o appOpt) *app {
 	mux.Handle("/logout", kit.LogoutHandler())
 	mux.Handle("/sessions", kit.SessionsHandler(nil))
 	kit.AccountRoutes(mux)
+	kit.PasskeyRoutes(mux)
 	mux.Handle("GET /shopping-cart", kit.RequireLogin(http.HandlerFunc(a.cart)))
 	mux.Handle("POST /shopping-cart/items", kit.RequireLogin(http.HandlerFunc(a.addItem)))
 	mux.Handle("GET /{$}", kit.OptionalLogin(http.HandlerFunc(a.home)))

@@ -43,6 +43,11 @@ type LoginPage struct {
 	Error string
 	// Locked is true when Error says the account is deactivated.
 	Locked bool
+	// Passkey, when the kit offers passkeys (Config.PublicOrigin), is
+	// where the passkey script posts; show the passkey button (hidden
+	// until the script reveals it) and autocomplete="username webauthn"
+	// on the email field.
+	Passkey *PasskeyForm
 }
 
 // DefaultLoginTemplate returns the built-in login form. Apps normally
@@ -55,11 +60,17 @@ func DefaultLoginTemplate() *template.Template {
 <h1>Sign in</h1>
 {{if .Error}}<p role="alert">{{.Error}}</p>{{end}}
 <form method="post" action="{{.Action}}">
-<label>Email <input type="email" name="email" value="{{.Email}}" autocomplete="username" required autofocus></label>
+<label>Email <input type="email" name="email" value="{{.Email}}" autocomplete="username{{if .Passkey}} webauthn{{end}}" required autofocus></label>
 <label>Password <input type="password" name="password" autocomplete="current-password" required></label>
 <input type="hidden" name="next" value="{{.Next}}">
 <button type="submit">Sign in</button>
 </form>
+{{with .Passkey}}<div id="passkey-login" data-options="{{.OptionsAction}}" data-action="{{.Action}}" data-origin="{{.Origin}}" hidden>
+<button type="button">Sign in with a passkey</button>
+<p id="passkey-error" role="alert" hidden></p>
+</div>
+<p id="passkey-elsewhere" hidden>Passkeys work at <a href="{{.Origin}}">{{.Origin}}</a>.</p>
+<script src="{{.Script}}" defer></script>{{end}}
 </main></body></html>
 `))
 }
@@ -168,6 +179,14 @@ func (k *Kit) signIn(w http.ResponseWriter, r *http.Request, email, password str
 		}
 		return f
 	}
+	return k.startSession(w, r, tok, ip)
+}
+
+// startSession is what every sign-in does with the tokens the IdP
+// answered (password grant, passkey): it destroys whatever session this
+// browser had (APP-SID-2), creates a new one and sets the session,
+// refresh and device cookies on w. nil means success.
+func (k *Kit) startSession(w http.ResponseWriter, r *http.Request, tok *idpclient.Tokens, ip string) *loginFailure {
 	// APP-SID-2: whatever this browser had before dies now.
 	if key, ok := keyForCookie(cookieValue(r, k.sidName)); ok {
 		_ = k.store.Delete(r.Context(), key)
@@ -220,6 +239,7 @@ func errorReason(err error) string {
 // template error is a clean 500 rather than half a page.
 func (k *Kit) renderLogin(w http.ResponseWriter, status int, p LoginPage) {
 	p.Action = k.cfg.LoginPath
+	p.Passkey = k.PasskeyLoginForm()
 	var buf bytes.Buffer
 	if err := k.loginTmpl.Execute(&buf, &p); err != nil {
 		k.log.Error("appkit: login template", "err", err)

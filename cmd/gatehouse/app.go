@@ -57,6 +57,7 @@ func runApp(ctx context.Context, env *cliEnv, args []string) error {
 	sealKey := fs.String("seal-key", "", "refresh-cookie sealing key, ≥32 bytes as base64url or hex (default: read or create --seal-key-file)")
 	sealKeyFile := fs.String("seal-key-file", "", "file holding the sealing key (default: next to --db; created 0600 if missing)")
 	webhookSecret := fs.String("webhook-secret", "", "HMAC secret of the IdP's revocation webhook (empty: no receiver)")
+	publicOrigin := fs.String("public-origin", "", "the app's origin as browsers see it (https://host[:port]); turns on passkeys, and must be one of the application's WebAuthn origins at the IdP (needs --api-key)")
 	// The defaults are appkit's own (design §7); TestFlagDefaultsAreTheLibraries guards it.
 	idle := fs.Duration("session-idle", appkit.DefaultIdleTimeout, "session idle timeout")
 	absolute := fs.Duration("session-absolute", appkit.DefaultAbsoluteLifetime, "absolute session lifetime")
@@ -123,7 +124,7 @@ func runApp(ctx context.Context, env *cliEnv, args []string) error {
 		RefreshMethod: idpclient.RefreshMethod(*method), RevokeMethod: idpclient.RevokeMethod(*revoke),
 		DBPath: *db, SessionDBPath: *sessionDB, SealKey: seal, WebhookSecret: *webhookSecret,
 		DevMode: dev, TrustedProxies: trusted, IdleTimeout: *idle, AbsoluteLifetime: *absolute,
-		RefreshCookieMaxAge: *cookieAge, Logger: log,
+		RefreshCookieMaxAge: *cookieAge, Logger: log, PublicOrigin: *publicOrigin,
 	}
 	var app exampleApp
 	if name == "store" {

@@ -59,7 +59,7 @@ func axeSource(t *testing.T) string {
 
 // axeRun runs axe-core on the document and returns its serious and
 // critical violations. It is a DevTools evaluation, which the page's CSP
-// (script-src 'none') does not govern.
+// (script-src 'self') does not govern.
 const axeRun = `(async () => {
 	const r = await axe.run(document, {resultTypes: ["violations"]});
 	return r.violations.filter(v => v.impact === "serious" || v.impact === "critical").map(v => ({

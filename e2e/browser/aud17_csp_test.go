@@ -15,8 +15,9 @@ const cspWatch = `window.__cspListening = true; window.__csp = [];
 document.addEventListener("securitypolicyviolation", e => window.__csp.push(e.effectiveDirective + " " + (e.blockedURI || "inline")));`
 
 // AUD-17, APP-HDR-2, in a real browser: the apps' CSP is in force, so a
-// script injected into a page (what an XSS would do) does not run; and it
-// costs the apps nothing: the pages, the 404 and the 405 page included,
+// script injected into a page (what an XSS would do) does not run, while
+// the kit's passkey file (script-src 'self') does; and it costs the apps
+// nothing: the pages, the 404 and the 405 page included,
 // are laid out by the stylesheet and cause no CSP violation at all.
 func TestAUD17_CSPBlocksInjectedScriptAndBreaksNoPage(t *testing.T) {
 	e := newEnv(t)
@@ -70,6 +71,15 @@ func TestAUD17_CSPBlocksInjectedScriptAndBreaksNoPage(t *testing.T) {
 	b.open(e.store+"/sessions", "aud17-sessions")
 	if m := eval[string](b, `getComputedStyle(document.querySelector(".gap-above")).marginTop`); m != "16px" {
 		t.Errorf("sessions: .gap-above margin-top %q, want 16px", m)
+	}
+
+	// The one script the apps have, the kit's passkey file, runs under
+	// script-src 'self': at this address (not the passkey origin) it
+	// shows where passkeys work, and causes no violation.
+	b.open(e.store+"/login", "aud17-store-login")
+	b.waitFor("the passkey script's note", `!document.querySelector("#passkey-elsewhere").hidden`)
+	if v := eval[[]string](b, `window.__csp`); len(v) != 0 {
+		t.Errorf("login page with the passkey script: CSP violations %q", v)
 	}
 
 	// An injected inline script and an injected event handler do not run.

@@ -19,7 +19,7 @@
 //
 // Every app page a test opens or clicks to is also checked with axe-core
 // (a11y_test.go): injected through DevTools, which the apps' CSP
-// (script-src 'none') does not govern, and run at desktop (1280 px) and
+// (script-src 'self') does not govern, and run at desktop (1280 px) and
 // phone (390 px) width; a serious or critical violation fails the test
 // with its rule, impact and nodes. axe-core comes from npm, pinned, via
 // $GATEHOUSE_AXE or scripts/test.sh's cache folder; without it the checks

@@ -61,8 +61,9 @@ const (
 	forumsHost = "forums.localhost"
 )
 
-// idpCall is one request an app made to the IdP's token, refresh or
-// revocation endpoints. Passwords and tokens are not kept.
+// idpCall is one request an app made to the IdP's token, refresh,
+// revocation or passkey-login endpoints. Passwords and tokens are not
+// kept.
 type idpCall struct {
 	Path, GrantType, ClientID, Scope string
 	Status                           int
@@ -81,7 +82,7 @@ type recorder struct {
 func (r *recorder) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		switch req.URL.Path {
-		case "/oauth2/token", "/api/jwt/refresh", "/oauth2/revoke", "/api/logout":
+		case "/oauth2/token", "/api/jwt/refresh", "/oauth2/revoke", "/api/logout", "/api/webauthn/login":
 		default:
 			h.ServeHTTP(w, req)
 			return

@@ -22,6 +22,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -52,6 +53,22 @@ const (
 	// DefaultMailboxAddr is the mailbox web page's address.
 	DefaultMailboxAddr = "127.0.0.1:8025"
 )
+
+// PasskeyRelyingPartyID is the demo applications' WebAuthn relying
+// party: browsers refuse an IP address (127.0.0.1) as one, so passkeys
+// work at http://localhost:PORT, the same app under its other loopback
+// name (PasskeyOrigin).
+const PasskeyRelyingPartyID = "localhost"
+
+// PasskeyOrigin is the origin passkeys work at for an app served at
+// appURL (http://127.0.0.1:8081 → http://localhost:8081).
+func PasskeyOrigin(appURL string) string {
+	u, err := url.Parse(appURL)
+	if err != nil || u.Port() == "" {
+		return "http://localhost"
+	}
+	return "http://localhost:" + u.Port()
+}
 
 // MailboxDir is the directory under Dir that keeps the mailbox's
 // messages.
@@ -315,23 +332,23 @@ func Start(ctx context.Context, o Options) (d *Demo, err error) {
 	}
 	d.Info = info
 
-	appCfg := func(c Credentials, s appSecrets, db string, sessions sessionstore.Store) (site.Config, error) {
+	appCfg := func(c Credentials, s appSecrets, db, appURL string, sessions sessionstore.Store) (site.Config, error) {
 		key, err := base64.RawURLEncoding.DecodeString(s.SealKey)
 		if err != nil || len(key) < 32 {
 			return site.Config{}, fmt.Errorf("%s: sealKey must be base64url of 32 bytes", secretsFile)
 		}
 		return site.Config{
 			IdPURL: idpURL, ClientID: c.ID, ClientSecret: c.Secret, APIKey: s.APIKey, RefreshMethod: o.RefreshMethod,
-			DBPath: filepath.Join(o.Dir, db), SealKey: key, WebhookSecret: s.WebhookSecret, DevMode: true,
+			DBPath: filepath.Join(o.Dir, db), SealKey: key, WebhookSecret: s.WebhookSecret, DevMode: true, PublicOrigin: PasskeyOrigin(appURL),
 			TrustedProxies: o.TrustedProxies, IdleTimeout: o.SessionIdle, AbsoluteLifetime: o.SessionAbsolute,
 			RefreshCookieMaxAge: o.RefreshCookieMaxAge, RefreshResultTTL: o.RefreshResultTTL,
 			Sessions: sessions, Logger: o.Logger, Now: o.Now,
 		}, nil
 	}
-	if d.StoreConfig, err = appCfg(info.Applications.Store, sec.Store, "store.db", o.StoreSessions); err != nil {
+	if d.StoreConfig, err = appCfg(info.Applications.Store, sec.Store, "store.db", storeURL, o.StoreSessions); err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}
-	if d.ForumsConfig, err = appCfg(info.Applications.Forums, sec.Forums, "forums.db", o.ForumsSessions); err != nil {
+	if d.ForumsConfig, err = appCfg(info.Applications.Forums, sec.Forums, "forums.db", forumsURL, o.ForumsSessions); err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}
 	if d.Store, err = shop.New(ctx, d.StoreConfig); err != nil {
@@ -456,8 +473,11 @@ func ensure(ctx context.Context, srv *idp.Server, st idpstore.Store, info *Info,
 		if a.cred.ID != "" {
 			app, err := st.GetApplication(ctx, a.cred.ID)
 			if err == nil {
-				if !slices.Equal(app.Config.WebhookURLs, hooks) || app.Config.WebhookSecret != a.sec.WebhookSecret || app.Config.BaseURL != a.url {
+				pkOrigins := []string{PasskeyOrigin(a.url)}
+				if !slices.Equal(app.Config.WebhookURLs, hooks) || app.Config.WebhookSecret != a.sec.WebhookSecret || app.Config.BaseURL != a.url ||
+					app.Config.WebAuthnRelyingPartyID != PasskeyRelyingPartyID || !slices.Equal(app.Config.WebAuthnOrigins, pkOrigins) {
 					app.Config.WebhookURLs, app.Config.WebhookSecret, app.Config.BaseURL = hooks, a.sec.WebhookSecret, a.url
+					app.Config.WebAuthnRelyingPartyID, app.Config.WebAuthnOrigins = PasskeyRelyingPartyID, pkOrigins
 					if err := st.UpdateApplication(ctx, app); err != nil {
 						return fmt.Errorf("update application %s: %w", a.name, err)
 					}
@@ -473,6 +493,7 @@ func ensure(ctx context.Context, srv *idp.Server, st idpstore.Store, info *Info,
 		cfg := idpstore.ApplicationConfig{
 			EnabledGrants: []string{"password", "refresh_token"}, GenerateRefreshTokens: true, AllowTokenRefresh: true,
 			WebhookURLs: hooks, WebhookSecret: a.sec.WebhookSecret, BaseURL: a.url,
+			WebAuthnRelyingPartyID: PasskeyRelyingPartyID, WebAuthnOrigins: []string{PasskeyOrigin(a.url)},
 		}
 		_, secret, err := adm.CreateApplication(ctx, idp.ApplicationSpec{ID: a.cred.ID, Name: a.name, Secret: a.cred.Secret, Config: cfg})
 		if err != nil {

@@ -7,11 +7,13 @@ import (
 
 // Security headers of every response of an example app (APP-HDR-1/2,
 // AUD-17): pages, static files, health checks, error pages, redirects and
-// the webhook route alike. The apps run no script at all (no template
-// has a <script> or an inline handler), so script-src is 'none' rather
-// than a nonce; styles come only from /static/style.css (no inline style
-// attributes either).
-const contentSecurityPolicy = "default-src 'none'; script-src 'none'; style-src 'self'; img-src 'self'; " +
+// the webhook route alike. The only script is the app kit's passkey file
+// (/static/passkey.js, issue 12), so script-src is 'self' rather than a
+// nonce: no template has an inline <script> or handler, and inline or
+// injected script never runs; connect-src 'self' lets it fetch the
+// passkey options. Styles come only from /static/style.css (no inline
+// style attributes either).
+const contentSecurityPolicy = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; " +
 	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
 
 // secure is the outermost middleware of an app. It sets the security

@@ -41,8 +41,9 @@ func (s *Site) loginHandler() http.Handler {
 			return
 		}
 		s.execute(w, http.StatusOK, "login", &loginView{
-			LoginPage: &appkit.LoginPage{Action: "/login", Next: appkit.SafeNext(r.URL.Query().Get("next"), "")},
-			user:      u, ctx: r.Context(),
+			LoginPage: &appkit.LoginPage{Action: "/login", Next: appkit.SafeNext(r.URL.Query().Get("next"), ""),
+				Passkey: s.Kit.PasskeyLoginForm()},
+			user: u, ctx: r.Context(),
 		})
 	}))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -3,9 +3,9 @@
 // session store, the page layout and stylesheet, the login, "my sessions"
 // and error pages (404 and 405 included), the revocation webhook receiver
 // (S10), the health endpoints, and the security headers of every response
-// (CSP with script-src 'none', nosniff; see secure). Each app adds its own
-// data, routes and page templates; its templates may use neither scripts
-// nor inline styles.
+// (CSP with script-src 'self', nosniff; see secure). Each app adds its own
+// data, routes and page templates; its templates may use neither inline
+// scripts nor inline styles.
 //
 // It owns how an example app is assembled; it does not own the login
 // architecture itself (package appkit), the IdP protocol (idpclient), the
@@ -80,6 +80,12 @@ type Config struct {
 	// WebhookSecret is the HMAC key the IdP signs revocation events with
 	// (the application's webhookSecret). Empty: no receiver is mounted.
 	WebhookSecret string
+
+	// PublicOrigin is the app's origin as browsers see it
+	// (scheme://host[:port]); it turns on passkeys (appkit
+	// Config.PublicOrigin) and must be one of the application's WebAuthn
+	// origins at the IdP. Empty: no passkeys.
+	PublicOrigin string
 
 	// DevMode serves plain http to loopback clients only (no Secure
 	// cookies, no __Host- prefix). Never in production.
@@ -251,10 +257,10 @@ func New(ctx context.Context, cfg Config, spec Spec) (*Site, error) {
 		LoginTemplate: s.pages["login"], Unavailable: http.HandlerFunc(s.unavailable),
 		SignupTemplate: s.pages["signup"], ForgotPasswordTemplate: s.pages["forgot"],
 		ResetPasswordTemplate: s.pages["reset"], VerifyEmailTemplate: s.pages["verify"],
-		AccountTemplate: s.pages["account"],
-		TrustedProxies:  cfg.TrustedProxies, Logger: log, Now: cfg.Now,
+		AccountTemplate: s.pages["account"], PublicOrigin: cfg.PublicOrigin,
+		TrustedProxies: cfg.TrustedProxies, Logger: log, Now: cfg.Now,
 		// The site's outermost middleware sets these on every response,
-		// with a CSP that also forbids scripts (AUD-17).
+		// with a CSP that also forbids inline scripts (AUD-17).
 		DisableSecurityHeaders: true,
 	})
 	if err != nil {
@@ -410,6 +416,9 @@ func (s *Site) routes(cfg Config) error {
 	// Sign-up, forgotten password, the mailed reset and verification
 	// links, and the account page (issue 11).
 	s.Kit.AccountRoutes(m)
+	// Passkeys (issue 12): /login/passkey…, /account/passkeys… and the
+	// script at /static/passkey.js, when PublicOrigin is set.
+	s.Kit.PasskeyRoutes(m)
 	if cfg.WebhookSecret != "" {
 		rc, err := webhook.NewReceiver(webhook.ReceiverConfig{
 			Secret: []byte(cfg.WebhookSecret), Handle: s.handleEvent, Seen: s.seen, Logger: s.Log, Now: cfg.Now,
