@@ -73,7 +73,8 @@ type Config struct {
 	Lockout LockoutPolicy
 	// Throttle is the per-IP policy: one bucket per end-user IP for failed
 	// password logins and a separate one per TCP peer for failed client
-	// authentications (AUD-4).
+	// authentications (AUD-4); its Ceremony sizes bound the WebAuthn
+	// ceremony starts per end-user IP (WA-9).
 	Throttle ThrottlePolicy
 	// Events is told about revocation events once they are committed to
 	// the store's outbox (a webhook sender's wake-up call); nil = none.
@@ -231,8 +232,11 @@ type Server struct {
 	// mailLimit counts requests that may send an account mail per
 	// end-user IP (ACC-4), with the Throttle policy.
 	mailLimit *throttle
-	mux       *http.ServeMux
-	admin     *Admin
+	// ceremonyLimit counts WebAuthn ceremony starts per end-user IP
+	// (WA-9), with the Throttle policy's Ceremony sizes.
+	ceremonyLimit *throttle
+	mux           *http.ServeMux
+	admin         *Admin
 
 	refreshCount atomic.Int64
 }
@@ -287,7 +291,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		core:    core{store: cfg.Store, hasher: cfg.Hasher, log: cfg.Logger, now: cfg.Now, events: cfg.Events, issuer: cfg.Issuer},
 		cfg:     cfg,
 		metrics: newMetrics(), pwLimit: newThrottle(cfg.Throttle, cfg.Now), clientLimit: newThrottle(cfg.Throttle, cfg.Now),
-		mailLimit: newThrottle(cfg.Throttle, cfg.Now),
+		mailLimit: newThrottle(cfg.Throttle, cfg.Now), ceremonyLimit: newThrottle(cfg.Throttle.ceremony(), cfg.Now),
 	}
 	if len(cfg.KEKs) == 0 {
 		s.log.Warn("signing keys are stored unencrypted: no key-encryption key configured")
@@ -380,6 +384,7 @@ func (s *Server) Run(ctx context.Context, interval time.Duration) {
 			s.pwLimit.sweep()
 			s.clientLimit.sweep()
 			s.mailLimit.sweep()
+			s.ceremonyLimit.sweep()
 		}
 	}
 }

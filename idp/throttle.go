@@ -21,9 +21,32 @@ type ThrottlePolicy struct {
 	// MaxIPs bounds the table; the least recently used IP is dropped
 	// beyond it. Default 100,000.
 	MaxIPs int
+	// CeremonyBurst and CeremonyEvery size the bucket of WebAuthn
+	// ceremony starts per end-user IP (WA-9): every start stores a
+	// challenge for five minutes, so each one takes a token, failed or
+	// not. Defaults DefaultCeremonyBurst and DefaultCeremonyEvery: at
+	// most 50 + 150 live challenges per IP. Disabled turns it off too.
+	CeremonyBurst int
+	CeremonyEvery time.Duration
 }
 
-func (p ThrottlePolicy) negative() bool { return p.Burst < 0 || p.Every < 0 || p.MaxIPs < 0 }
+// Defaults of ThrottlePolicy's ceremony bucket (WA-9): a login page
+// asks for passkey options on every view, so the burst is larger than
+// the password bucket's.
+const (
+	DefaultCeremonyBurst = 50
+	DefaultCeremonyEvery = 2 * time.Second
+)
+
+func (p ThrottlePolicy) negative() bool {
+	return p.Burst < 0 || p.Every < 0 || p.MaxIPs < 0 || p.CeremonyBurst < 0 || p.CeremonyEvery < 0
+}
+
+// ceremony is the policy of the ceremony bucket: the ceremony sizes with
+// the table bound and Disabled of p.
+func (p ThrottlePolicy) ceremony() ThrottlePolicy {
+	return ThrottlePolicy{Burst: p.CeremonyBurst, Every: p.CeremonyEvery, Disabled: p.Disabled, MaxIPs: p.MaxIPs}
+}
 
 // withDefaults applies the documented defaults to the zero fields.
 func (p ThrottlePolicy) withDefaults() ThrottlePolicy {
@@ -35,6 +58,12 @@ func (p ThrottlePolicy) withDefaults() ThrottlePolicy {
 	}
 	if p.MaxIPs <= 0 {
 		p.MaxIPs = 100_000
+	}
+	if p.CeremonyBurst <= 0 {
+		p.CeremonyBurst = DefaultCeremonyBurst
+	}
+	if p.CeremonyEvery <= 0 {
+		p.CeremonyEvery = DefaultCeremonyEvery
 	}
 	return p
 }

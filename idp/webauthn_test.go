@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/idp"
 	"github.com/gatehouse-auth/gatehouse/idp/idptest"
 	"github.com/gatehouse-auth/gatehouse/idp/store"
 	"github.com/gatehouse-auth/gatehouse/internal/softpasskey"
@@ -470,5 +471,88 @@ func TestWA8_RemovedPasskeyCannotSignIn(t *testing.T) {
 	}
 	if r := w.api(http.MethodGet, "/api/webauthn/not-a-uuid", ""); r.status != http.StatusNotFound {
 		t.Fatalf("malformed id: %d", r.status)
+	}
+}
+
+// startFrom posts a ceremony start to path with the API key, as an app
+// forwarding its browser's address ip.
+func (w *waFixture) startFrom(ip, path, body string) *response {
+	w.t.Helper()
+	req := jsonReq(w.t, http.MethodPost, w.idp.URL+path, body)
+	req.Header.Set("Authorization", w.idp.APIKey)
+	req.Header.Set("X-Forwarded-For", ip)
+	return w.do(req)
+}
+
+// liveChallenges counts the user's stored WebAuthn challenges.
+func (w *waFixture) liveChallenges(userID string) int {
+	w.t.Helper()
+	n, err := w.idp.Store.CountTickets(w.t.Context(), userID, store.TicketWebAuthn, time.Time{})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return n
+}
+
+// wantThrottled requires FusionAuth's 429 of a ceremony start.
+func wantThrottled(t *testing.T, what string, r *response) {
+	t.Helper()
+	if r.status != http.StatusTooManyRequests || !strings.Contains(string(r.body), `"generalErrors"`) ||
+		!strings.Contains(string(r.body), `[TooManyRequests]`) || r.header.Get("Retry-After") == "" {
+		t.Fatalf("%s: %d %q (Retry-After %q), want 429 [TooManyRequests]", what, r.status, r.body, r.header.Get("Retry-After"))
+	}
+}
+
+// TestWA9_CeremonyStartsAreThrottled: every ceremony start stores a
+// challenge, so the starts (login and registration) take tokens from the
+// end-user IP's bucket (the app's X-Forwarded-For): past the burst they
+// answer 429 and store nothing, while another IP still starts; the bucket
+// refills. A registration start also stops at 10 live challenges of its
+// user, whatever the IP.
+func TestWA9_CeremonyStartsAreThrottled(t *testing.T) {
+	f := newFixture(t, idptest.AppOptions{WebAuthnRelyingPartyID: waRPID, WebAuthnOrigins: []string{waOrigin}},
+		idp.Config{Throttle: idp.ThrottlePolicy{CeremonyBurst: 3, CeremonyEvery: time.Hour}})
+	w := &waFixture{fixture: f}
+	login := fmt.Sprintf(`{"loginId":%q,"applicationId":%q}`, f.email, f.clientID)
+	register := fmt.Sprintf(`{"userId":%q,"applicationId":%q}`, f.userID, f.clientID)
+	const a, b = "198.51.100.7", "203.0.113.9"
+
+	for i, s := range [][2]string{{"/api/webauthn/start", login}, {"/api/webauthn/register/start", register}, {"/api/webauthn/start", login}} {
+		if r := w.startFrom(a, s[0], s[1]); r.status != http.StatusOK {
+			t.Fatalf("start %d from one IP: %d %s", i+1, r.status, r.body)
+		}
+	}
+	stored := w.liveChallenges(f.userID)
+	wantThrottled(t, "login start past the burst", w.startFrom(a, "/api/webauthn/start", login))
+	wantThrottled(t, "discoverable start past the burst", w.startFrom(a, "/api/webauthn/start",
+		fmt.Sprintf(`{"applicationId":%q}`, f.clientID)))
+	wantThrottled(t, "registration start past the burst", w.startFrom(a, "/api/webauthn/register/start", register))
+	if n := w.liveChallenges(f.userID); n != stored {
+		t.Fatalf("throttled starts stored challenges: %d, want %d", n, stored)
+	}
+	if r := w.startFrom(b, "/api/webauthn/start", login); r.status != http.StatusOK {
+		t.Fatalf("another IP: %d %s", r.status, r.body)
+	}
+	f.clock.Advance(time.Hour)
+	if r := w.startFrom(a, "/api/webauthn/start", login); r.status != http.StatusOK {
+		t.Fatalf("after the refill: %d %s", r.status, r.body)
+	}
+
+	// The per-user cap: a fresh five minutes, each start from its own IP.
+	f.clock.Advance(10 * time.Minute)
+	for i := range 10 {
+		if r := w.startFrom(fmt.Sprintf("192.0.2.%d", i+1), "/api/webauthn/register/start", register); r.status != http.StatusOK {
+			t.Fatalf("registration start %d: %d %s", i+1, r.status, r.body)
+		}
+	}
+	wantThrottled(t, "11th live registration of one user", w.startFrom("192.0.2.99", "/api/webauthn/register/start", register))
+	other := f.idp.CreateUser(t, "bob@example.com", testPassword, f.clientID)
+	if r := w.startFrom("192.0.2.99", "/api/webauthn/register/start",
+		fmt.Sprintf(`{"userId":%q,"applicationId":%q}`, other, f.clientID)); r.status != http.StatusOK {
+		t.Fatalf("another user: %d %s", r.status, r.body)
+	}
+	f.clock.Advance(5*time.Minute + time.Second)
+	if r := w.startFrom("192.0.2.100", "/api/webauthn/register/start", register); r.status != http.StatusOK {
+		t.Fatalf("after the challenges expired: %d %s", r.status, r.body)
 	}
 }

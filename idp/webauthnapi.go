@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -67,6 +68,9 @@ func (s *Server) ceremonyApp(w http.ResponseWriter, ctx context.Context, appID s
 // creation options for a new passkey of the user at the application.
 func (s *Server) handleWebAuthnRegisterStart(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if !s.ceremonyAllowed(w, r) {
+		return
+	}
 	var req struct {
 		UserID        string `json:"userId"`
 		DisplayName   string `json:"displayName"`
@@ -121,6 +125,16 @@ func (s *Server) handleWebAuthnRegisterStart(w http.ResponseWriter, r *http.Requ
 		writeAPIErrors(w, new(apiErrors).general("[TooManyPasskeys]", "The user has the most passkeys allowed; remove one first."))
 		return
 	}
+	// WA-9: a user's live ceremonies are few (one per open tab), so a
+	// caller looping on one user's registrations stops here too.
+	if n, err := s.store.CountTickets(ctx, user.ID, store.TicketWebAuthn, s.now().Add(-webAuthnChallengeTTL)); err != nil {
+		s.log.Error("webauthn register start", "userId", user.ID, "err", err)
+		writeEmpty(w, http.StatusInternalServerError)
+		return
+	} else if n >= maxLiveCeremonies {
+		s.ceremonyThrottled(w)
+		return
+	}
 	rp, err := relyingParty(app, rpID, origins)
 	if err != nil {
 		s.log.Error("webauthn register start", "applicationId", app.ID, "err", err)
@@ -146,6 +160,32 @@ func (s *Server) handleWebAuthnRegisterStart(w http.ResponseWriter, r *http.Requ
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"options": creation.Response})
+}
+
+// maxLiveCeremonies caps a user's WebAuthn challenges of the last five
+// minutes at a registration start (WA-9).
+const maxLiveCeremonies = 10
+
+// ceremonyAllowed takes one token from the end-user IP's ceremony bucket
+// (WA-9): every start stores a challenge, so every start pays, and an
+// empty bucket answers 429 before anything is looked up or stored. The
+// starts need the API key, so the app's X-Forwarded-For (its browser's
+// address) is the key.
+func (s *Server) ceremonyAllowed(w http.ResponseWriter, r *http.Request) bool {
+	ip := clientIP(r, true)
+	if !s.ceremonyLimit.allowed(ip) {
+		s.ceremonyThrottled(w)
+		return false
+	}
+	s.ceremonyLimit.fail(ip)
+	return true
+}
+
+// ceremonyThrottled answers 429 with FusionAuth's error shape.
+func (s *Server) ceremonyThrottled(w http.ResponseWriter) {
+	s.metrics.throttled.Inc()
+	w.Header().Set("Retry-After", fmt.Sprint(int(s.cfg.Throttle.CeremonyEvery.Seconds())+1))
+	writeJSON(w, http.StatusTooManyRequests, new(apiErrors).general("[TooManyRequests]", "Too many passkey requests from this address. Try again later."))
 }
 
 // webAuthnUserByID loads the user of a request's userId; false (and a 404
@@ -312,6 +352,9 @@ func webAuthnReason(err error) string {
 // unknown loginId) the login is discoverable: the passkey names its user.
 func (s *Server) handleWebAuthnStart(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if !s.ceremonyAllowed(w, r) {
+		return
+	}
 	var req struct {
 		LoginID       string `json:"loginId"`
 		UserID        string `json:"userId"`
