@@ -213,7 +213,7 @@ func isObject(raw json.RawMessage) bool {
 func (k *Kit) passkeyLoginOptions(w http.ResponseWriter, r *http.Request, _ *passkeyIn) {
 	// Discoverable only: naming an account here would tell who has
 	// passkeys.
-	opts, err := k.idp.StartPasskeyLogin(r.Context(), "")
+	opts, err := k.idp.StartPasskeyLogin(r.Context(), "", k.clientIP(r))
 	if err != nil {
 		status, msg := k.passkeyFailure("passkey login start", err, MsgPasskeyFailed)
 		jsonError(w, status, msg)
@@ -258,7 +258,7 @@ func (k *Kit) passkeyRegisterOptions(w http.ResponseWriter, r *http.Request, in 
 			return
 		}
 	}
-	opts, err := k.idp.StartPasskeyRegistration(r.Context(), User(r.Context()).ID, name)
+	opts, err := k.idp.StartPasskeyRegistration(r.Context(), User(r.Context()).ID, name, k.clientIP(r))
 	if err != nil {
 		status, msg := k.passkeyFailure("passkey registration start", err, MsgPasskeyNotAdded)
 		jsonError(w, status, msg)

@@ -130,7 +130,10 @@
     function signIn(conditional) {
       var ac = new AbortController();
       if (conditional) pending = ac;
-      return post(box.dataset.options).then(function (opts) {
+      return post(box.dataset.options).catch(function (e) {
+        if (e && typeof e === "object") e.atOptions = true; // no options (e.g. throttled, WA-9)
+        throw e;
+      }).then(function (opts) {
         var req = { publicKey: requestOptions(opts), signal: ac.signal };
         if (conditional) req.mediation = "conditional";
         return navigator.credentials.get(req);
@@ -161,8 +164,10 @@
     if (typeof PublicKeyCredential.isConditionalMediationAvailable === "function") {
       PublicKeyCredential.isConditionalMediationAvailable().then(function (ok) {
         if (!ok) return;
+        // Without options there is no autofill, silently: the page is
+        // the password form's too.
         signIn(true).catch(function (e) {
-          if (!cancelled(e)) say(message, messageOf(e, "That passkey did not work. Try again, or sign in with your password."));
+          if (!cancelled(e) && !e.atOptions) say(message, messageOf(e, "That passkey did not work. Try again, or sign in with your password."));
         });
       }).catch(function () { /* no autofill */ });
     }

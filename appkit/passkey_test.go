@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"sort"
 	"strings"
@@ -398,5 +399,46 @@ func TestPasskeyLimitSaysSo(t *testing.T) {
 	}
 	if r.status != http.StatusConflict || !strings.Contains(r.body, appkit.MsgPasskeyTooMany) {
 		t.Fatalf("21st passkey: %d %s", r.status, r.body)
+	}
+}
+
+// TestWA9_PasskeyStartThrottledGives429: the kit forwards the browser's
+// address with the ceremony starts, so the IdP's per-IP ceremony bucket
+// (WA-9) counts browsers: a browser asking for options in a loop gets the
+// IdP's 429 as the kit's generic JSON error (no 500, no cookie), for the
+// login and the registration options, while its login page and password
+// login keep working and another browser still gets options.
+func TestWA9_PasskeyStartThrottledGives429(t *testing.T) {
+	w, _, key := newAccountWorld(t)
+	a := newApp(t, w, appOpt{apiKeyValue: key, kitMod: func(c *appkit.Config) {
+		c.PublicOrigin = passkeyOrigin
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+	}})
+	from := func(ip string) http.Header { return http.Header{"X-Forwarded-For": {ip}} }
+	throttled := func(what string, r *response) {
+		t.Helper()
+		if r.status != http.StatusTooManyRequests || strings.TrimSpace(r.body) != `{"error":"`+appkit.MsgThrottled+`"}` ||
+			r.header.Get("Content-Type") != "application/json" || len(r.cookies) != 0 {
+			t.Fatalf("%s: %d %s, want 429 with the generic JSON error", what, r.status, r.body)
+		}
+	}
+	const ip = "198.51.100.7"
+	b := a.browser()
+	var last *response
+	for range 100 {
+		if last = b.postJSON("/login/passkey/options", struct{}{}, from(ip)); last.status != http.StatusOK {
+			break
+		}
+	}
+	throttled("login options in a loop", last)
+	if r := b.do(http.MethodGet, "/login", nil, from(ip)); r.status != http.StatusOK || !strings.Contains(r.body, `name="password"`) {
+		t.Fatalf("login page of the throttled browser: %d", r.status)
+	}
+	if r := b.do(http.MethodPost, "/login", url.Values{"email": {w.email}, "password": {testPassword}}, from(ip)); r.status != http.StatusSeeOther {
+		t.Fatalf("password login of the throttled browser: %d %s", r.status, r.body)
+	}
+	throttled("registration options from the throttled browser", b.postJSON("/account/passkeys/options", map[string]string{"name": "Laptop"}, from(ip)))
+	if r := a.browser().postJSON("/login/passkey/options", struct{}{}, from("203.0.113.9")); r.status != http.StatusOK || !strings.Contains(r.body, `"challenge"`) {
+		t.Fatalf("another browser: %d %s", r.status, r.body)
 	}
 }

@@ -104,13 +104,15 @@ func optionsOf(op string, body json.RawMessage) (json.RawMessage, error) {
 // at this application (POST /api/webauthn/register/start). It answers the
 // PublicKeyCredentialCreationOptionsJSON for the page
 // (PublicKeyCredential.parseCreationOptionsFromJSON), valid five minutes.
-// It needs Config.APIKey.
-func (c *Client) StartPasskeyRegistration(ctx context.Context, userID, name string) (json.RawMessage, error) {
+// clientIP (the browser's address) is forwarded: the IdP limits the
+// starts per browser IP and live ceremonies per user, answering
+// ErrThrottled. It needs Config.APIKey.
+func (c *Client) StartPasskeyRegistration(ctx context.Context, userID, name, clientIP string) (json.RawMessage, error) {
 	const op = "start passkey registration"
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	var body json.RawMessage
-	if err := c.passkeyCall(ctx, op, http.MethodPost, "/api/webauthn/register/start", true, "", map[string]any{
+	if err := c.passkeyCall(ctx, op, http.MethodPost, "/api/webauthn/register/start", true, normalizeIP(clientIP), map[string]any{
 		"userId": userID, "name": name, "applicationId": c.cfg.ClientID, "workflow": "general",
 	}, &body, ErrPasskeyNotFound); err != nil {
 		return nil, err
@@ -139,8 +141,10 @@ func (c *Client) CompletePasskeyRegistration(ctx context.Context, userID string,
 // autofill); with a login id whose user has passkeys, the options list
 // them. It answers the PublicKeyCredentialRequestOptionsJSON for the page
 // (PublicKeyCredential.parseRequestOptionsFromJSON), valid five minutes.
-// It needs Config.APIKey.
-func (c *Client) StartPasskeyLogin(ctx context.Context, loginID string) (json.RawMessage, error) {
+// clientIP (the browser's address) is forwarded: the IdP limits the
+// starts per browser IP (every start stores a challenge), answering
+// ErrThrottled. It needs Config.APIKey.
+func (c *Client) StartPasskeyLogin(ctx context.Context, loginID, clientIP string) (json.RawMessage, error) {
 	const op = "start passkey login"
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
@@ -149,7 +153,7 @@ func (c *Client) StartPasskeyLogin(ctx context.Context, loginID string) (json.Ra
 		in["loginId"] = loginID
 	}
 	var body json.RawMessage
-	if err := c.passkeyCall(ctx, op, http.MethodPost, "/api/webauthn/start", true, "", in, &body, ErrPasskeyNotFound); err != nil {
+	if err := c.passkeyCall(ctx, op, http.MethodPost, "/api/webauthn/start", true, normalizeIP(clientIP), in, &body, ErrPasskeyNotFound); err != nil {
 		return nil, err
 	}
 	return optionsOf(op, body)

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/gatehouse-auth/gatehouse/idp"
 	"github.com/gatehouse-auth/gatehouse/idp/idptest"
 	"github.com/gatehouse-auth/gatehouse/idp/store"
 	"github.com/gatehouse-auth/gatehouse/idpclient"
@@ -33,7 +35,7 @@ func TestPasskeysAgainstRealIdP(t *testing.T) {
 	c := newClient(t, i, appID, secret, func(c *idpclient.Config) { c.APIKey = key })
 	k := softpasskey.New(origin)
 
-	opts, err := c.StartPasskeyRegistration(ctx, userID, "Laptop")
+	opts, err := c.StartPasskeyRegistration(ctx, userID, "Laptop", "203.0.113.9")
 	if err != nil || !strings.Contains(string(opts), `"challenge"`) || strings.Contains(string(opts), `"options"`) {
 		t.Fatalf("start registration: %s %v", opts, err)
 	}
@@ -49,7 +51,7 @@ func TestPasskeysAgainstRealIdP(t *testing.T) {
 	}
 
 	login := func(loginID string) (json.RawMessage, error) {
-		opts, err := c.StartPasskeyLogin(ctx, loginID)
+		opts, err := c.StartPasskeyLogin(ctx, loginID, "203.0.113.9")
 		if err != nil {
 			t.Fatalf("start login: %v", err)
 		}
@@ -104,5 +106,36 @@ func TestPasskeysAgainstRealIdP(t *testing.T) {
 	}
 	if pks, err = c.ListPasskeys(ctx, userID); err != nil || len(pks) != 0 {
 		t.Fatalf("list after delete: %+v %v", pks, err)
+	}
+}
+
+// TestPasskeyStartsForwardClientIP: both starts forward the browser's
+// address, so the IdP's per-IP ceremony bucket (WA-9) counts browsers,
+// not the app: one browser past its burst gets ErrThrottled (its 429)
+// while another still starts.
+func TestPasskeyStartsForwardClientIP(t *testing.T) {
+	ctx := context.Background()
+	i := idptest.StartConfig(t, idp.Config{Throttle: idp.ThrottlePolicy{CeremonyBurst: 2, CeremonyEvery: time.Hour}})
+	appID, secret := i.CreateApp(t, idptest.AppOptions{Name: "store", WebAuthnRelyingPartyID: "store.example",
+		WebAuthnOrigins: []string{"https://store.example"}})
+	userID := i.CreateUser(t, "ann@example.com", "correct-horse-battery-staple-9", appID)
+	c := newClient(t, i, appID, secret, func(c *idpclient.Config) { c.APIKey = i.APIKey })
+
+	if _, err := c.StartPasskeyLogin(ctx, "", "198.51.100.7"); err != nil {
+		t.Fatalf("login start: %v", err)
+	}
+	if _, err := c.StartPasskeyRegistration(ctx, userID, "Laptop", "198.51.100.7"); err != nil {
+		t.Fatalf("registration start: %v", err)
+	}
+	_, err := c.StartPasskeyLogin(ctx, "", "198.51.100.7")
+	var e *idpclient.Error
+	if !errors.Is(err, idpclient.ErrThrottled) || !errors.As(err, &e) || e.StatusCode != 429 || e.Code != "[TooManyRequests]" {
+		t.Fatalf("login start past the burst: %v, want ErrThrottled 429 [TooManyRequests]", err)
+	}
+	if _, err := c.StartPasskeyRegistration(ctx, userID, "Laptop", "198.51.100.7"); !errors.Is(err, idpclient.ErrThrottled) {
+		t.Fatalf("registration start past the burst: %v, want ErrThrottled", err)
+	}
+	if _, err := c.StartPasskeyLogin(ctx, "", "203.0.113.9"); err != nil {
+		t.Fatalf("another browser: %v", err)
 	}
 }
