@@ -80,6 +80,8 @@
 //   - Two throttles: password failures per end-user IP, checked after client
 //     authentication; client-authentication failures per TCP peer, which
 //     never refuse a client that authenticates. Refreshes use neither.
+//     WebAuthn ceremony starts (each stores a challenge) have a bucket of
+//     their own per end-user IP, paid by every start (WA-9).
 //   - A login writes only what it owns, conditionally (store.RecordLogin:
 //     still active, hash unchanged), so a concurrent deactivation or
 //     password change wins; admin paths use store.UpdateUser's
