@@ -111,6 +111,12 @@ type AccountPage struct {
 	NewEmail string
 	// MinPasswordLength is the policy's minimum, for the hint.
 	MinPasswordLength int
+	// SignedInWith says how this session signed in ("password and
+	// authenticator app"; UserInfo.SignedInWith).
+	SignedInWith string
+	// TwoFactor is the authenticator app section; Form "two-factor" or
+	// "two-factor-off" marks its forms' Error and Errors (field "code").
+	TwoFactor TwoFactorView
 }
 
 // Mux is what AccountRoutes mounts on: *http.ServeMux and most routers.
@@ -132,6 +138,8 @@ func (k *Kit) AccountRoutes(mux Mux) {
 	mux.Handle(k.cfg.AccountPath+"/password", k.ChangePasswordHandler())
 	mux.Handle(k.cfg.AccountPath+"/email", k.ChangeEmailHandler())
 	mux.Handle(k.cfg.AccountPath+"/verify-email", k.ResendVerificationHandler())
+	mux.Handle(k.cfg.SecondStepPath, k.SecondStepHandler())
+	k.twoFactorRoutes(mux)
 }
 
 func (k *Kit) formPage(form, action string) FormPage {
@@ -488,6 +496,11 @@ func (k *Kit) ResetPasswordHandler() http.Handler {
 		}
 		target := k.cfg.AccountPath + "?done=reset"
 		if f := k.signIn(w, r, user.Email, password); f != nil {
+			if f.twoFactor != nil {
+				// The second factor still guards the account (APP-MFA-5).
+				k.startSecondStep(w, r, f.twoFactor, user.Email, target)
+				return
+			}
 			k.log.Warn("appkit: sign-in after password reset failed", "status", f.status)
 			target = k.cfg.LoginPath
 		}
@@ -570,6 +583,8 @@ func accountMessage(done string) string {
 		return "We sent a confirmation link to the new address. Your email changes when you follow it."
 	case "verification":
 		return "We sent you a new verification link."
+	case "two-factor-off":
+		return MsgTwoFactorOff
 	}
 	return ""
 }
@@ -597,7 +612,8 @@ func (k *Kit) accountPage(r *http.Request) *AccountPage {
 	p := &AccountPage{User: u, Email: u.Email, Verified: u.EmailVerified,
 		PasswordAction: k.cfg.AccountPath + "/password", EmailAction: k.cfg.AccountPath + "/email",
 		ResendAction: k.cfg.AccountPath + "/verify-email", SessionsPath: k.cfg.SessionsPath,
-		MinPasswordLength: MinPasswordLength}
+		MinPasswordLength: MinPasswordLength, SignedInWith: u.SignedInWith()}
+	p.TwoFactor = k.twoFactorView(r)
 	if k.idp.HasAPIKey() {
 		if a, err := k.idp.GetUser(r.Context(), u.ID); err == nil {
 			p.Email, p.Verified = a.Email, a.Verified
@@ -684,9 +700,15 @@ func (k *Kit) ChangePasswordHandler() http.Handler {
 		}
 		target := k.cfg.AccountPath + "?done=password"
 		if f := k.signIn(w, r, loginID(u), password); f != nil {
-			k.log.Warn("appkit: sign-in after password change failed", "status", f.status)
 			k.endBrowserSession(context.WithoutCancel(ctx), r)
 			k.clearCookies(w)
+			if f.twoFactor != nil {
+				// The IdP ended the trust of every browser: this one
+				// passes the second step again (APP-MFA-5).
+				k.startSecondStep(w, r, f.twoFactor, loginID(u), target)
+				return
+			}
+			k.log.Warn("appkit: sign-in after password change failed", "status", f.status)
 			target = k.cfg.LoginPath
 		}
 		http.Redirect(w, r, target, http.StatusSeeOther)
