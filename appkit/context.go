@@ -74,13 +74,14 @@ type UserInfo struct {
 	PreferredUsername string    `json:"preferred_username,omitempty"`
 	Roles             []string  `json:"roles,omitempty"`
 	ApplicationID     string    `json:"applicationId,omitempty"`
+	AuthTime          time.Time `json:"-"`
+	// Claims are all the access-token claims, as the IdP signed them.
+	Claims json.RawMessage `json:"-"`
+
 	// AMR is the access token's amr (RFC 8176): how the user signed in,
 	// e.g. ["pwd"] or ["pwd","otp","mfa"] after an authenticator code.
 	// Silent refreshes keep the login's amr.
 	AMR []string `json:"amr,omitempty"`
-	AuthTime          time.Time `json:"-"`
-	// Claims are all the access-token claims, as the IdP signed them.
-	Claims json.RawMessage `json:"-"`
 }
 
 // SignedInWith describes AMR for people: "password", "password and

@@ -296,11 +296,10 @@ func TestAPPMFA2_WrongCodeGenericError(t *testing.T) {
 	// Five wrong codes end the step.
 	c := a.browser()
 	startLogin(t, c, "")
-	var r *response
 	for range 5 {
-		r = c.post("/login/two-factor", url.Values{"code": {wrongCode(m.code(t, secret))}})
+		c.post("/login/two-factor", url.Values{"code": {wrongCode(m.code(t, secret))}})
 	}
-	r = c.post("/login/two-factor", url.Values{"code": {m.code(t, secret)}})
+	r := c.post("/login/two-factor", url.Values{"code": {m.code(t, secret)}})
 	if r.status != http.StatusUnauthorized || !strings.Contains(r.body, appkit.MsgSecondStepExpired) || c.sid() != "" {
 		t.Fatalf("after five wrong codes: %d %s", r.status, r.body)
 	}
