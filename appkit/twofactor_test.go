@@ -404,6 +404,38 @@ func TestAPPMFA5_PasswordChangeAsksTheSecondStep(t *testing.T) {
 	}
 }
 
+// TestAPPMFA5_PasswordResetAsksTheSecondStep: a reset link sets the
+// password, and signing the browser in afterwards goes through the second
+// step (the reset does not bypass the authenticator).
+func TestAPPMFA5_PasswordResetAsksTheSecondStep(t *testing.T) {
+	m := newMFAWorld(t, nil)
+	a := m.a
+	secret, _ := m.enrol(t, a.browser().loginB())
+	req, _ := http.NewRequest(http.MethodPost, m.idp.URL+"/api/user/forgot-password", strings.NewReader(
+		`{"loginId":"`+m.email+`","applicationId":"`+m.clientID+`","sendForgotPasswordEmail":false}`))
+	req.Header.Set("Authorization", m.idp.APIKey)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	id := regexp.MustCompile(`"changePasswordId":"([^"]+)"`).FindStringSubmatch(string(body))
+	if resp.StatusCode != 200 || id == nil {
+		t.Fatalf("forgot password: %d %s", resp.StatusCode, body)
+	}
+	b := a.browser()
+	r := b.post("/reset-password", url.Values{"id": {id[1]}, "password": {"another-long-password-9c1e-battery"}})
+	if r.status != http.StatusOK || !strings.Contains(r.body, `name="code"`) || b.sid() != "" {
+		t.Fatalf("reset of an MFA user: %d %s", r.status, r.body)
+	}
+	r = b.post("/login/two-factor", url.Values{"code": {m.code(t, secret)}})
+	if r.status != http.StatusSeeOther || r.location() != "/account?done=reset" || b.sid() == "" {
+		t.Fatalf("code after the reset: %d %q", r.status, r.location())
+	}
+}
+
 // TestAPPMFA6_AccountPageTurnsItOff: regenerating shows ten new codes
 // once; turning off needs a right code or recovery code (a wrong one
 // changes nothing); afterwards the password alone signs in.
