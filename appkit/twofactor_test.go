@@ -176,7 +176,7 @@ func TestAPPMFA1_SecondStepSignsInLikeAPassword(t *testing.T) {
 	b := a.browser()
 	r := startLogin(t, b, "/shopping-cart")
 	step := r.cookies[a.kit.SecondStepCookieName()]
-	if step == nil || !step.HttpOnly || step.MaxAge <= 0 || step.MaxAge > 300 || !step.Secure {
+	if step == nil || !step.HttpOnly || step.MaxAge <= 0 || step.MaxAge > 300 || !step.Secure || step.SameSite != http.SameSiteStrictMode {
 		t.Fatalf("step cookie %+v", step)
 	}
 	if r.cookies[a.kit.SessionCookieName()] != nil || r.cookies[a.kit.RefreshCookieName()] != nil {
