@@ -2,6 +2,7 @@ package appkit_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/boombuler/barcode/qr"
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
@@ -123,7 +125,8 @@ func (m *mfaWorld) enrol(t *testing.T, b *browser) (string, []string) {
 	}
 	page := b.get("/account")
 	s := secretRe.FindStringSubmatch(page.body)
-	if s == nil || !strings.Contains(page.body, "<svg") || strings.Contains(page.body, "data:") {
+	if s == nil || !strings.Contains(page.body, "<svg") || strings.Contains(page.body, "data:") || strings.Contains(page.body, "style=") ||
+		strings.Contains(page.body, "<script") {
 		t.Fatalf("account page shows no QR code and secret: %s", page.body)
 	}
 	secret := strings.ReplaceAll(s[1], " ", "")
@@ -465,5 +468,53 @@ func TestAPPMFA6_AccountPageTurnsItOff(t *testing.T) {
 	}
 	if r := a.browser().post("/account/two-factor/setup", url.Values{}); r.status == http.StatusSeeOther && r.location() == "/account#two-factor" {
 		t.Fatal("setup without a session")
+	}
+}
+
+// TestAPPMFA6_QRCodeIsTheOTPAuthURI: the otpauth:// URI names the app and
+// the account and carries the secret (as authenticator apps read it), and
+// the SVG's dark squares are exactly the QR code's modules of that URI,
+// inside a four-module quiet zone, with no style attribute or script.
+func TestAPPMFA6_QRCodeIsTheOTPAuthURI(t *testing.T) {
+	uri := appkit.OTPAuthURI("Gatehouse Store", "ann+shop@example.com", "JBSWY3DPEHPK3PXP")
+	k, err := otp.NewKeyFromURL(uri)
+	if err != nil || k.Issuer() != "Gatehouse Store" || k.AccountName() != "ann+shop@example.com" || k.Secret() != "JBSWY3DPEHPK3PXP" ||
+		k.Period() != 30 || k.Type() != "totp" {
+		t.Fatalf("otpauth URI %q: %v", uri, err)
+	}
+	svg, err := appkit.QRCodeSVG(uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(svg)
+	if strings.Contains(s, "style") || strings.Contains(s, "script") || strings.Contains(s, "ann") || !strings.HasPrefix(s, "<svg ") {
+		t.Fatalf("SVG: %s", s)
+	}
+	code, err := qr.Encode(uri, qr.M, qr.Auto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := code.Bounds().Dx()
+	dark := map[[2]int]bool{}
+	for _, m := range regexp.MustCompile(`M(\d+) (\d+)h(\d+)v1h-(\d+)z`).FindAllStringSubmatch(s, -1) {
+		var x, y, w int
+		fmt.Sscan(m[1], &x)
+		fmt.Sscan(m[2], &y)
+		fmt.Sscan(m[3], &w)
+		for i := range w {
+			dark[[2]int{x + i - 4, y - 4}] = true
+		}
+	}
+	for y := range n {
+		for x := range n {
+			r, _, _, _ := code.At(x, y).RGBA()
+			if (r == 0) != dark[[2]int{x, y}] {
+				t.Fatalf("module %d,%d differs", x, y)
+			}
+			delete(dark, [2]int{x, y})
+		}
+	}
+	if len(dark) != 0 {
+		t.Fatalf("%d dark squares outside the code", len(dark))
 	}
 }
