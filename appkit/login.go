@@ -183,15 +183,14 @@ func (k *Kit) signIn(w http.ResponseWriter, r *http.Request, email, password str
 		}
 		return f
 	}
-	return k.finishSignIn(w, r, tok)
+	return k.startSession(w, r, tok, ip)
 }
 
-// finishSignIn is what every successful login shares, after the password
-// grant or the second step: it destroys whatever session this browser had
-// (APP-SID-2), creates a new one from tok and sets the session, refresh
-// and device cookies on w.
-func (k *Kit) finishSignIn(w http.ResponseWriter, r *http.Request, tok *idpclient.Tokens) *loginFailure {
-	ip := k.clientIP(r)
+// startSession is what every sign-in does with the tokens the IdP
+// answered (password grant, passkey): it destroys whatever session this
+// browser had (APP-SID-2), creates a new one and sets the session,
+// refresh and device cookies on w. nil means success.
+func (k *Kit) startSession(w http.ResponseWriter, r *http.Request, tok *idpclient.Tokens, ip string) *loginFailure {
 	// APP-SID-2: whatever this browser had before dies now.
 	if key, ok := keyForCookie(cookieValue(r, k.sidName)); ok {
 		_ = k.store.Delete(r.Context(), key)

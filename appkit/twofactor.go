@@ -24,7 +24,7 @@ import (
 // the twoFactorId nor a usable cookie), and renders the code form. The
 // page never carries the twoFactorId (APP-MFA-2). The code completes the
 // login through the IdP's two-factor login and then exactly the path of a
-// password-only login (finishSignIn).
+// password-only login (startSession).
 
 const (
 	// DefaultSecondStepPath is where the second step's form posts.
@@ -188,7 +188,7 @@ func (k *Kit) endStep(w http.ResponseWriter, r *http.Request, val string) {
 // TOTP or a recovery code; optional trust="yes"), cross-origin checked
 // and size-bounded:
 //   - a right code signs the browser in exactly like a password-only login
-//     (finishSignIn: session, refresh and device cookies) and answers 303
+//     (startSession: session, refresh and device cookies) and answers 303
 //     to the next page kept with the step; with trust, the IdP's
 //     twoFactorTrustId goes into the sealed trust cookie;
 //   - a wrong code re-renders the form (401) with MsgInvalidCode;
@@ -267,7 +267,7 @@ func (k *Kit) secondStep(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	k.endStep(w, r, val)
-	if f := k.finishSignIn(w, r, tok); f != nil {
+	if f := k.startSession(w, r, tok, ip); f != nil {
 		k.renderLogin(w, f.status, LoginPage{Email: p.Email, Error: f.msg})
 		return
 	}
