@@ -518,3 +518,24 @@ func TestAPPMFA6_QRCodeIsTheOTPAuthURI(t *testing.T) {
 		t.Fatalf("%d dark squares outside the code", len(dark))
 	}
 }
+
+// TestAPPMFA1_SignedInWithNamesTheAMR: the account page's sentence for
+// each amr the Gatehouse IdP issues.
+func TestAPPMFA1_SignedInWithNamesTheAMR(t *testing.T) {
+	for _, c := range []struct {
+		amr  []string
+		want string
+		mfa  bool
+	}{
+		{nil, "", false},
+		{[]string{"pwd"}, "password", false},
+		{[]string{"pwd", "otp", "mfa"}, "password and authenticator app", true},
+		{[]string{"hwk", "user", "mfa"}, "passkey", true},
+		{[]string{"swk", "mfa"}, "passkey", true},
+	} {
+		u := &appkit.UserInfo{AMR: c.amr}
+		if got := u.SignedInWith(); got != c.want || u.MultiFactor() != c.mfa {
+			t.Errorf("amr %v: %q (mfa %v), want %q (%v)", c.amr, got, u.MultiFactor(), c.want, c.mfa)
+		}
+	}
+}
