@@ -429,7 +429,8 @@ func linkPage(w http.ResponseWriter) {
 // every session of the user in every app), ends the user's sessions in
 // this app's store at once (the webhooks may come later), signs this
 // browser in with the new password through the login path and answers 303
-// to AccountPath. An unknown, expired or used id answers 404 with
+// to AccountPath (a user with an authenticator gets the second step,
+// APP-MFA-5). An unknown, expired or used id answers 404 with
 // MsgLinkInvalid; a password the policy refuses re-renders the form (400)
 // and changes nothing.
 func (k *Kit) ResetPasswordHandler() http.Handler {
@@ -655,7 +656,8 @@ func (k *Kit) accountAction(h func(w http.ResponseWriter, r *http.Request)) http
 // IdP has revoked every refresh token of the user: the user's other
 // sessions in this app end at once, this browser is signed in again with
 // the new password (a new session and refresh family, through the login
-// path) and the answer is 303 to AccountPath?done=password.
+// path) and the answer is 303 to AccountPath?done=password; a user with
+// an authenticator gets the second step instead (APP-MFA-5).
 func (k *Kit) ChangePasswordHandler() http.Handler {
 	return k.accountAction(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
