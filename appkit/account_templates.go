@@ -111,8 +111,10 @@ func DefaultAccountTemplate() *template.Template {
 {{if .Enabled}}<p>On. <span id="recovery-left">{{.RecoveryCodesLeft}}</span> recovery codes left.</p>
 <form method="post" action="{{.RecoveryCodesAction}}"><button type="submit">Make new recovery codes</button></form>
 <form method="post" action="{{.DisableAction}}">
-<label for="tf-off-code">Code or recovery code</label> <input id="tf-off-code" name="code" autocomplete="one-time-code" required{{if eq $.Form "two-factor-off"}}{{with $.Errors.code}} aria-invalid="true" aria-describedby="tf-off-error"{{end}}{{end}}>
+<label for="tf-off-code">Code or recovery code</label> <input id="tf-off-code" name="code" autocomplete="one-time-code"{{if eq $.Form "two-factor-off"}}{{with $.Errors.code}} aria-invalid="true" aria-describedby="tf-off-error"{{end}}{{end}}>
 {{if eq $.Form "two-factor-off"}}{{with $.Errors.code}}<p id="tf-off-error">{{.}}</p>{{end}}{{end}}
+<label for="tf-off-pw">or your current password</label> <input id="tf-off-pw" type="password" name="current_password" autocomplete="current-password"{{if eq $.Form "two-factor-off"}}{{with $.Errors.current_password}} aria-invalid="true" aria-describedby="tf-off-pw-error"{{end}}{{end}}>
+{{if eq $.Form "two-factor-off"}}{{with $.Errors.current_password}}<p id="tf-off-pw-error">{{.}}</p>{{end}}{{end}}
 <button type="submit">Turn off</button>
 </form>
 {{else if .Setup}}<p>Scan this QR code with your authenticator app, or type the key.</p>

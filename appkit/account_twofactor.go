@@ -38,11 +38,14 @@ const (
 
 // Messages of the authenticator forms.
 const (
-	MsgCodeRequired   = "Enter the 6-digit code from your authenticator app."
-	MsgSetupExpired   = "The setup expired. Start again to get a new QR code."
-	MsgTwoFactorOn    = "Your authenticator app is set up. Keep your recovery codes somewhere safe: each works once, and you will not see them again."
-	MsgTwoFactorOff   = "The authenticator app is turned off. Signing in needs only your password now."
-	MsgRecoveryNewSet = "New recovery codes are ready; the old ones no longer work. Keep them somewhere safe: you will not see them again."
+	MsgCodeRequired = "Enter the 6-digit code from your authenticator app."
+	// MsgDisableNeedsProof asks for what turning the authenticator off
+	// needs.
+	MsgDisableNeedsProof = "Enter a code from your authenticator app, a recovery code, or your current password."
+	MsgSetupExpired      = "The setup expired. Start again to get a new QR code."
+	MsgTwoFactorOn       = "Your authenticator app is set up. Keep your recovery codes somewhere safe: each works once, and you will not see them again."
+	MsgTwoFactorOff      = "The authenticator app is turned off. Signing in needs only your password now."
+	MsgRecoveryNewSet    = "New recovery codes are ready; the old ones no longer work. Keep them somewhere safe: you will not see them again."
 )
 
 // TwoFactorView is the authenticator part of the account page.
@@ -304,7 +307,9 @@ func (k *Kit) totpEnable(w http.ResponseWriter, r *http.Request) {
 }
 
 // totpDisable turns the authenticator off with a current code or a
-// recovery code and answers 303 to AccountPath?done=two-factor-off.
+// recovery code (field code) or, without a code, the current password
+// (field current_password; Gatehouse IdP only) and answers 303 to
+// AccountPath?done=two-factor-off.
 func (k *Kit) totpDisable(w http.ResponseWriter, r *http.Request) {
 	u := User(r.Context())
 	fail := func(status int, field, msg string) {
@@ -317,9 +322,26 @@ func (k *Kit) totpDisable(w http.ResponseWriter, r *http.Request) {
 			}
 		})
 	}
-	code := formCode(r)
+	code, current := formCode(r), r.PostForm.Get("current_password")
+	if code == "" && (current == "" || len(current) > maxPasswordLen) {
+		fail(http.StatusBadRequest, "code", MsgDisableNeedsProof)
+		return
+	}
 	if code == "" {
-		fail(http.StatusBadRequest, "code", MsgCodeRequired)
+		// GH: the current password instead of a code, checked by the IdP
+		// like a login (a wrong one counts as a failed login).
+		err := k.idp.DisableTwoFactorWithPassword(r.Context(), u.ID, current, k.clientIP(r))
+		switch {
+		case err == nil:
+			k.log.Info("appkit: authenticator disabled with the password", "user", u.ID, "ip", k.clientIP(r))
+			http.Redirect(w, r, k.cfg.AccountPath+"?done=two-factor-off", http.StatusSeeOther)
+		case errors.Is(err, idpclient.ErrInvalidCredentials):
+			k.log.Info("appkit: authenticator disable refused: wrong current password", "user", u.ID)
+			fail(http.StatusForbidden, "current_password", MsgCurrentPasswordWrong)
+		default:
+			status, msg := k.idpFailure("disable authenticator", err)
+			fail(status, "", msg)
+		}
 		return
 	}
 	methodID := ""

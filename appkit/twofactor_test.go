@@ -539,3 +539,28 @@ func TestAPPMFA1_SignedInWithNamesTheAMR(t *testing.T) {
 		}
 	}
 }
+
+// TestAPPMFA6_TurnOffWithThePassword: with neither a code nor the
+// password nothing happens (400); a wrong current password is refused
+// (403) and changes nothing; the right one turns the authenticator off.
+func TestAPPMFA6_TurnOffWithThePassword(t *testing.T) {
+	m := newMFAWorld(t, nil)
+	a := m.a
+	b := a.browser().loginB()
+	m.enrol(t, b)
+	if r := b.post("/account/two-factor/disable", url.Values{}); r.status != http.StatusBadRequest ||
+		!strings.Contains(r.body, appkit.MsgDisableNeedsProof) {
+		t.Fatalf("disable with nothing: %d", r.status)
+	}
+	if r := b.post("/account/two-factor/disable", url.Values{"current_password": {"not the password at all"}}); r.status != http.StatusForbidden ||
+		!strings.Contains(r.body, appkit.MsgCurrentPasswordWrong) {
+		t.Fatalf("disable with a wrong password: %d %s", r.status, r.body)
+	}
+	startLogin(t, a.browser(), "")
+	if r := b.post("/account/two-factor/disable", url.Values{"current_password": {testPassword}}); r.status != http.StatusSeeOther {
+		t.Fatalf("disable with the password: %d %s", r.status, r.body)
+	}
+	if !a.canLogin(m.email, testPassword) {
+		t.Fatal("password-only login after turning the authenticator off")
+	}
+}
