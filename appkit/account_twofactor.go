@@ -279,6 +279,12 @@ func (k *Kit) totpEnable(w http.ResponseWriter, r *http.Request) {
 	}
 	secret, ok := k.pendingSecret(r)
 	if !ok {
+		// A repeated POST (a reload of the recovery-code page) finds the
+		// authenticator on: show the account page, not an error.
+		if st, err := k.idp.TwoFactorStatus(r.Context(), u.ID); err == nil && len(st.Methods) > 0 {
+			http.Redirect(w, r, k.cfg.AccountPath+"#two-factor", http.StatusSeeOther)
+			return
+		}
 		fail(http.StatusBadRequest, "", MsgSetupExpired)
 		return
 	}

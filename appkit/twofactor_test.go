@@ -447,6 +447,10 @@ func TestAPPMFA6_AccountPageTurnsItOff(t *testing.T) {
 	a := m.a
 	b := a.browser().loginB()
 	secret, old := m.enrol(t, b)
+	// The confirmation posted again (a reload) leads to the account page.
+	if r := b.post("/account/two-factor/enable", url.Values{"code": {"123456"}}); r.status != http.StatusSeeOther || r.location() != "/account#two-factor" {
+		t.Fatalf("enable again: %d %q", r.status, r.location())
+	}
 	r := b.post("/account/two-factor/recovery-codes", url.Values{})
 	fresh := recoveryRe.FindAllStringSubmatch(r.body, -1)
 	if r.status != http.StatusOK || len(fresh) != 10 || fresh[0][1] == old[0] {
