@@ -247,6 +247,9 @@ func TestAPPMFA2_TwoFactorIDStaysOnTheServer(t *testing.T) {
 			t.Fatal("the twoFactorId is in a cookie")
 		}
 	}
+	if logs := a.logs.String(); strings.Contains(logs, ids[0]) || strings.Contains(logs, secret) {
+		t.Fatal("the twoFactorId or the secret is in the app's logs")
+	}
 	// Without the step cookie the code leads back to the login form.
 	noCookie := a.browser()
 	if r := noCookie.post("/login/two-factor", url.Values{"code": {m.code(t, secret)}}); r.status != http.StatusUnauthorized ||
