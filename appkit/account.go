@@ -114,6 +114,12 @@ type AccountPage struct {
 	// Passkeys is the passkeys part (list, add, rename, remove); nil when
 	// the kit offers no passkeys (Config.PublicOrigin empty).
 	Passkeys *PasskeySection
+	// SignedInWith says how this session signed in ("password and
+	// authenticator app"; UserInfo.SignedInWith).
+	SignedInWith string
+	// TwoFactor is the authenticator app section; Form "two-factor" or
+	// "two-factor-off" marks its forms' Error and Errors (field "code").
+	TwoFactor TwoFactorView
 }
 
 // Mux is what AccountRoutes mounts on: *http.ServeMux and most routers.
@@ -135,6 +141,8 @@ func (k *Kit) AccountRoutes(mux Mux) {
 	mux.Handle(k.cfg.AccountPath+"/password", k.ChangePasswordHandler())
 	mux.Handle(k.cfg.AccountPath+"/email", k.ChangeEmailHandler())
 	mux.Handle(k.cfg.AccountPath+"/verify-email", k.ResendVerificationHandler())
+	mux.Handle(k.cfg.SecondStepPath, k.SecondStepHandler())
+	k.twoFactorRoutes(mux)
 }
 
 func (k *Kit) formPage(form, action string) FormPage {
@@ -424,7 +432,8 @@ func linkPage(w http.ResponseWriter) {
 // every session of the user in every app), ends the user's sessions in
 // this app's store at once (the webhooks may come later), signs this
 // browser in with the new password through the login path and answers 303
-// to AccountPath. An unknown, expired or used id answers 404 with
+// to AccountPath (a user with an authenticator gets the second step,
+// APP-MFA-5). An unknown, expired or used id answers 404 with
 // MsgLinkInvalid; a password the policy refuses re-renders the form (400)
 // and changes nothing.
 func (k *Kit) ResetPasswordHandler() http.Handler {
@@ -491,6 +500,11 @@ func (k *Kit) ResetPasswordHandler() http.Handler {
 		}
 		target := k.cfg.AccountPath + "?done=reset"
 		if f := k.signIn(w, r, user.Email, password); f != nil {
+			if f.twoFactor != nil {
+				// The second factor still guards the account (APP-MFA-5).
+				k.startSecondStep(w, r, f.twoFactor, user.Email, target)
+				return
+			}
 			k.log.Warn("appkit: sign-in after password reset failed", "status", f.status)
 			target = k.cfg.LoginPath
 		}
@@ -579,6 +593,8 @@ func accountMessage(done string) string {
 		return "Your passkey was renamed."
 	case "passkey-removed":
 		return "Your passkey was removed. It can no longer sign in."
+	case "two-factor-off":
+		return MsgTwoFactorOff
 	}
 	return ""
 }
@@ -606,7 +622,8 @@ func (k *Kit) accountPage(r *http.Request) *AccountPage {
 	p := &AccountPage{User: u, Email: u.Email, Verified: u.EmailVerified,
 		PasswordAction: k.cfg.AccountPath + "/password", EmailAction: k.cfg.AccountPath + "/email",
 		ResendAction: k.cfg.AccountPath + "/verify-email", SessionsPath: k.cfg.SessionsPath,
-		MinPasswordLength: MinPasswordLength}
+		MinPasswordLength: MinPasswordLength, SignedInWith: u.SignedInWith()}
+	p.TwoFactor = k.twoFactorView(r)
 	if k.idp.HasAPIKey() {
 		if a, err := k.idp.GetUser(r.Context(), u.ID); err == nil {
 			p.Email, p.Verified = a.Email, a.Verified
@@ -649,7 +666,8 @@ func (k *Kit) accountAction(h func(w http.ResponseWriter, r *http.Request)) http
 // IdP has revoked every refresh token of the user: the user's other
 // sessions in this app end at once, this browser is signed in again with
 // the new password (a new session and refresh family, through the login
-// path) and the answer is 303 to AccountPath?done=password.
+// path) and the answer is 303 to AccountPath?done=password; a user with
+// an authenticator gets the second step instead (APP-MFA-5).
 func (k *Kit) ChangePasswordHandler() http.Handler {
 	return k.accountAction(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -694,9 +712,15 @@ func (k *Kit) ChangePasswordHandler() http.Handler {
 		}
 		target := k.cfg.AccountPath + "?done=password"
 		if f := k.signIn(w, r, loginID(u), password); f != nil {
-			k.log.Warn("appkit: sign-in after password change failed", "status", f.status)
 			k.endBrowserSession(context.WithoutCancel(ctx), r)
 			k.clearCookies(w)
+			if f.twoFactor != nil {
+				// The IdP ended the trust of every browser: this one
+				// passes the second step again (APP-MFA-5).
+				k.startSecondStep(w, r, f.twoFactor, loginID(u), target)
+				return
+			}
+			k.log.Warn("appkit: sign-in after password change failed", "status", f.status)
 			target = k.cfg.LoginPath
 		}
 		http.Redirect(w, r, target, http.StatusSeeOther)

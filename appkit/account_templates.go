@@ -117,6 +117,29 @@ func DefaultAccountTemplate() *template.Template {
 </div>
 <p id="passkey-elsewhere" hidden>Passkeys work at <a href="{{.Origin}}">{{.Origin}}</a>.</p>
 <script src="{{.Script}}" defer></script>{{end}}
+<h2 id="two-factor">Authenticator app</h2>
+{{with .SignedInWith}}<p id="signed-in-with">Signed in with {{.}}.</p>{{end}}
+{{with .TwoFactor}}{{if .RecoveryCodes}}<p>Your recovery codes (each works once; you will not see them again):</p>
+<ul id="recovery-codes">{{range .RecoveryCodes}}<li><code>{{.}}</code></li>{{end}}</ul>{{end}}
+{{if .Enabled}}<p>On. <span id="recovery-left">{{.RecoveryCodesLeft}}</span> recovery codes left.</p>
+<form method="post" action="{{.RecoveryCodesAction}}"><button type="submit">Make new recovery codes</button></form>
+<form method="post" action="{{.DisableAction}}">
+<label for="tf-off-code">Code or recovery code</label> <input id="tf-off-code" name="code" autocomplete="one-time-code"{{if eq $.Form "two-factor-off"}}{{with $.Errors.code}} aria-invalid="true" aria-describedby="tf-off-error"{{end}}{{end}}>
+{{if eq $.Form "two-factor-off"}}{{with $.Errors.code}}<p id="tf-off-error">{{.}}</p>{{end}}{{end}}
+<label for="tf-off-pw">or your current password</label> <input id="tf-off-pw" type="password" name="current_password" autocomplete="current-password"{{if eq $.Form "two-factor-off"}}{{with $.Errors.current_password}} aria-invalid="true" aria-describedby="tf-off-pw-error"{{end}}{{end}}>
+{{if eq $.Form "two-factor-off"}}{{with $.Errors.current_password}}<p id="tf-off-pw-error">{{.}}</p>{{end}}{{end}}
+<button type="submit">Turn off</button>
+</form>
+{{else if .Setup}}<p>Scan this QR code with your authenticator app, or type the key.</p>
+{{.Setup.QR}}
+<p>Key: <code id="totp-secret">{{.Setup.Secret}}</code></p>
+<form method="post" action="{{.EnableAction}}">
+<label for="tf-code">Code from the app</label> <input id="tf-code" name="code" inputmode="numeric" autocomplete="one-time-code" required{{if eq $.Form "two-factor"}}{{with $.Errors.code}} aria-invalid="true" aria-describedby="tf-error"{{end}}{{end}}>
+{{if eq $.Form "two-factor"}}{{with $.Errors.code}}<p id="tf-error">{{.}}</p>{{end}}{{end}}
+<button type="submit">Turn on</button>
+</form>
+{{else if .Available}}<p>Off.</p>
+<form method="post" action="{{.SetupAction}}"><button type="submit">Set up an authenticator app</button></form>{{end}}{{end}}
 <p><a href="{{.SessionsPath}}">Your sessions</a></p>
 ` + foot))
 }

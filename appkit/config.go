@@ -128,6 +128,16 @@ type Config struct {
 	// LoginTemplate renders the login form with a *LoginPage. Default: a
 	// minimal built-in form (DefaultLoginTemplate).
 	LoginTemplate *template.Template
+	// SecondStepPath is where the second login step's form posts
+	// (AccountRoutes mounts SecondStepHandler there). Default
+	// DefaultSecondStepPath, "/login/two-factor".
+	SecondStepPath string
+	// SecondStepTemplate renders the second login step with a
+	// *SecondStepPage. Default: DefaultSecondStepTemplate.
+	SecondStepTemplate *template.Template
+	// AppName names the app in authenticator apps (the otpauth:// URI's
+	// issuer). Default CookieName, or "Gatehouse" when that is empty.
+	AppName string
 	// SignupPath, ForgotPasswordPath, ResetPasswordPath, VerifyEmailPath
 	// and AccountPath are where AccountRoutes mounts the account pages;
 	// the account page's forms post to AccountPath + "/password",
@@ -208,6 +218,10 @@ type Kit struct {
 	heldMu     sync.Mutex
 	heldClaims map[string]time.Time // claims this process holds, until
 	loginTmpl  *template.Template
+	// second factor (twofactor.go, account_twofactor.go)
+	stepName, trustName string
+	trustAEAD           []cipher.AEAD // [0] seals; all open
+	secondStepTmpl      *template.Template
 	// account pages' templates (account.go)
 	signupTmpl, forgotTmpl, resetTmpl, verifyTmpl, accountTmpl *template.Template
 	unavailable                                                http.Handler
@@ -275,6 +289,9 @@ func New(cfg Config) (*Kit, error) {
 		}
 		cfg.PublicOrigin = o
 	}
+	str(&cfg.SecondStepPath, DefaultSecondStepPath)
+	str(&cfg.AppName, cfg.CookieName)
+	str(&cfg.AppName, "Gatehouse")
 	switch {
 	case cfg.DisableClearSiteData && cfg.ClearSiteData != "":
 		return nil, errors.New("appkit: Config.ClearSiteData and DisableClearSiteData are both set")
@@ -284,7 +301,8 @@ func New(cfg Config) (*Kit, error) {
 		str(&cfg.ClearSiteData, DefaultClearSiteData)
 	}
 	for _, p := range []string{cfg.LoginPath, cfg.HomePath, cfg.SessionsPath,
-		cfg.SignupPath, cfg.ForgotPasswordPath, cfg.ResetPasswordPath, cfg.VerifyEmailPath, cfg.AccountPath, cfg.PasskeyScriptPath} {
+		cfg.SignupPath, cfg.ForgotPasswordPath, cfg.ResetPasswordPath, cfg.VerifyEmailPath, cfg.AccountPath, cfg.PasskeyScriptPath,
+		cfg.SecondStepPath} {
 		if !isSafePath(p) {
 			return nil, fmt.Errorf("appkit: path %q must be a same-origin absolute path", p)
 		}
@@ -325,12 +343,18 @@ func New(cfg Config) (*Kit, error) {
 		base = cfg.CookieName + "-"
 	}
 	k.sidName, k.rtName, k.devName = prefix+base+"sid", prefix+base+"rt", prefix+base+"dev"
+	k.stepName, k.trustName = prefix+base+"2fa", prefix+base+"trust"
 	for _, key := range append([][]byte{cfg.SealKey}, cfg.OldSealKeys...) {
 		a, err := newAEAD(key, infoRefreshCookie)
 		if err != nil {
 			return nil, fmt.Errorf("appkit: seal key: %w", err)
 		}
 		k.cookieAEAD = append(k.cookieAEAD, a)
+		t, err := newAEAD(key, infoTrustCookie)
+		if err != nil {
+			return nil, fmt.Errorf("appkit: seal key: %w", err)
+		}
+		k.trustAEAD = append(k.trustAEAD, t)
 	}
 	// AUD-18: a claim is a short lease, renewed while its IdP call runs, so
 	// the claim of a process that died lapses well inside the IdP's grace
@@ -357,6 +381,7 @@ func New(cfg Config) (*Kit, error) {
 	k.resetTmpl = tmpl(cfg.ResetPasswordTemplate, DefaultResetPasswordTemplate)
 	k.verifyTmpl = tmpl(cfg.VerifyEmailTemplate, DefaultVerifyEmailTemplate)
 	k.accountTmpl = tmpl(cfg.AccountTemplate, DefaultAccountTemplate)
+	k.secondStepTmpl = tmpl(cfg.SecondStepTemplate, DefaultSecondStepTemplate)
 	k.unavailable = cfg.Unavailable
 	if k.unavailable == nil {
 		k.unavailable = http.HandlerFunc(defaultUnavailable)

@@ -77,7 +77,20 @@ type UserInfo struct {
 	AuthTime          time.Time `json:"-"`
 	// Claims are all the access-token claims, as the IdP signed them.
 	Claims json.RawMessage `json:"-"`
+
+	// AMR is the access token's amr (RFC 8176): how the user signed in,
+	// e.g. ["pwd"] or ["pwd","otp","mfa"] after an authenticator code.
+	// Silent refreshes keep the login's amr.
+	AMR []string `json:"amr,omitempty"`
 }
+
+// SignedInWith describes AMR for people: "password", "password and
+// authenticator app", "passkey"; "" when the token has no amr.
+func (u *UserInfo) SignedInWith() string { return signInMethods(u.AMR) }
+
+// MultiFactor reports whether the login used more than one factor (amr
+// "mfa").
+func (u *UserInfo) MultiFactor() bool { return contains(u.AMR, "mfa") }
 
 // HasRole reports whether the user has role in this app.
 func (u *UserInfo) HasRole(role string) bool {

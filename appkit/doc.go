@@ -37,6 +37,15 @@
 //     account; link pages change nothing on GET; sign-up, a reset and a
 //     password change sign the browser in through the login path; a
 //     password or email change needs the current password (APP-LIFE-4).
+//   - Second factor (issue 12): a user with an authenticator app gets the
+//     second step after the password (SecondStepHandler at
+//     SecondStepPath, mounted by AccountRoutes; the IdP's twoFactorId stays
+//     in the session store behind a 5-minute "<app>-2fa" cookie), then the
+//     same session as a password login; "trust this browser" keeps the
+//     IdP's twoFactorTrustId sealed in the "<app>-trust" cookie; the
+//     account page sets the authenticator up (QR code as inline SVG),
+//     regenerates recovery codes and turns it off with a code
+//     (APP-MFA-1 … APP-MFA-6). UserInfo.AMR says how the user signed in.
 //   - Cookies: the session cookie holds a 256-bit random id (base64url);
 //     the store is keyed by SHA-256 of it, so a store dump yields no
 //     cookie. The refresh cookie holds the IdP refresh token sealed with

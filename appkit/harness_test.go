@@ -84,7 +84,8 @@ type appOpt struct {
 	apiKeyValue string
 	devMode     bool
 	kitMod      func(*appkit.Config)
-	idpURL      string // default: the world's IdP (a proxy in front of it, say)
+	idpURL      string           // default: the world's IdP (a proxy in front of it, say)
+	clientNow   func() time.Time // the idpclient's clock (an IdP on a fake clock); default real time
 }
 
 func newApp(t *testing.T, w *world, o appOpt) *app {
@@ -97,7 +98,7 @@ func newApp(t *testing.T, w *world, o appOpt) *app {
 	}
 	icfg := idpclient.Config{
 		BaseURL: idpURL, ClientID: w.clientID, ClientSecret: w.secret,
-		RefreshMethod: o.method, Timeout: 5 * time.Second, Logger: logger,
+		RefreshMethod: o.method, Timeout: 5 * time.Second, Logger: logger, Now: o.clientNow,
 	}
 	if o.apiKey {
 		icfg.APIKey = w.idp.APIKey

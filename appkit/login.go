@@ -132,6 +132,10 @@ func (k *Kit) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if f := k.signIn(w, r, email, password); f != nil {
+		if f.twoFactor != nil {
+			k.startSecondStep(w, r, f.twoFactor, email, SafeNext(page.Next, k.cfg.HomePath))
+			return
+		}
 		page.Error, page.Locked = f.msg, f.locked
 		k.renderLogin(w, f.status, page)
 		return
@@ -145,6 +149,9 @@ type loginFailure struct {
 	status int
 	msg    string
 	locked bool
+	// twoFactor is set when the password was right and the user has a
+	// second factor: the caller shows the second step (startSecondStep).
+	twoFactor *idpclient.TwoFactorRequired
 }
 
 // signIn is every sign-in's second half, shared by the login form, sign-up,
@@ -153,13 +160,21 @@ type loginFailure struct {
 // on success, destroys whatever session this browser had (APP-SID-2),
 // creates a new one and sets the session, refresh and device cookies on w.
 // It returns nil on success; on failure nothing is set and the failure
-// says what to show.
+// says what to show. The browser's trust cookie is presented too
+// (APP-MFA-3); a user with a second factor and no valid trust gets a
+// failure with twoFactor set (APP-MFA-1).
 func (k *Kit) signIn(w http.ResponseWriter, r *http.Request, email, password string) *loginFailure {
 	ip := k.clientIP(r)
-	tok, err := k.idp.PasswordLoginDevice(r.Context(), email, password, ip, k.openDevice(cookieValue(r, k.devName)))
+	tok, err := k.idp.PasswordLoginWith(r.Context(), email, password, ip, idpclient.PasswordLoginOptions{
+		DeviceToken: k.openDevice(cookieValue(r, k.devName)), TwoFactorTrustID: k.openTrust(cookieValue(r, k.trustName)),
+	})
 	if err != nil {
 		f := &loginFailure{status: http.StatusServiceUnavailable, msg: MsgUnavailable}
+		var tf *idpclient.TwoFactorRequired
 		switch {
+		case errors.Is(err, idpclient.ErrTwoFactorRequired) && errors.As(err, &tf):
+			f.status, f.msg, f.twoFactor = http.StatusOK, "", tf
+			k.log.Info("appkit: password accepted, second factor required", "ip", ip)
 		case errors.Is(err, idpclient.ErrInvalidCredentials):
 			f.status, f.msg = http.StatusUnauthorized, MsgInvalidCredentials
 			k.log.Info("appkit: login failed", "ip", ip, "err", err)

@@ -213,6 +213,9 @@ func (k *Kit) EndAllSessions(w http.ResponseWriter, r *http.Request) (int, error
 		return 0, err
 	}
 	k.clearCookies(w)
+	// The IdP ends the user's twoFactorTrustIds too; this browser forgets
+	// its own at once (APP-MFA-3).
+	k.clearCookie(w, k.trustName, http.SameSiteLaxMode)
 	return n, nil
 }
 

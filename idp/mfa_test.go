@@ -664,3 +664,42 @@ func TestMFA8_KEKRotationResealsSecrets(t *testing.T) {
 		t.Fatalf("after a use sealed by %s, want the new KEK", g.sealedBy())
 	}
 }
+
+// TestMFA4_DisableWithTheCurrentPassword (GH): an application's scoped key
+// may disable with the user's current password in the JSON body, checked
+// like a login (a wrong one is 400 [invalid]currentPassword and counts as
+// a failed login); in the query it is ignored.
+func TestMFA4_DisableWithTheCurrentPassword(t *testing.T) {
+	f := newMFAFixture(t)
+	key, _, err := f.idp.Server.Admin().CreateScopedAPIKey(context.Background(), "app",
+		store.APIKeyPermissions{Endpoints: map[string][]string{"/api/user/two-factor": {"DELETE"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	del := func(query, body string) *response {
+		req, _ := http.NewRequest(http.MethodDelete, f.idp.URL+"/api/user/two-factor/"+f.userID+query, strings.NewReader(body))
+		req.Header.Set("Authorization", key)
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		return f.do(req)
+	}
+	if r := del("?currentPassword="+url.QueryEscape(testPassword), ""); r.status != http.StatusBadRequest || !strings.Contains(string(r.body), "[blank]code") {
+		t.Fatalf("password in the query: %d %s, want 400 [blank]code", r.status, r.body)
+	}
+	if r := del("", `{"currentPassword":"not the password at all"}`); r.status != http.StatusBadRequest ||
+		!strings.Contains(string(r.body), "[invalid]currentPassword") {
+		t.Fatalf("wrong password: %d %s", r.status, r.body)
+	}
+	af, err := f.idp.Store.GetLoginFailures(context.Background(), f.userID, "")
+	if err != nil || af.Count == 0 {
+		t.Fatalf("a wrong password did not count as a failed login: %+v %v", af, err)
+	}
+	f.mustTwoFactorRequired()
+	if r := del("", fmt.Sprintf(`{"methodId":%q,"currentPassword":%q}`, f.methodID, testPassword)); r.status != http.StatusOK {
+		t.Fatalf("disable with the password: %d %s", r.status, r.body)
+	}
+	if r, _ := f.login(); r.status != http.StatusOK {
+		t.Fatalf("password login after disable: %d %s", r.status, r.body)
+	}
+}

@@ -189,21 +189,25 @@ const statusInvalidCode = 421
 // methodId and code as query parameters or a JSON body. An authenticator
 // code removes that method, a recovery code every method (FusionAuth).
 // Without a code only a super key may disable (the operator's path, GH);
-// an application's scoped key always needs the user's code (MFA-4).
+// an application's scoped key needs the user's code or (GH, JSON body
+// only) the user's currentPassword, checked like a login: per-IP bucket,
+// lockout, a wrong one counts as a failed login (MFA-4, ACC-7).
 func (s *Server) handleDisableTwoFactor(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	q := r.URL.Query()
 	methodID, code := param(q.Get("methodId")), param(q.Get("code"))
+	currentPW := "" // GH: never from the query (URLs end up in logs)
 	if methodID == "" && code == "" && r.ContentLength != 0 {
 		var body struct {
-			MethodID string `json:"methodId"`
-			Code     string `json:"code"`
+			MethodID        string `json:"methodId"`
+			Code            string `json:"code"`
+			CurrentPassword string `json:"currentPassword"`
 		}
 		if err := s.decodeJSON(w, r, &body); err != nil {
 			s.badJSON(w)
 			return
 		}
-		methodID, code = param(body.MethodID), param(body.Code)
+		methodID, code, currentPW = param(body.MethodID), param(body.Code), body.CurrentPassword
 	}
 	u, ok := s.pathUser(w, r)
 	if !ok {
@@ -224,7 +228,21 @@ func (s *Server) handleDisableTwoFactor(w http.ResponseWriter, r *http.Request) 
 	}
 	removeAll := func(m *multiFactor) { m.Authenticator, m.RecoveryCodes, m.LastStep = nil, nil, 0 }
 	if code == "" {
-		if k := callerAPIKey(ctx); k == nil || len(k.Permissions.Endpoints) != 0 {
+		switch k := callerAPIKey(ctx); {
+		case currentPW != "":
+			if len(currentPW) > maxPasswordInput {
+				s.writeAccountError(w, r, invalid("currentPassword", "invalid", "The current password is not correct."))
+				return
+			}
+			cu, err := s.checkCurrentPassword(ctx, loginOf(u), currentPW, clientIP(r, true))
+			if err == nil && cu.ID != u.ID {
+				err = invalid("currentPassword", "invalid", "The current password is not correct.")
+			}
+			if err != nil {
+				s.writeAccountError(w, r, err)
+				return
+			}
+		case k == nil || len(k.Permissions.Endpoints) != 0:
 			writeAPIErrors(w, fieldError("code", "blank", "A code from the authenticator or a recovery code is required."))
 			return
 		}
@@ -262,7 +280,7 @@ func (s *Server) handleDisableTwoFactor(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "second factor disabled", slog.String("event", "two_factor_disabled"),
-		slog.String("userId", u.ID), slog.Bool("withCode", code != ""))
+		slog.String("userId", u.ID), slog.Bool("withCode", code != ""), slog.Bool("withPassword", currentPW != ""))
 	writeEmpty(w, http.StatusOK)
 }
 
@@ -483,4 +501,12 @@ func twoFactorStatus(e *oauthError) int {
 		return http.StatusGone
 	}
 	return http.StatusNotFound
+}
+
+// loginOf is what u signs in with: the email, else the username.
+func loginOf(u *store.User) string {
+	if u.Email != "" {
+		return u.Email
+	}
+	return u.Username
 }

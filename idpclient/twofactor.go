@@ -305,3 +305,19 @@ func twoFactorPermissions() map[string][]string {
 		"/api/user/two-factor/recovery-code": {"GET", "POST"},
 	}
 }
+
+// DisableTwoFactorWithPassword turns the user's second factor off with
+// the user's current password instead of a code (Gatehouse's
+// currentPassword member of DELETE /api/user/two-factor/{userId}, sent in
+// the JSON body; not FusionAuth's). The IdP checks it like a login from
+// clientIP: a wrong one counts as a failed login. Failures:
+// ErrInvalidCredentials (wrong password), ErrThrottled, ErrRejected /
+// ErrInvalidInput (no second factor), ErrUnavailable. It needs
+// Config.APIKey.
+func (c *Client) DisableTwoFactorWithPassword(ctx context.Context, userID, currentPassword, clientIP string) error {
+	body := struct {
+		CurrentPassword string `json:"currentPassword"`
+	}{currentPassword}
+	return currentPasswordChecked(c.api(ctx, "disable two-factor", http.MethodDelete,
+		"/api/user/two-factor/"+url.PathEscape(userID), true, clientIP, body, nil))
+}

@@ -130,6 +130,22 @@ func TestTwoFactorAgainstRealIdP(t *testing.T) {
 	if tok, err := c.PasswordLogin(ctx, "ann@example.com", pw, "203.0.113.9"); err != nil || fmt.Sprint(tok.Claims.AMR) != "[pwd]" {
 		t.Fatalf("password login after disable: %v", err)
 	}
+	// The current password turns it off too (GH); a wrong one is
+	// ErrInvalidCredentials.
+	clk.next()
+	sec, _ = c.GenerateTwoFactorSecret(ctx)
+	if _, err := c.EnableTwoFactor(ctx, userID, sec, code(sec)); err != nil {
+		t.Fatalf("enable again: %v", err)
+	}
+	if err := c.DisableTwoFactorWithPassword(ctx, userID, "not the password at all", "203.0.113.9"); !errors.Is(err, idpclient.ErrInvalidCredentials) {
+		t.Fatalf("disable with a wrong password: %v, want ErrInvalidCredentials", err)
+	}
+	if err := c.DisableTwoFactorWithPassword(ctx, userID, pw, "203.0.113.9"); err != nil {
+		t.Fatalf("disable with the password: %v", err)
+	}
+	if _, err := c.PasswordLogin(ctx, "ann@example.com", pw, "203.0.113.9"); err != nil {
+		t.Fatalf("password login after disabling with the password: %v", err)
+	}
 	// Without an API key the enrolment calls fail cleanly.
 	bare := newClient(t, i, appID, secret, nil)
 	if _, err := bare.GenerateTwoFactorSecret(ctx); !errors.Is(err, idpclient.ErrNoAPIKey) {

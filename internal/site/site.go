@@ -259,6 +259,7 @@ func New(ctx context.Context, cfg Config, spec Spec) (*Site, error) {
 		ResetPasswordTemplate: s.pages["reset"], VerifyEmailTemplate: s.pages["verify"],
 		AccountTemplate: s.pages["account"], PublicOrigin: cfg.PublicOrigin,
 		TrustedProxies: cfg.TrustedProxies, Logger: log, Now: cfg.Now,
+		SecondStepTemplate: s.pages["second-step"], AppName: spec.Name,
 		// The site's outermost middleware sets these on every response,
 		// with a CSP that also forbids inline scripts (AUD-17).
 		DisableSecurityHeaders: true,
@@ -314,7 +315,8 @@ func (s *Site) parseTemplates() error {
 		return nil
 	}
 	for _, f := range []string{"templates/login.html", "templates/sessions.html", "templates/error.html", "templates/signout-everywhere.html",
-		"templates/signup.html", "templates/forgot.html", "templates/reset.html", "templates/verify.html", "templates/account.html"} {
+		"templates/signup.html", "templates/forgot.html", "templates/reset.html", "templates/verify.html", "templates/account.html",
+		"templates/second-step.html"} {
 		if err := add(assets, f); err != nil {
 			return err
 		}
