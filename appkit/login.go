@@ -96,20 +96,28 @@ func DefaultLoginTemplate() *template.Template {
 // The password is passed to the IdP and dropped: never logged, stored or
 // rendered back (APP-LOGIN-2).
 func (k *Kit) LoginHandler() http.Handler {
+	return k.loginForm(func(w http.ResponseWriter, r *http.Request) {
+		k.renderLogin(w, http.StatusOK, LoginPage{Next: SafeNext(r.URL.Query().Get("next"), "")})
+	}, k.login)
+}
+
+// loginForm is the frame of the login steps' pages: cross-origin checked
+// (login CSRF, APP-LOGIN-1), never cached, show for GET and HEAD, post
+// for POST, 405 for anything else.
+func (k *Kit) loginForm(show, post http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !k.guard(w, r) {
 			return
 		}
 		k.noStore(w.Header())
-		switch r.Method {
-		case http.MethodGet, http.MethodHead:
-			k.renderLogin(w, http.StatusOK, LoginPage{Next: SafeNext(r.URL.Query().Get("next"), "")})
-		case http.MethodPost:
-			k.login(w, r)
-		default:
-			w.Header().Set("Allow", "GET, HEAD, POST")
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		if !formMethods(w, r, true) {
+			return
 		}
+		if r.Method == http.MethodPost {
+			post(w, r)
+			return
+		}
+		show(w, r)
 	})
 }
 
