@@ -105,7 +105,7 @@ func (s *Server) handleWebAuthnRegisterStart(w http.ResponseWriter, r *http.Requ
 		writeAPIErrors(w, errs)
 		return
 	}
-	user, ok := s.webAuthnUserByID(w, ctx, userID)
+	user, ok := s.userByID(w, ctx, userID)
 	if !ok {
 		return
 	}
@@ -188,9 +188,9 @@ func (s *Server) ceremonyThrottled(w http.ResponseWriter) {
 	writeJSON(w, http.StatusTooManyRequests, new(apiErrors).general("[TooManyRequests]", "Too many passkey requests from this address. Try again later."))
 }
 
-// webAuthnUserByID loads the user of a request's userId; false (and a 404
-// written) when it is not a UUID or unknown.
-func (s *Server) webAuthnUserByID(w http.ResponseWriter, ctx context.Context, id string) (*store.User, bool) {
+// userByID loads the user of a request's userId (passkey and two-factor
+// APIs); false (and a 404 written) when it is not a UUID or unknown.
+func (s *Server) userByID(w http.ResponseWriter, ctx context.Context, id string) (*store.User, bool) {
 	if _, err := uuid.Parse(id); err != nil {
 		writeEmpty(w, http.StatusNotFound)
 		return nil, false
@@ -284,7 +284,7 @@ func (s *Server) handleWebAuthnRegisterComplete(w http.ResponseWriter, r *http.R
 	if !checkCeremonyOrigin(w, origin, param(req.RPID), rpID, origins) {
 		return
 	}
-	user, ok := s.webAuthnUserByID(w, ctx, userID)
+	user, ok := s.userByID(w, ctx, userID)
 	if !ok {
 		return
 	}
@@ -681,7 +681,7 @@ func (s *Server) passkeyOwner(ctx context.Context, id, userID string) (*store.Us
 
 // handleWebAuthnList is GET /api/webauthn?userId=: the user's passkeys.
 func (s *Server) handleWebAuthnList(w http.ResponseWriter, r *http.Request) {
-	u, ok := s.webAuthnUserByID(w, r.Context(), param(r.URL.Query().Get("userId")))
+	u, ok := s.userByID(w, r.Context(), param(r.URL.Query().Get("userId")))
 	if !ok {
 		return
 	}
