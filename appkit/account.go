@@ -287,14 +287,7 @@ func (k *Kit) render(w http.ResponseWriter, t *template.Template, status int, da
 // checks the password before the address, so that answer does not tell
 // whether the address has an account.
 func (k *Kit) SignupHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !k.guard(w, r) {
-			return
-		}
-		k.noStore(w.Header())
-		if !formMethods(w, r, true) {
-			return
-		}
+	return k.publicForm(func(w http.ResponseWriter, r *http.Request) {
 		page := k.formPage("signup", k.cfg.SignupPath)
 		if r.Method != http.MethodPost {
 			page.Next = SafeNext(r.URL.Query().Get("next"), "")
@@ -360,14 +353,7 @@ func (k *Kit) SignupHandler() http.Handler {
 // has an account or not; only a malformed address, throttling (429) and an
 // unreachable IdP (503) answer differently.
 func (k *Kit) ForgotPasswordHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !k.guard(w, r) {
-			return
-		}
-		k.noStore(w.Header())
-		if !formMethods(w, r, true) {
-			return
-		}
+	return k.publicForm(func(w http.ResponseWriter, r *http.Request) {
 		page := k.formPage("forgot-password", k.cfg.ForgotPasswordPath)
 		if r.Method != http.MethodPost {
 			k.render(w, k.forgotTmpl, http.StatusOK, &page)

@@ -101,10 +101,22 @@ func (k *Kit) LoginHandler() http.Handler {
 	}, k.login)
 }
 
-// loginForm is the frame of the login steps' pages: cross-origin checked
-// (login CSRF, APP-LOGIN-1), never cached, show for GET and HEAD, post
-// for POST, 405 for anything else.
+// loginForm is publicForm with show for GET and HEAD and post for POST.
 func (k *Kit) loginForm(show, post http.HandlerFunc) http.Handler {
+	return k.publicForm(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			post(w, r)
+			return
+		}
+		show(w, r)
+	})
+}
+
+// publicForm is the frame of the form pages a signed-out browser uses
+// (login, second step, sign-up, forgotten password): the kit's guard
+// (cross-origin checked: login CSRF, APP-LOGIN-1), never cached, 405 for
+// anything but GET, HEAD and POST.
+func (k *Kit) publicForm(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !k.guard(w, r) {
 			return
@@ -113,11 +125,7 @@ func (k *Kit) loginForm(show, post http.HandlerFunc) http.Handler {
 		if !formMethods(w, r, true) {
 			return
 		}
-		if r.Method == http.MethodPost {
-			post(w, r)
-			return
-		}
-		show(w, r)
+		h(w, r)
 	})
 }
 
