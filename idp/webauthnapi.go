@@ -245,12 +245,7 @@ func (s *Server) handleWebAuthnRegisterComplete(w http.ResponseWriter, r *http.R
 	if userID == "" {
 		errs.field("userId", "blank", "The userId is required.")
 	}
-	if len(req.Credential) == 0 || string(req.Credential) == "null" {
-		errs.field("credential", "blank", "The credential is required.")
-	}
-	if origin == "" {
-		errs.field("origin", "blank", "The origin is required.")
-	}
+	credentialOriginBlank(errs, req.Credential, origin)
 	if !errs.empty() {
 		writeAPIErrors(w, errs)
 		return
@@ -264,13 +259,8 @@ func (s *Server) handleWebAuthnRegisterComplete(w http.ResponseWriter, r *http.R
 		writeAPIErrors(w, fieldError("credential", "invalid", "The credential is not a WebAuthn registration response."))
 		return
 	}
-	t, c, err := s.takeCeremony(ctx, parsed.Response.CollectedClientData.Challenge, ceremonyRegister)
-	if err != nil {
-		if !errors.Is(err, store.ErrNotFound) {
-			writeEmpty(w, http.StatusInternalServerError)
-			return
-		}
-		writeEmpty(w, http.StatusNotFound) // unknown, expired or used challenge (WA-1)
+	t, c, ok := s.completedCeremony(w, ctx, parsed.Response.CollectedClientData.Challenge, ceremonyRegister, nil)
+	if !ok {
 		return
 	}
 	if t.UserID != userID || (param(req.ApplicationID) != "" && param(req.ApplicationID) != t.ApplicationID) {
@@ -335,6 +325,37 @@ func (s *Server) handleWebAuthnRegisterComplete(w http.ResponseWriter, r *http.R
 	s.log.LogAttrs(ctx, slog.LevelInfo, "passkey registered", slog.String("event", "webauthn_registered"),
 		slog.String("userId", userID), slog.String("applicationId", app.ID), slog.String("passkeyId", pk.ID))
 	writeJSON(w, http.StatusOK, map[string]any{"credential": pk.toJSON(userID)})
+}
+
+// credentialOriginBlank adds the blank errors of the two members every
+// ceremony completion needs.
+func credentialOriginBlank(errs *apiErrors, credential json.RawMessage, origin string) {
+	if len(credential) == 0 || string(credential) == "null" {
+		errs.field("credential", "blank", "The credential is required.")
+	}
+	if origin == "" {
+		errs.field("origin", "blank", "The origin is required.")
+	}
+}
+
+// completedCeremony takes (single use, WA-1) the ceremony a completion's
+// challenge names; false when it has answered: 404 for an unknown,
+// expired or used challenge (after notFound, when not nil), 500 when the
+// store failed.
+func (s *Server) completedCeremony(w http.ResponseWriter, ctx context.Context, challenge, purpose string, notFound func()) (*store.Ticket, *ceremony, bool) {
+	t, c, err := s.takeCeremony(ctx, challenge, purpose)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			writeEmpty(w, http.StatusInternalServerError)
+			return nil, nil, false
+		}
+		if notFound != nil {
+			notFound()
+		}
+		writeEmpty(w, http.StatusNotFound) // unknown, expired or used challenge (WA-1)
+		return nil, nil, false
+	}
+	return t, c, true
 }
 
 // webAuthnReason is a short, secret-free reason for a refused ceremony.
@@ -448,12 +469,7 @@ func (s *Server) handleWebAuthnLogin(w http.ResponseWriter, r *http.Request) {
 	outcome := func(o string) { s.metrics.grants.WithLabelValues("webauthn", o).Inc() }
 	origin := param(req.Origin)
 	errs := new(apiErrors)
-	if len(req.Credential) == 0 || string(req.Credential) == "null" {
-		errs.field("credential", "blank", "The credential is required.")
-	}
-	if origin == "" {
-		errs.field("origin", "blank", "The origin is required.")
-	}
+	credentialOriginBlank(errs, req.Credential, origin)
 	scope := param(req.Scope)
 	if scope == "" {
 		scope = "offline_access"
@@ -476,14 +492,9 @@ func (s *Server) handleWebAuthnLogin(w http.ResponseWriter, r *http.Request) {
 		writeAPIErrors(w, fieldError("credential", "invalid", "The credential is not a WebAuthn assertion."))
 		return
 	}
-	t, c, err := s.takeCeremony(ctx, parsed.Response.CollectedClientData.Challenge, ceremonyLogin)
-	if err != nil {
-		if !errors.Is(err, store.ErrNotFound) {
-			writeEmpty(w, http.StatusInternalServerError)
-			return
-		}
-		outcome("not_found")
-		writeEmpty(w, http.StatusNotFound) // unknown, expired or used challenge (WA-1)
+	t, c, ok := s.completedCeremony(w, ctx, parsed.Response.CollectedClientData.Challenge, ceremonyLogin,
+		func() { outcome("not_found") })
+	if !ok {
 		return
 	}
 	if appID := param(req.ApplicationID); appID != "" && appID != t.ApplicationID {
