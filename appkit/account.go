@@ -287,14 +287,7 @@ func (k *Kit) render(w http.ResponseWriter, t *template.Template, status int, da
 // checks the password before the address, so that answer does not tell
 // whether the address has an account.
 func (k *Kit) SignupHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !k.guard(w, r) {
-			return
-		}
-		k.noStore(w.Header())
-		if !formMethods(w, r, true) {
-			return
-		}
+	return k.publicForm(func(w http.ResponseWriter, r *http.Request) {
 		page := k.formPage("signup", k.cfg.SignupPath)
 		if r.Method != http.MethodPost {
 			page.Next = SafeNext(r.URL.Query().Get("next"), "")
@@ -360,14 +353,7 @@ func (k *Kit) SignupHandler() http.Handler {
 // has an account or not; only a malformed address, throttling (429) and an
 // unreachable IdP (503) answer differently.
 func (k *Kit) ForgotPasswordHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !k.guard(w, r) {
-			return
-		}
-		k.noStore(w.Header())
-		if !formMethods(w, r, true) {
-			return
-		}
+	return k.publicForm(func(w http.ResponseWriter, r *http.Request) {
 		page := k.formPage("forgot-password", k.cfg.ForgotPasswordPath)
 		if r.Method != http.MethodPost {
 			k.render(w, k.forgotTmpl, http.StatusOK, &page)
@@ -659,6 +645,55 @@ func (k *Kit) accountAction(h func(w http.ResponseWriter, r *http.Request)) http
 	}))
 }
 
+// guardedChange is one account change the current password guards: the
+// current password given, the new value's field, value and check (a
+// message or ""), the names for log lines ("password change") and
+// idpFailure ("change password"), the IdP call, and refused, which maps
+// an IdP refusal of the value to field errors (nil when err is not one).
+type guardedChange struct {
+	current      string
+	field, value string
+	check        func(string) string
+	what, op     string
+	call         func(ip string) error
+	refused      func(err error) FieldErrors
+}
+
+// currentPasswordChange is what the password and email changes share: the
+// current password is required beside the new value's own check (400),
+// then the IdP call, where a wrong current password is 403 on
+// current_password (it counts as a failed login at the IdP), a refused
+// value 400 and anything else the IdP failure message. fail renders the
+// account page; ok is false when it has answered.
+func (k *Kit) currentPasswordChange(r *http.Request, fail func(status int, errs FieldErrors, msg string), c guardedChange) (ip string, ok bool) {
+	errs := FieldErrors{}
+	if c.current == "" || len(c.current) > maxPasswordLen {
+		errs["current_password"] = MsgCurrentPasswordRequired
+	}
+	if msg := c.check(c.value); msg != "" {
+		errs[c.field] = msg
+	}
+	if len(errs) > 0 {
+		fail(http.StatusBadRequest, errs, "")
+		return "", false
+	}
+	ip = k.clientIP(r)
+	err := c.call(ip)
+	if err == nil {
+		return ip, true
+	}
+	if errors.Is(err, idpclient.ErrInvalidCredentials) {
+		k.log.Info("appkit: "+c.what+" refused: wrong current password", "user", User(r.Context()).ID, "ip", ip)
+		fail(http.StatusForbidden, FieldErrors{"current_password": MsgCurrentPasswordWrong}, "")
+	} else if errs := c.refused(err); errs != nil {
+		fail(http.StatusBadRequest, errs, "")
+	} else {
+		status, msg := k.idpFailure(c.op, err)
+		fail(status, nil, msg)
+	}
+	return "", false
+}
+
 // ChangePasswordHandler changes the signed-in user's password (POST
 // current_password, password; APP-LIFE-4). Without the current password,
 // or with a wrong one (403; it counts as a failed login at the IdP),
@@ -678,32 +713,25 @@ func (k *Kit) ChangePasswordHandler() http.Handler {
 			p.Form, p.Errors, p.Error = "password", errs, msg
 			k.render(w, k.accountTmpl, status, p)
 		}
-		errs := FieldErrors{}
-		if current == "" || len(current) > maxPasswordLen {
-			errs["current_password"] = MsgCurrentPasswordRequired
-		}
-		if msg := checkNewPassword(password); msg != "" {
-			errs["password"] = msg
-		}
-		if len(errs) > 0 {
-			fail(http.StatusBadRequest, errs, "")
-			return
-		}
-		ip := k.clientIP(r)
-		if err := k.idp.ChangePassword(ctx, loginID(u), current, password, ip); err != nil {
-			switch {
-			case errors.Is(err, idpclient.ErrInvalidCredentials):
-				k.log.Info("appkit: password change refused: wrong current password", "user", u.ID, "ip", ip)
-				fail(http.StatusForbidden, FieldErrors{"current_password": MsgCurrentPasswordWrong}, "")
-			case errors.Is(err, idpclient.ErrInvalidInput):
-				if errs = policyErrors(err); errs == nil {
-					errs = FieldErrors{"password": MsgPasswordRejected}
+		ip, ok := k.currentPasswordChange(r, fail, guardedChange{
+			current: current,
+			field:   "password",
+			value:   password,
+			check:   checkNewPassword,
+			what:    "password change",
+			op:      "change password",
+			call:    func(ip string) error { return k.idp.ChangePassword(ctx, loginID(u), current, password, ip) },
+			refused: func(err error) FieldErrors {
+				if !errors.Is(err, idpclient.ErrInvalidInput) {
+					return nil
 				}
-				fail(http.StatusBadRequest, errs, "")
-			default:
-				status, msg := k.idpFailure("change password", err)
-				fail(status, nil, msg)
-			}
+				if errs := policyErrors(err); errs != nil {
+					return errs
+				}
+				return FieldErrors{"password": MsgPasswordRejected}
+			},
+		})
+		if !ok {
 			return
 		}
 		k.log.Info("appkit: password changed", "user", u.ID, "ip", ip)
@@ -772,29 +800,22 @@ func (k *Kit) ChangeEmailHandler() http.Handler {
 			}
 			k.render(w, k.accountTmpl, status, p)
 		}
-		errs := FieldErrors{}
-		if current == "" || len(current) > maxPasswordLen {
-			errs["current_password"] = MsgCurrentPasswordRequired
-		}
-		if msg := checkEmail(email); msg != "" {
-			errs["email"] = msg
-		}
-		if len(errs) > 0 {
-			fail(http.StatusBadRequest, errs, "")
-			return
-		}
-		ip := k.clientIP(r)
-		if err := k.idp.ChangeEmail(ctx, loginID(u), current, email, ip); err != nil {
-			switch {
-			case errors.Is(err, idpclient.ErrInvalidCredentials):
-				k.log.Info("appkit: email change refused: wrong current password", "user", u.ID, "ip", ip)
-				fail(http.StatusForbidden, FieldErrors{"current_password": MsgCurrentPasswordWrong}, "")
-			case errors.Is(err, idpclient.ErrInvalidInput), errors.Is(err, idpclient.ErrDuplicate):
-				fail(http.StatusBadRequest, FieldErrors{"email": MsgEmailInvalid}, "")
-			default:
-				status, msg := k.idpFailure("change email", err)
-				fail(status, nil, msg)
-			}
+		ip, ok := k.currentPasswordChange(r, fail, guardedChange{
+			current: current,
+			field:   "email",
+			value:   email,
+			check:   checkEmail,
+			what:    "email change",
+			op:      "change email",
+			call:    func(ip string) error { return k.idp.ChangeEmail(ctx, loginID(u), current, email, ip) },
+			refused: func(err error) FieldErrors {
+				if errors.Is(err, idpclient.ErrInvalidInput) || errors.Is(err, idpclient.ErrDuplicate) {
+					return FieldErrors{"email": MsgEmailInvalid}
+				}
+				return nil
+			},
+		})
+		if !ok {
 			return
 		}
 		k.log.Info("appkit: email change requested", "user", u.ID, "ip", ip)

@@ -223,9 +223,18 @@ func (b *browser) post(path string, form url.Values) *response {
 func (b *browser) do(method, path string, form url.Values, extra http.Header) *response {
 	b.a.t.Helper()
 	var body io.Reader
+	ctype := ""
 	if form != nil {
-		body = strings.NewReader(form.Encode())
+		body, ctype = strings.NewReader(form.Encode()), "application/x-www-form-urlencoded"
 	}
+	return b.send(method, path, ctype, body, extra)
+}
+
+// send makes one request of the browser (its headers, then extra, then
+// Content-Type when ctype is set, its cookies) and keeps the cookies the
+// answer sets or deletes.
+func (b *browser) send(method, path, ctype string, body io.Reader, extra http.Header) *response {
+	b.a.t.Helper()
 	req, err := http.NewRequestWithContext(context.Background(), method, b.a.srv.URL+path, body)
 	if err != nil {
 		b.a.t.Fatal(err)
@@ -236,8 +245,8 @@ func (b *browser) do(method, path string, form url.Values, extra http.Header) *r
 	for k, v := range extra {
 		req.Header[k] = v
 	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
 	}
 	for n, v := range b.cookies {
 		req.AddCookie(&http.Cookie{Name: n, Value: v})

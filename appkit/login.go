@@ -96,20 +96,36 @@ func DefaultLoginTemplate() *template.Template {
 // The password is passed to the IdP and dropped: never logged, stored or
 // rendered back (APP-LOGIN-2).
 func (k *Kit) LoginHandler() http.Handler {
+	return k.loginForm(func(w http.ResponseWriter, r *http.Request) {
+		k.renderLogin(w, http.StatusOK, LoginPage{Next: SafeNext(r.URL.Query().Get("next"), "")})
+	}, k.login)
+}
+
+// loginForm is publicForm with show for GET and HEAD and post for POST.
+func (k *Kit) loginForm(show, post http.HandlerFunc) http.Handler {
+	return k.publicForm(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			post(w, r)
+			return
+		}
+		show(w, r)
+	})
+}
+
+// publicForm is the frame of the form pages a signed-out browser uses
+// (login, second step, sign-up, forgotten password): the kit's guard
+// (cross-origin checked: login CSRF, APP-LOGIN-1), never cached, 405 for
+// anything but GET, HEAD and POST.
+func (k *Kit) publicForm(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !k.guard(w, r) {
 			return
 		}
 		k.noStore(w.Header())
-		switch r.Method {
-		case http.MethodGet, http.MethodHead:
-			k.renderLogin(w, http.StatusOK, LoginPage{Next: SafeNext(r.URL.Query().Get("next"), "")})
-		case http.MethodPost:
-			k.login(w, r)
-		default:
-			w.Header().Set("Allow", "GET, HEAD, POST")
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		if !formMethods(w, r, true) {
+			return
 		}
+		h(w, r)
 	})
 }
 

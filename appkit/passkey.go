@@ -185,6 +185,23 @@ func jsonError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, map[string]string{"error": msg})
 }
 
+// writeRawJSON answers 200 with JSON the IdP made (ceremony options).
+func writeRawJSON(w http.ResponseWriter, raw []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(raw)
+}
+
+// passkeyAnswered answers a failed passkey call as {"error"} with
+// passkeyFailure's status and message; false means it did (err != nil).
+func (k *Kit) passkeyAnswered(w http.ResponseWriter, what string, err error, generic string) bool {
+	if err == nil {
+		return true
+	}
+	status, msg := k.passkeyFailure(what, err, generic)
+	jsonError(w, status, msg)
+	return false
+}
+
 // passkeyFailure maps a failed passkey call to a status and message.
 func (k *Kit) passkeyFailure(what string, err error, generic string) (int, string) {
 	var e *idpclient.Error
@@ -214,13 +231,10 @@ func (k *Kit) passkeyLoginOptions(w http.ResponseWriter, r *http.Request, _ *pas
 	// Discoverable only: naming an account here would tell who has
 	// passkeys.
 	opts, err := k.idp.StartPasskeyLogin(r.Context(), "", k.clientIP(r))
-	if err != nil {
-		status, msg := k.passkeyFailure("passkey login start", err, MsgPasskeyFailed)
-		jsonError(w, status, msg)
+	if !k.passkeyAnswered(w, "passkey login start", err, MsgPasskeyFailed) {
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(opts)
+	writeRawJSON(w, opts)
 }
 
 func (k *Kit) passkeyLogin(w http.ResponseWriter, r *http.Request, in *passkeyIn) {
@@ -230,9 +244,7 @@ func (k *Kit) passkeyLogin(w http.ResponseWriter, r *http.Request, in *passkeyIn
 	}
 	ip := k.clientIP(r)
 	tok, err := k.idp.PasskeyLogin(r.Context(), in.Credential, k.cfg.PublicOrigin, ip)
-	if err != nil {
-		status, msg := k.passkeyFailure("passkey login", err, MsgPasskeyFailed)
-		jsonError(w, status, msg)
+	if !k.passkeyAnswered(w, "passkey login", err, MsgPasskeyFailed) {
 		return
 	}
 	if f := k.startSession(w, r, tok, ip); f != nil {
@@ -259,13 +271,10 @@ func (k *Kit) passkeyRegisterOptions(w http.ResponseWriter, r *http.Request, in 
 		}
 	}
 	opts, err := k.idp.StartPasskeyRegistration(r.Context(), User(r.Context()).ID, name, k.clientIP(r))
-	if err != nil {
-		status, msg := k.passkeyFailure("passkey registration start", err, MsgPasskeyNotAdded)
-		jsonError(w, status, msg)
+	if !k.passkeyAnswered(w, "passkey registration start", err, MsgPasskeyNotAdded) {
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(opts)
+	writeRawJSON(w, opts)
 }
 
 func (k *Kit) passkeyRegister(w http.ResponseWriter, r *http.Request, in *passkeyIn) {
@@ -274,9 +283,8 @@ func (k *Kit) passkeyRegister(w http.ResponseWriter, r *http.Request, in *passke
 		return
 	}
 	u := User(r.Context())
-	if err := k.idp.CompletePasskeyRegistration(r.Context(), u.ID, in.Credential, k.cfg.PublicOrigin); err != nil {
-		status, msg := k.passkeyFailure("passkey registration", err, MsgPasskeyNotAdded)
-		jsonError(w, status, msg)
+	err := k.idp.CompletePasskeyRegistration(r.Context(), u.ID, in.Credential, k.cfg.PublicOrigin)
+	if !k.passkeyAnswered(w, "passkey registration", err, MsgPasskeyNotAdded) {
 		return
 	}
 	k.log.Info("appkit: passkey added", "user", u.ID, "ip", k.clientIP(r))

@@ -3,7 +3,6 @@ package appkit_test
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -35,36 +34,7 @@ func (b *browser) postJSON(path string, v any, extra http.Header) *response {
 
 func (b *browser) raw(path, ctype string, body []byte, extra http.Header) *response {
 	b.a.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, b.a.srv.URL+path, bytes.NewReader(body))
-	if err != nil {
-		b.a.t.Fatal(err)
-	}
-	for k, v := range b.header {
-		req.Header[k] = v
-	}
-	for k, v := range extra {
-		req.Header[k] = v
-	}
-	req.Header.Set("Content-Type", ctype)
-	for n, v := range b.cookies {
-		req.AddCookie(&http.Cookie{Name: n, Value: v})
-	}
-	resp, err := b.a.hc.Do(req)
-	if err != nil {
-		b.a.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	r := &response{status: resp.StatusCode, header: resp.Header, body: string(data), cookies: map[string]*http.Cookie{}}
-	for _, c := range resp.Cookies() {
-		r.cookies[c.Name] = c
-		if c.MaxAge < 0 {
-			delete(b.cookies, c.Name)
-		} else {
-			b.cookies[c.Name] = c.Value
-		}
-	}
-	return r
+	return b.send(http.MethodPost, path, ctype, bytes.NewReader(body), extra)
 }
 
 // addPasskey registers a passkey for the signed-in browser b through the

@@ -197,25 +197,13 @@ func (k *Kit) endStep(w http.ResponseWriter, r *http.Request, val string) {
 //
 // GET shows the form while a step is pending, else the login form.
 func (k *Kit) SecondStepHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !k.guard(w, r) {
+	return k.loginForm(func(w http.ResponseWriter, r *http.Request) {
+		if _, p, ok, _ := k.getStep(r); ok {
+			k.renderSecondStep(w, http.StatusOK, SecondStepPage{Email: p.Email})
 			return
 		}
-		k.noStore(w.Header())
-		switch r.Method {
-		case http.MethodGet, http.MethodHead:
-			if _, p, ok, _ := k.getStep(r); ok {
-				k.renderSecondStep(w, http.StatusOK, SecondStepPage{Email: p.Email})
-				return
-			}
-			http.Redirect(w, r, k.cfg.LoginPath, http.StatusSeeOther)
-		case http.MethodPost:
-			k.secondStep(w, r)
-		default:
-			w.Header().Set("Allow", "GET, HEAD, POST")
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		}
-	})
+		http.Redirect(w, r, k.cfg.LoginPath, http.StatusSeeOther)
+	}, k.secondStep)
 }
 
 func (k *Kit) secondStep(w http.ResponseWriter, r *http.Request) {

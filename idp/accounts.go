@@ -95,6 +95,34 @@ func (s *Server) mailAllowed(ip string) error {
 	return nil
 }
 
+// currentPasswordUser is what change-password and change-email share
+// after their own fields' checks: the current password is required (400
+// [blank]currentPassword) and one too long to be anyone's is not worth a
+// hash (400 [invalid]currentPassword), then the request's application and
+// checkCurrentPassword (ACC-7). ok false means the error is answered.
+func (s *Server) currentPasswordUser(w http.ResponseWriter, r *http.Request, login, current, appID string) (*store.User, *store.Application, bool) {
+	switch {
+	case current == "":
+		s.writeAccountError(w, r, invalid("currentPassword", "blank", "currentPassword is required."))
+		return nil, nil, false
+	case len(current) > maxPasswordInput:
+		s.writeAccountError(w, r, invalid("currentPassword", "invalid", "The current password is not correct."))
+		return nil, nil, false
+	}
+	ctx := r.Context()
+	app, err := s.requestApp(ctx, "applicationId", param(appID))
+	if err != nil {
+		s.writeAccountError(w, r, err)
+		return nil, nil, false
+	}
+	u, err := s.checkCurrentPassword(ctx, login, current, clientIP(r, true))
+	if err != nil {
+		s.writeAccountError(w, r, err)
+		return nil, nil, false
+	}
+	return u, app, true
+}
+
 // checkCurrentPassword proves a signed-in user's current password for
 // change-password and change-email (ACC-7, APP-LIFE-4). It is a login
 // attempt for the brute-force policy (AUD-1 machinery): the client IP's

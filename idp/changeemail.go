@@ -43,21 +43,9 @@ func (s *Server) handleChangeEmail(w http.ResponseWriter, r *http.Request) {
 	case validateEmail("email", email) != nil:
 		s.writeAccountError(w, r, invalid("email", "invalid", "The email address is invalid."))
 		return
-	case req.CurrentPassword == "":
-		s.writeAccountError(w, r, invalid("currentPassword", "blank", "currentPassword is required."))
-		return
-	case len(req.CurrentPassword) > maxPasswordInput:
-		s.writeAccountError(w, r, invalid("currentPassword", "invalid", "The current password is not correct."))
-		return
 	}
-	app, err := s.requestApp(ctx, "applicationId", param(req.ApplicationID))
-	if err != nil {
-		s.writeAccountError(w, r, err)
-		return
-	}
-	u, err := s.checkCurrentPassword(ctx, login, req.CurrentPassword, clientIP(r, true))
-	if err != nil {
-		s.writeAccountError(w, r, err)
+	u, app, proved := s.currentPasswordUser(w, r, login, req.CurrentPassword, req.ApplicationID)
+	if !proved {
 		return
 	}
 	if email == u.Email {

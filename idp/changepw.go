@@ -38,26 +38,13 @@ func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request) {
 		s.writeAccountError(w, r, err)
 		return
 	}
-	switch {
-	case req.CurrentPassword == "":
-		s.writeAccountError(w, r, invalid("currentPassword", "blank", "currentPassword is required."))
-		return
-	case req.Password == "":
+	// A blank current password is named before a blank new one.
+	if req.Password == "" && req.CurrentPassword != "" {
 		s.writeAccountError(w, r, invalid("password", "blank", "A password is required."))
 		return
-	case len(req.CurrentPassword) > maxPasswordInput:
-		// Too long to be anyone's password: not worth a hash.
-		s.writeAccountError(w, r, invalid("currentPassword", "invalid", "The current password is not correct."))
-		return
 	}
-	app, err := s.requestApp(ctx, "applicationId", param(req.ApplicationID))
-	if err != nil {
-		s.writeAccountError(w, r, err)
-		return
-	}
-	u, err := s.checkCurrentPassword(ctx, login, req.CurrentPassword, clientIP(r, true))
-	if err != nil {
-		s.writeAccountError(w, r, err)
+	u, app, ok := s.currentPasswordUser(w, r, login, req.CurrentPassword, req.ApplicationID)
+	if !ok {
 		return
 	}
 	hash, err := s.newPasswordHash(ctx, u, req.Password, app)

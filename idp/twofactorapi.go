@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/gatehouse-auth/gatehouse/idp/store"
 )
 
@@ -40,20 +38,24 @@ func (s *Server) handleTwoFactorSecret(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// pathUser loads the user named by the {userId} path value; false (and a
-// 404 written) when it is not a UUID or unknown.
+// pathUser loads the user named by the {userId} path value (userByID).
 func (s *Server) pathUser(w http.ResponseWriter, r *http.Request) (*store.User, bool) {
-	id := r.PathValue("userId")
-	if _, err := uuid.Parse(id); err != nil {
-		writeEmpty(w, http.StatusNotFound)
-		return nil, false
+	return s.userByID(w, r.Context(), r.PathValue("userId"))
+}
+
+// pathUserFactor is pathUser with the user's second-factor record; a
+// record that does not parse is a 500.
+func (s *Server) pathUserFactor(w http.ResponseWriter, r *http.Request) (*store.User, multiFactor, bool) {
+	u, ok := s.pathUser(w, r)
+	if !ok {
+		return nil, multiFactor{}, false
 	}
-	u, err := s.store.GetUser(r.Context(), id)
+	m, err := parseMultiFactor(u.MultiFactor)
 	if err != nil {
-		writeAdminError(w, err, "")
-		return nil, false
+		writeEmpty(w, http.StatusInternalServerError)
+		return nil, multiFactor{}, false
 	}
-	return u, true
+	return u, m, true
 }
 
 // decodeSecret reads the secret of an enable request: secretBase32Encoded
@@ -209,13 +211,8 @@ func (s *Server) handleDisableTwoFactor(w http.ResponseWriter, r *http.Request) 
 		}
 		methodID, code, currentPW = param(body.MethodID), param(body.Code), body.CurrentPassword
 	}
-	u, ok := s.pathUser(w, r)
+	u, m, ok := s.pathUserFactor(w, r)
 	if !ok {
-		return
-	}
-	m, err := parseMultiFactor(u.MultiFactor)
-	if err != nil {
-		writeEmpty(w, http.StatusInternalServerError)
 		return
 	}
 	if !m.enabled() {
@@ -321,13 +318,8 @@ func (s *Server) handleGenerateRecoveryCodes(w http.ResponseWriter, r *http.Requ
 // the codes cannot be shown again (FusionAuth shows them): the answer has
 // an empty recoveryCodes and, GH, how many are left.
 func (s *Server) handleRetrieveRecoveryCodes(w http.ResponseWriter, r *http.Request) {
-	u, ok := s.pathUser(w, r)
+	_, m, ok := s.pathUserFactor(w, r)
 	if !ok {
-		return
-	}
-	m, err := parseMultiFactor(u.MultiFactor)
-	if err != nil {
-		writeEmpty(w, http.StatusInternalServerError)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"recoveryCodes": []string{}, "remainingCount": len(m.RecoveryCodes)})

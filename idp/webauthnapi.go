@@ -105,7 +105,7 @@ func (s *Server) handleWebAuthnRegisterStart(w http.ResponseWriter, r *http.Requ
 		writeAPIErrors(w, errs)
 		return
 	}
-	user, ok := s.webAuthnUserByID(w, ctx, userID)
+	user, ok := s.userByID(w, ctx, userID)
 	if !ok {
 		return
 	}
@@ -188,9 +188,9 @@ func (s *Server) ceremonyThrottled(w http.ResponseWriter) {
 	writeJSON(w, http.StatusTooManyRequests, new(apiErrors).general("[TooManyRequests]", "Too many passkey requests from this address. Try again later."))
 }
 
-// webAuthnUserByID loads the user of a request's userId; false (and a 404
-// written) when it is not a UUID or unknown.
-func (s *Server) webAuthnUserByID(w http.ResponseWriter, ctx context.Context, id string) (*store.User, bool) {
+// userByID loads the user of a request's userId (passkey and two-factor
+// APIs); false (and a 404 written) when it is not a UUID or unknown.
+func (s *Server) userByID(w http.ResponseWriter, ctx context.Context, id string) (*store.User, bool) {
 	if _, err := uuid.Parse(id); err != nil {
 		writeEmpty(w, http.StatusNotFound)
 		return nil, false
@@ -245,12 +245,7 @@ func (s *Server) handleWebAuthnRegisterComplete(w http.ResponseWriter, r *http.R
 	if userID == "" {
 		errs.field("userId", "blank", "The userId is required.")
 	}
-	if len(req.Credential) == 0 || string(req.Credential) == "null" {
-		errs.field("credential", "blank", "The credential is required.")
-	}
-	if origin == "" {
-		errs.field("origin", "blank", "The origin is required.")
-	}
+	credentialOriginBlank(errs, req.Credential, origin)
 	if !errs.empty() {
 		writeAPIErrors(w, errs)
 		return
@@ -264,13 +259,8 @@ func (s *Server) handleWebAuthnRegisterComplete(w http.ResponseWriter, r *http.R
 		writeAPIErrors(w, fieldError("credential", "invalid", "The credential is not a WebAuthn registration response."))
 		return
 	}
-	t, c, err := s.takeCeremony(ctx, parsed.Response.CollectedClientData.Challenge, ceremonyRegister)
-	if err != nil {
-		if !errors.Is(err, store.ErrNotFound) {
-			writeEmpty(w, http.StatusInternalServerError)
-			return
-		}
-		writeEmpty(w, http.StatusNotFound) // unknown, expired or used challenge (WA-1)
+	t, c, ok := s.completedCeremony(w, ctx, parsed.Response.CollectedClientData.Challenge, ceremonyRegister, nil)
+	if !ok {
 		return
 	}
 	if t.UserID != userID || (param(req.ApplicationID) != "" && param(req.ApplicationID) != t.ApplicationID) {
@@ -284,7 +274,7 @@ func (s *Server) handleWebAuthnRegisterComplete(w http.ResponseWriter, r *http.R
 	if !checkCeremonyOrigin(w, origin, param(req.RPID), rpID, origins) {
 		return
 	}
-	user, ok := s.webAuthnUserByID(w, ctx, userID)
+	user, ok := s.userByID(w, ctx, userID)
 	if !ok {
 		return
 	}
@@ -335,6 +325,37 @@ func (s *Server) handleWebAuthnRegisterComplete(w http.ResponseWriter, r *http.R
 	s.log.LogAttrs(ctx, slog.LevelInfo, "passkey registered", slog.String("event", "webauthn_registered"),
 		slog.String("userId", userID), slog.String("applicationId", app.ID), slog.String("passkeyId", pk.ID))
 	writeJSON(w, http.StatusOK, map[string]any{"credential": pk.toJSON(userID)})
+}
+
+// credentialOriginBlank adds the blank errors of the two members every
+// ceremony completion needs.
+func credentialOriginBlank(errs *apiErrors, credential json.RawMessage, origin string) {
+	if len(credential) == 0 || string(credential) == "null" {
+		errs.field("credential", "blank", "The credential is required.")
+	}
+	if origin == "" {
+		errs.field("origin", "blank", "The origin is required.")
+	}
+}
+
+// completedCeremony takes (single use, WA-1) the ceremony a completion's
+// challenge names; false when it has answered: 404 for an unknown,
+// expired or used challenge (after notFound, when not nil), 500 when the
+// store failed.
+func (s *Server) completedCeremony(w http.ResponseWriter, ctx context.Context, challenge, purpose string, notFound func()) (*store.Ticket, *ceremony, bool) {
+	t, c, err := s.takeCeremony(ctx, challenge, purpose)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			writeEmpty(w, http.StatusInternalServerError)
+			return nil, nil, false
+		}
+		if notFound != nil {
+			notFound()
+		}
+		writeEmpty(w, http.StatusNotFound) // unknown, expired or used challenge (WA-1)
+		return nil, nil, false
+	}
+	return t, c, true
 }
 
 // webAuthnReason is a short, secret-free reason for a refused ceremony.
@@ -448,12 +469,7 @@ func (s *Server) handleWebAuthnLogin(w http.ResponseWriter, r *http.Request) {
 	outcome := func(o string) { s.metrics.grants.WithLabelValues("webauthn", o).Inc() }
 	origin := param(req.Origin)
 	errs := new(apiErrors)
-	if len(req.Credential) == 0 || string(req.Credential) == "null" {
-		errs.field("credential", "blank", "The credential is required.")
-	}
-	if origin == "" {
-		errs.field("origin", "blank", "The origin is required.")
-	}
+	credentialOriginBlank(errs, req.Credential, origin)
 	scope := param(req.Scope)
 	if scope == "" {
 		scope = "offline_access"
@@ -476,14 +492,9 @@ func (s *Server) handleWebAuthnLogin(w http.ResponseWriter, r *http.Request) {
 		writeAPIErrors(w, fieldError("credential", "invalid", "The credential is not a WebAuthn assertion."))
 		return
 	}
-	t, c, err := s.takeCeremony(ctx, parsed.Response.CollectedClientData.Challenge, ceremonyLogin)
-	if err != nil {
-		if !errors.Is(err, store.ErrNotFound) {
-			writeEmpty(w, http.StatusInternalServerError)
-			return
-		}
-		outcome("not_found")
-		writeEmpty(w, http.StatusNotFound) // unknown, expired or used challenge (WA-1)
+	t, c, ok := s.completedCeremony(w, ctx, parsed.Response.CollectedClientData.Challenge, ceremonyLogin,
+		func() { outcome("not_found") })
+	if !ok {
 		return
 	}
 	if appID := param(req.ApplicationID); appID != "" && appID != t.ApplicationID {
@@ -681,7 +692,7 @@ func (s *Server) passkeyOwner(ctx context.Context, id, userID string) (*store.Us
 
 // handleWebAuthnList is GET /api/webauthn?userId=: the user's passkeys.
 func (s *Server) handleWebAuthnList(w http.ResponseWriter, r *http.Request) {
-	u, ok := s.webAuthnUserByID(w, r.Context(), param(r.URL.Query().Get("userId")))
+	u, ok := s.userByID(w, r.Context(), param(r.URL.Query().Get("userId")))
 	if !ok {
 		return
 	}

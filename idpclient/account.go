@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -219,30 +220,42 @@ func (c *Client) ResendVerification(ctx context.Context, email string) error {
 // sent when withKey, and clientIP (if an address) is forwarded. Any other
 // answer is an *Error classified by apiKind, with the field-error codes.
 func (c *Client) api(ctx context.Context, op, method, path string, withKey bool, clientIP string, body, out any) error {
-	if withKey && c.cfg.APIKey == "" {
-		return &Error{Op: op, Kind: ErrNoAPIKey}
-	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
-	var rd *bytes.Reader
+	_, err := c.jsonCall(ctx, op, method, path, withKey, clientIP, body, out, func(status int, resp []byte) error {
+		fields := apiFieldCodes(resp)
+		code := apiErrorCode(resp)
+		if len(fields) > 0 {
+			code = fields[0]
+		}
+		return &Error{Op: op, Kind: apiKind(status, fields), StatusCode: status, Code: code, Fields: fields}
+	})
+	return err
+}
+
+// jsonCall is the plumbing of api and twoFactorCall: body (if not nil)
+// sent as JSON, the API key when withKey (ErrNoAPIKey without one),
+// clientIP (if an address) forwarded, a 200 answer decoded into out (if
+// not nil); any other answer is what failed(status, body) makes of it.
+// The status is returned as well.
+func (c *Client) jsonCall(ctx context.Context, op, method, path string, withKey bool, clientIP string, body, out any,
+	failed func(status int, resp []byte) error) (int, error) {
+	if withKey && c.cfg.APIKey == "" {
+		return 0, &Error{Op: op, Kind: ErrNoAPIKey}
+	}
+	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return &Error{Op: op, Kind: ErrUnavailable, Err: err}
+			return 0, &Error{Op: op, Kind: ErrUnavailable, Err: err}
 		}
 		rd = bytes.NewReader(b)
 	}
-	var req *http.Request
-	var err error
-	if rd != nil {
-		req, err = http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	} else {
-		req, err = http.NewRequestWithContext(ctx, method, c.base+path, nil)
-	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
-		return &Error{Op: op, Kind: ErrUnavailable, Err: err}
+		return 0, &Error{Op: op, Kind: ErrUnavailable, Err: err}
 	}
-	if rd != nil {
+	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
@@ -255,22 +268,17 @@ func (c *Client) api(ctx context.Context, op, method, path string, withKey bool,
 	}
 	status, resp, err := c.send(op, hc, req)
 	if err != nil {
-		return err
+		return status, err
 	}
 	if status != http.StatusOK {
-		fields := apiFieldCodes(resp)
-		code := apiErrorCode(resp)
-		if len(fields) > 0 {
-			code = fields[0]
-		}
-		return &Error{Op: op, Kind: apiKind(status, fields), StatusCode: status, Code: code, Fields: fields}
+		return status, failed(status, resp)
 	}
 	if out != nil {
 		if err := json.Unmarshal(resp, out); err != nil {
-			return &Error{Op: op, Kind: ErrUnavailable, StatusCode: status, Err: fmt.Errorf("decode: %w", err)}
+			return status, &Error{Op: op, Kind: ErrUnavailable, StatusCode: status, Err: fmt.Errorf("decode: %w", err)}
 		}
 	}
-	return nil
+	return status, nil
 }
 
 // apiFieldCodes returns every field-error code of a FusionAuth Errors

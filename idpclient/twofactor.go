@@ -1,7 +1,6 @@
 package idpclient
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -260,40 +259,9 @@ func (c *Client) TwoFactorStatus(ctx context.Context, userID string) (*TwoFactor
 // into out (may be nil). Any other status is an *Error of twoFactorKind;
 // the status is returned as well.
 func (c *Client) twoFactorCall(ctx context.Context, op, method, path string, apiKey bool, ip string, in, out any) (int, error) {
-	if apiKey && c.cfg.APIKey == "" {
-		return 0, &Error{Op: op, Kind: ErrNoAPIKey}
-	}
-	var body []byte
-	if in != nil {
-		var err error
-		if body, err = json.Marshal(in); err != nil {
-			return 0, &Error{Op: op, Kind: ErrUnavailable, Err: err}
-		}
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
-	if err != nil {
-		return 0, &Error{Op: op, Kind: ErrUnavailable, Err: err}
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Accept", "application/json")
-	if apiKey {
-		req.Header.Set("Authorization", c.cfg.APIKey) // raw key, no scheme (compat §0)
-	}
-	status, resp, err := c.send(op, c.httpClient(ip), req)
-	if err != nil {
-		return status, err
-	}
-	if status != http.StatusOK {
-		return status, &Error{Op: op, Kind: twoFactorKind(status), StatusCode: status, Code: apiErrorCode(resp)}
-	}
-	if out != nil {
-		if err := json.Unmarshal(resp, out); err != nil {
-			return status, &Error{Op: op, Kind: ErrUnavailable, StatusCode: status, Err: fmt.Errorf("decode: %w", err)}
-		}
-	}
-	return status, nil
+	return c.jsonCall(ctx, op, method, path, apiKey, ip, in, out, func(status int, resp []byte) error {
+		return &Error{Op: op, Kind: twoFactorKind(status), StatusCode: status, Code: apiErrorCode(resp)}
+	})
 }
 
 // twoFactorPermissions are the API-key permissions of the enrolment calls

@@ -14,7 +14,6 @@
 package site
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"embed"
@@ -517,8 +516,7 @@ func (s *Site) endFamilies(ctx context.Context, userID string, ids []string) err
 // User from r) and writes it with status. Templates run into a buffer
 // first, so a template error is a clean 500.
 func (s *Site) Render(w http.ResponseWriter, r *http.Request, status int, name string, p *Page) {
-	t, ok := s.pages[name]
-	if !ok {
+	if _, ok := s.pages[name]; !ok {
 		s.Log.Error("unknown page template", "name", name)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
@@ -530,15 +528,7 @@ func (s *Site) Render(w http.ResponseWriter, r *http.Request, status int, name s
 	if p.User == nil {
 		p.User = appkit.User(r.Context())
 	}
-	var buf bytes.Buffer
-	if err := t.Execute(&buf, p); err != nil {
-		s.Log.Error("render page", "name", name, "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	s.execute(w, status, name, p)
 }
 
 // ErrorData is what the error page shows.
