@@ -638,3 +638,43 @@ func TestACC12_BadInputAndKeys(t *testing.T) {
 	wantStatus(t, "scoped key: lookup", req(all, "GET", "/api/user?changePasswordId="+id, ""), http.StatusOK)
 	wantStatus(t, "scoped key: reset", req(all, "POST", "/api/user/change-password/"+id, `{"password":"`+newPW+`"}`), http.StatusOK)
 }
+
+// ACC-4: a sign-up an app makes for a browser (a scoped key) pays a token
+// of the browser IP's mail bucket before anything else, so one address
+// cannot create accounts (and password hashes, and mails) without bound;
+// the 429 comes before any lookup, for a new and a taken address alike.
+// The operator's super key is not throttled.
+func TestACC4_SignUpsThrottledPerIP(t *testing.T) {
+	a := newAccFixture(t, func(c *idp.Config) { c.Throttle = idp.ThrottlePolicy{Burst: 2, Every: time.Hour} })
+	key, _, err := a.idp.Server.Admin().CreateScopedAPIKey(context.Background(), "shop app",
+		store.APIKeyPermissions{Endpoints: map[string][]string{"/api/user/registration": {"POST"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signup := func(email, ip, authz string) *response {
+		t.Helper()
+		req, _ := http.NewRequest("POST", a.idp.URL+"/api/user/registration", strings.NewReader(`{"user":{"email":"`+email+
+			`","password":"`+otherPW+`"},"registration":{"applicationId":"`+a.shopID+`"}}`))
+		req.Header.Set("Authorization", authz)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Forwarded-For", ip)
+		return a.do(req)
+	}
+	wantStatus(t, "first sign-up", signup("new1@example.com", "198.51.100.7", key), http.StatusOK)
+	wantFieldCode(t, "taken address", signup(a.email, "198.51.100.7", key), "user.email", "[duplicate]user.email")
+	a.hasher.work()
+	for _, email := range []string{"new2@example.com", a.email} {
+		r := signup(email, "198.51.100.7", key)
+		if r.status != http.StatusTooManyRequests {
+			t.Fatalf("sign-up of %s past the IP's bucket: %d %s, want 429", email, r.status, r.body)
+		}
+	}
+	if w := a.hasher.work(); w != [2]int64{} {
+		t.Errorf("throttled sign-ups did password work %v, want none", w)
+	}
+	if _, err := a.idp.Store.GetUserByLogin(context.Background(), "new2@example.com"); err == nil {
+		t.Error("a throttled sign-up created its user")
+	}
+	wantStatus(t, "another IP", signup("new3@example.com", "198.51.100.8", key), http.StatusOK)
+	wantStatus(t, "the operator's super key", signup("new4@example.com", "198.51.100.7", a.idp.APIKey), http.StatusOK)
+}
