@@ -1,0 +1,37 @@
+package idp_test
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/gatehouse-auth/gatehouse/idp"
+	"github.com/gatehouse-auth/gatehouse/idp/store"
+)
+
+// Tests that kill mutants gremlins found alive in the issue 11 and 12 code
+// (docs/security.md §5).
+
+// ACC-8: a new password's context words name every application the user
+// is registered to, not only the one the request names, and a reset id
+// issued without an application works.
+func TestACC8_ContextNamesEveryApplicationOfTheUser(t *testing.T) {
+	a := newAccFixture(t)
+	forums, _, err := a.idp.Server.Admin().CreateApplication(t.Context(), idp.ApplicationSpec{Name: "Marigold Forums",
+		Config: store.ApplicationConfig{BaseURL: "https://forums.example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.idp.Server.Admin().Register(t.Context(), a.userID, forums.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	id := a.resetID(a.email) // for the shop
+	wantFieldCode(t, "reset with another app's name", a.reset(id, "marigold forums forever and ever"), "password", "[contextSpecific]password")
+	wantFieldCode(t, "change with another app's name", a.changePassword(a.email, testPassword, "marigold forums forever and ever"),
+		"password", "[contextSpecific]password")
+
+	r := a.call("POST", "/api/user/forgot-password", `{"loginId":`+jsonStr(a.email)+`,"sendForgotPasswordEmail":false}`)
+	wantStatus(t, "forgot-password without an application", r, http.StatusOK)
+	id, _ = r.json(t)["changePasswordId"].(string)
+	wantFieldCode(t, "reset without an application, registered app's name", a.reset(id, "the pinewood shop forever"), "password", "[contextSpecific]password")
+	wantStatus(t, "reset without an application", a.reset(id, newPW), http.StatusOK)
+}
