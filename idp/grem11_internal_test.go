@@ -52,6 +52,7 @@ func TestWA2_RelyingPartyDefaultsFromBaseURL(t *testing.T) {
 		{store.ApplicationConfig{BaseURL: "ftp://shop.example.com"}, "", nil, false},
 		{store.ApplicationConfig{BaseURL: "https:///nohost"}, "", nil, false},
 		{store.ApplicationConfig{}, "", nil, false},
+		{store.ApplicationConfig{WebAuthnRelyingPartyID: "example.com"}, "example.com", nil, false},
 		{store.ApplicationConfig{BaseURL: "https://shop.example.com", WebAuthnRelyingPartyID: "example.com",
 			WebAuthnOrigins: []string{"https://login.example.com"}}, "example.com", []string{"https://login.example.com"}, true},
 	}

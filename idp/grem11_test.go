@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-auth/gatehouse/idp"
+	"github.com/gatehouse-auth/gatehouse/idp/mail"
 	"github.com/gatehouse-auth/gatehouse/idp/store"
 )
 
@@ -34,4 +35,15 @@ func TestACC8_ContextNamesEveryApplicationOfTheUser(t *testing.T) {
 	id, _ = r.json(t)["changePasswordId"].(string)
 	wantFieldCode(t, "reset without an application, registered app's name", a.reset(id, "the pinewood shop forever"), "password", "[contextSpecific]password")
 	wantStatus(t, "reset without an application", a.reset(id, newPW), http.StatusOK)
+}
+
+// ACC-5: the password-changed notice of a reset names the application the
+// reset id was issued for (the user knows where the change came from).
+func TestACC5_ResetNoticeNamesTheApplication(t *testing.T) {
+	a := newAccFixture(t)
+	id := a.resetID(a.email)
+	wantStatus(t, "reset", a.reset(id, newPW), http.StatusOK)
+	if m := a.oneMail(mail.TemplatePasswordChanged, a.email); m.Data.AppName != "Pinewood Shop" {
+		t.Fatalf("password-changed notice names %q, want Pinewood Shop", m.Data.AppName)
+	}
 }
