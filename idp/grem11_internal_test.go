@@ -1,10 +1,17 @@
 package idp
 
 import (
+	"context"
+	"errors"
+	"log/slog"
+	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-auth/gatehouse/idp/store"
+	"github.com/gatehouse-auth/gatehouse/idp/store/sqlite"
+	"github.com/gatehouse-auth/gatehouse/password"
 )
 
 // Tests that kill mutants gremlins found alive in the issue 11 and 12 code
@@ -81,5 +88,45 @@ func TestWebAuthnUserNames(t *testing.T) {
 		if wu.WebAuthnName() != tc.name || wu.WebAuthnDisplayName() != tc.display {
 			t.Errorf("%+v: %q %q, want %q %q", tc.u, wu.WebAuthnName(), wu.WebAuthnDisplayName(), tc.name, tc.display)
 		}
+	}
+}
+
+// ACC-7, AUD-1: a change of password or email whose request is cancelled
+// while the current password is checked checked no guess: it answers an
+// error (nobody reads it) that is not "wrong password", and counts
+// against neither the account nor the address.
+func TestACC7_CancelledCurrentPasswordCheckCountsNothing(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "idp.db"), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	h := &cancellingHasher{Hasher: password.NewHasher(password.Params{Memory: 64, Time: 1})}
+	srv, err := New(ctx, Config{Store: st, Issuer: "http://idp.test", Hasher: h,
+		Logger: slog.New(slog.DiscardHandler), Throttle: ThrottlePolicy{Burst: 1, Every: time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := srv.Admin().CreateUser(ctx, UserSpec{Email: "ann@example.com", Password: "plum tractor whispers at dawn"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ip = "198.51.100.9"
+	for _, pw := range []string{"a wrong password of some length", "plum tractor whispers at dawn"} {
+		rctx, cancel := context.WithCancel(ctx)
+		h.cancel = cancel
+		got, err := srv.checkCurrentPassword(rctx, u.Email, pw, ip)
+		cancel()
+		var ve *ValidationError
+		if got != nil || err == nil || errors.As(err, &ve) {
+			t.Errorf("cancelled check of %q: %v, %v; want a plain error", pw, got, err)
+		}
+	}
+	if !srv.pwLimit.allowed(ip) {
+		t.Error("a cancelled check took a token from the address's password bucket")
+	}
+	if f, err := st.GetLoginFailures(ctx, u.ID, ""); err != nil || f.Count != 0 {
+		t.Errorf("account failures after cancelled checks: %+v %v", f, err)
 	}
 }
