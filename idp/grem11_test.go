@@ -2,6 +2,7 @@ package idp_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/gatehouse-auth/gatehouse/idp"
@@ -46,4 +47,14 @@ func TestACC5_ResetNoticeNamesTheApplication(t *testing.T) {
 	if m := a.oneMail(mail.TemplatePasswordChanged, a.email); m.Data.AppName != "Pinewood Shop" {
 		t.Fatalf("password-changed notice names %q, want Pinewood Shop", m.Data.AppName)
 	}
+}
+
+// ACC-12: a loginId of 320 characters (the bound) is looked up (an unknown
+// one is 404); one more is refused as too long.
+func TestACC12_LoginIDLengthBound(t *testing.T) {
+	a := newAccFixture(t)
+	at := "@example.com"
+	long := strings.Repeat("a", 320-len(at)) + at
+	wantStatus(t, "320 characters", a.forgot(long, false), http.StatusNotFound)
+	wantFieldCode(t, "321 characters", a.forgot("a"+long, false), "loginId", "[tooLong]loginId")
 }
