@@ -130,3 +130,40 @@ func TestACC7_CancelledCurrentPasswordCheckCountsNothing(t *testing.T) {
 		t.Errorf("account failures after cancelled checks: %+v %v", f, err)
 	}
 }
+
+// WA-2: an origin is https, or http on loopback only (localhost or a
+// loopback address), scheme://host[:port] in lower case.
+func TestWA2_OriginsAreHTTPSOrLoopback(t *testing.T) {
+	for o, wantHost := range map[string]string{
+		"https://shop.example.com":      "shop.example.com",
+		"https://shop.example.com:8443": "shop.example.com",
+		"http://localhost:3000":         "localhost",
+		"http://127.0.0.1:8080":         "127.0.0.1",
+		"http://[::1]:8080":             "::1",
+		"http://shop.example.com":       "",
+		"http://10.0.0.1":               "",
+		"ftp://shop.example.com":        "",
+		"https://shop.example.com/path": "",
+		"https://Shop.example.com":      "",
+		"https://user@shop.example.com": "",
+		"https://shop.example.com?":     "",
+	} {
+		host, problem := webAuthnOrigin(o)
+		if host != wantHost || (problem == "") != (wantHost != "") {
+			t.Errorf("%s: host %q problem %q, want host %q", o, host, problem, wantHost)
+		}
+	}
+}
+
+// The relying party's display name is the application's name, else its id.
+func TestRelyingPartyDisplayName(t *testing.T) {
+	for name, want := range map[string]string{"Pinewood Shop": "Pinewood Shop", "": "shop.example.com"} {
+		rp, err := relyingParty(&store.Application{Name: name}, "shop.example.com", []string{"https://shop.example.com"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rp.Config.RPDisplayName != want {
+			t.Errorf("name %q: display %q, want %q", name, rp.Config.RPDisplayName, want)
+		}
+	}
+}
