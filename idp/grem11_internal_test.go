@@ -5,7 +5,9 @@ import (
 	"errors"
 	"log/slog"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -165,5 +167,57 @@ func TestRelyingPartyDisplayName(t *testing.T) {
 		if rp.Config.RPDisplayName != want {
 			t.Errorf("name %q: display %q, want %q", name, rp.Config.RPDisplayName, want)
 		}
+	}
+}
+
+// ACC-12: only 43 base64url characters can be an account ticket id;
+// anything else never reaches the store.
+func TestACC12_TicketIDShape(t *testing.T) {
+	good := randomSecret()
+	if !wellFormedTicketID(good) {
+		t.Fatalf("%q refused", good)
+	}
+	for _, bad := range []string{good[:42], good + "A", "!" + good[1:], good[:42] + "=", good[:20] + " " + good[21:], ""} {
+		if wellFormedTicketID(bad) {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// MFA-4: ten recovery codes of 16 base32 characters (80 bits), shown as
+// XXXX-XXXX-XXXX-XXXX, stored as the digests of their normalised form.
+func TestMFA4_RecoveryCodesShapeAndDigests(t *testing.T) {
+	shape := regexp.MustCompile(`^[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}$`)
+	codes, hashes := newRecoveryCodes("user-1")
+	if len(codes) != 10 || len(hashes) != 10 {
+		t.Fatalf("%d codes, %d digests", len(codes), len(hashes))
+	}
+	seen := map[string]bool{}
+	for i, c := range codes {
+		if !shape.MatchString(c) || seen[c] {
+			t.Errorf("code %q: wrong shape or repeated", c)
+		}
+		seen[c] = true
+		if hashes[i] != recoveryCodeHash("user-1", strings.ReplaceAll(c, "-", "")) || hashes[i] == recoveryCodeHash("user-2", strings.ReplaceAll(c, "-", "")) {
+			t.Errorf("digest of %q is not bound to the code and its user", c)
+		}
+	}
+}
+
+// The passkey as the API shows it: FusionAuth's defaults for what was not
+// recorded, the AAGUID as a UUID, the last use when there was one.
+func TestPasskeyJSONDefaults(t *testing.T) {
+	created := time.Unix(1000, 0)
+	p := passkey{ID: "p", CredentialID: "c", CreatedAt: created}
+	j := p.toJSON("u")
+	if j.AttestationType != "none" || j.Transports == nil || len(j.Transports) != 0 || j.AAGUID != "" || j.LastUseInstant != created.UnixMilli() {
+		t.Errorf("defaults: %+v", j)
+	}
+	p.AttestationType, p.Transports, p.LastUsedAt = "self", []string{"internal"}, created.Add(time.Hour)
+	p.AAGUID = []byte{0xea, 0x9b, 0x8d, 0x66, 0x4d, 0x01, 0x1d, 0x21, 0x3c, 0xe4, 0xb6, 0xb4, 0x8c, 0xb5, 0x75, 0xd4}
+	j = p.toJSON("u")
+	if j.AttestationType != "self" || len(j.Transports) != 1 || j.AAGUID != "ea9b8d66-4d01-1d21-3ce4-b6b48cb575d4" ||
+		j.LastUseInstant != created.Add(time.Hour).UnixMilli() {
+		t.Errorf("recorded values: %+v", j)
 	}
 }
