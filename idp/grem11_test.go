@@ -1,11 +1,14 @@
 package idp_test
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/gatehouse-auth/gatehouse/idp"
+	"github.com/gatehouse-auth/gatehouse/idp/idptest"
 	"github.com/gatehouse-auth/gatehouse/idp/mail"
 	"github.com/gatehouse-auth/gatehouse/idp/store"
 )
@@ -57,4 +60,31 @@ func TestACC12_LoginIDLengthBound(t *testing.T) {
 	long := strings.Repeat("a", 320-len(at)) + at
 	wantStatus(t, "320 characters", a.forgot(long, false), http.StatusNotFound)
 	wantFieldCode(t, "321 characters", a.forgot("a"+long, false), "loginId", "[tooLong]loginId")
+}
+
+// WA-8 (the application names its passkeys): a registration's name and
+// displayName are at most 100 characters, and the displayName is what the
+// authenticator shows for the user.
+func TestWA8_RegistrationNamesBounded(t *testing.T) {
+	f := newFixture(t, idptest.AppOptions{WebAuthnRelyingPartyID: "shop.example", WebAuthnOrigins: []string{"https://shop.example"}})
+	start := func(name, display string) *response {
+		return f.api(http.MethodPost, "/api/webauthn/register/start",
+			fmt.Sprintf(`{"userId":%q,"applicationId":%q,"name":%q,"displayName":%q}`, f.userID, f.clientID, name, display))
+	}
+	hundred := strings.Repeat("é", 100)
+	r := start(hundred, "Alice at work")
+	wantStatus(t, "100 characters", r, http.StatusOK)
+	var opts struct {
+		Options struct {
+			User struct {
+				DisplayName string `json:"displayName"`
+			} `json:"user"`
+		} `json:"options"`
+	}
+	if err := json.Unmarshal(r.body, &opts); err != nil || opts.Options.User.DisplayName != "Alice at work" {
+		t.Fatalf("options %s: want the user's displayName Alice at work", r.body)
+	}
+	wantStatus(t, "displayName of 100 characters", start("Laptop", hundred), http.StatusOK)
+	wantFieldCode(t, "name of 101 characters", start(hundred+"x", ""), "name", "[tooLong]name")
+	wantFieldCode(t, "displayName of 101 characters", start("Laptop", hundred+"x"), "displayName", "[tooLong]displayName")
 }
