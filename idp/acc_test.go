@@ -540,6 +540,9 @@ func TestAccountsWithoutMailOrBaseURL(t *testing.T) {
 	if !strings.Contains(a.logs.String(), "no baseURL") {
 		t.Errorf("no warning logged: %s", a.logs.String())
 	}
+	r = a.call("POST", "/api/user/forgot-password", `{"loginId":"`+a.email+`"}`)
+	wantStatus(t, "forgot without an application", r, http.StatusOK)
+	a.noMail("no application")
 	id := a.resetID(a.email)
 	wantStatus(t, "reset", a.reset(id, newPW), http.StatusOK)
 	if strings.Contains(a.logs.String(), id) {

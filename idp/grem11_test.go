@@ -11,6 +11,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/idp/idptest"
 	"github.com/gatehouse-auth/gatehouse/idp/mail"
 	"github.com/gatehouse-auth/gatehouse/idp/store"
+	"github.com/gatehouse-auth/gatehouse/internal/softpasskey"
 )
 
 // Tests that kill mutants gremlins found alive in the issue 11 and 12 code
@@ -87,4 +88,32 @@ func TestWA8_RegistrationNamesBounded(t *testing.T) {
 	wantStatus(t, "displayName of 100 characters", start("Laptop", hundred), http.StatusOK)
 	wantFieldCode(t, "name of 101 characters", start(hundred+"x", ""), "name", "[tooLong]name")
 	wantFieldCode(t, "displayName of 101 characters", start("Laptop", hundred+"x"), "displayName", "[tooLong]displayName")
+}
+
+// WA-8 (the passkeys are the application's to manage, within bounds): a
+// user has at most 20 passkeys; past that a registration neither starts
+// nor completes (also one started before the twentieth was added).
+func TestWA8_PasskeyLimit(t *testing.T) {
+	w := newWAFixture(t) // one passkey
+	for range 18 {
+		w.mustRegister(softpasskey.New(waOrigin), w.userID)
+	}
+	k19, k20 := softpasskey.New(waOrigin), softpasskey.New(waOrigin)
+	c19, err := k19.Register(w.registerStart(w.userID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c20, err := k20.Register(w.registerStart(w.userID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, "the 20th passkey", w.registerComplete(w.userID, c19, waOrigin), http.StatusOK)
+	r := w.registerComplete(w.userID, c20, waOrigin)
+	if r.status != http.StatusBadRequest || !strings.Contains(string(r.body), "[TooManyPasskeys]") {
+		t.Fatalf("21st passkey completed: %d %s", r.status, r.body)
+	}
+	r = w.api(http.MethodPost, "/api/webauthn/register/start", fmt.Sprintf(`{"userId":%q,"applicationId":%q}`, w.userID, w.clientID))
+	if r.status != http.StatusBadRequest || !strings.Contains(string(r.body), "[TooManyPasskeys]") {
+		t.Fatalf("21st passkey started: %d %s", r.status, r.body)
+	}
 }
