@@ -2,6 +2,7 @@ package idp
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"log/slog"
 	"path/filepath"
@@ -219,5 +220,28 @@ func TestPasskeyJSONDefaults(t *testing.T) {
 	if j.AttestationType != "self" || len(j.Transports) != 1 || j.AAGUID != "ea9b8d66-4d01-1d21-3ce4-b6b48cb575d4" ||
 		j.LastUseInstant != created.Add(time.Hour).UnixMilli() {
 		t.Errorf("recorded values: %+v", j)
+	}
+}
+
+// MFA-8: an authenticator secret has at least 128 bits (RFC 4226 R6), in
+// base32 (as apps show it: case, spaces and padding ignored) or base64.
+func TestMFA8_SecretOfAtLeast128Bits(t *testing.T) {
+	b16, b15 := []byte("0123456789abcdef"), []byte("0123456789abcde")
+	for _, tc := range []struct {
+		b64, b32 string
+		want     []byte
+	}{
+		{"", base32NoPad.EncodeToString(b16), b16},
+		{"", strings.ToLower(base32NoPad.EncodeToString(b16)[:8]) + " " + base32NoPad.EncodeToString(b16)[8:] + "===", b16},
+		{"", base32NoPad.EncodeToString(b15), nil},
+		{base64.StdEncoding.EncodeToString(b16), "", b16},
+		{base64.RawStdEncoding.EncodeToString(b16), "", b16},
+		{base64.StdEncoding.EncodeToString(b15), "", nil},
+		{"", "", nil},
+	} {
+		got, errs := decodeSecret(tc.b64, tc.b32)
+		if string(got) != string(tc.want) || (errs == nil) != (tc.want != nil) {
+			t.Errorf("decodeSecret(%q, %q) = %q, %v; want %q", tc.b64, tc.b32, got, errs, tc.want)
+		}
 	}
 }
