@@ -117,3 +117,27 @@ func TestWA8_PasskeyLimit(t *testing.T) {
 		t.Fatalf("21st passkey started: %d %s", r.status, r.body)
 	}
 }
+
+// WA-1: a registration ceremony completes only at the application that
+// began it: naming another application answers 404 and takes the
+// challenge; naming its own (or none) registers.
+func TestWA1_RegistrationCeremonyIsItsApplications(t *testing.T) {
+	w := newWAFixture(t)
+	otherID, _ := w.idp.CreateApp(t, idptest.AppOptions{WebAuthnRelyingPartyID: waRPID, WebAuthnOrigins: []string{waOrigin}})
+	complete := func(cred []byte, appID string) *response {
+		return w.api(http.MethodPost, "/api/webauthn/register/complete",
+			fmt.Sprintf(`{"userId":%q,"credential":%s,"origin":%q,"rpId":%q,"applicationId":%q}`, w.userID, cred, waOrigin, waRPID, appID))
+	}
+	k := softpasskey.New(waOrigin)
+	cred, err := k.Register(w.registerStart(w.userID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, "another application's ceremony", complete(cred, otherID), http.StatusNotFound)
+	wantStatus(t, "the same challenge again", complete(cred, w.clientID), http.StatusNotFound)
+	cred, err = k.Register(w.registerStart(w.userID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, "its own application", complete(cred, w.clientID), http.StatusOK)
+}
