@@ -141,3 +141,18 @@ func TestWA1_RegistrationCeremonyIsItsApplications(t *testing.T) {
 	}
 	wantStatus(t, "its own application", complete(cred, w.clientID), http.StatusOK)
 }
+
+// WA-4 (one record per credential): registering a passkey the user already
+// has, also the first one, is refused as a duplicate.
+func TestWA4_SamePasskeyRegisteredOnce(t *testing.T) {
+	w := newWAFixture(t) // w.key is the user's first passkey
+	second := softpasskey.New(waOrigin)
+	w.mustRegister(second, w.userID)
+	for name, k := range map[string]*softpasskey.Authenticator{"first": w.key, "second": second} {
+		cred, err := k.Register(w.registerStart(w.userID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantFieldCode(t, "the "+name+" passkey again", w.registerComplete(w.userID, cred, waOrigin), "credential", "[duplicate]credential")
+	}
+}
