@@ -156,3 +156,20 @@ func TestWA4_SamePasskeyRegisteredOnce(t *testing.T) {
 		wantFieldCode(t, "the "+name+" passkey again", w.registerComplete(w.userID, cred, waOrigin), "credential", "[duplicate]credential")
 	}
 }
+
+// WA-4 (no enumeration at the start): a loginId whose user has no passkey
+// starts a discoverable login, as an unknown loginId does: no
+// allowCredentials, and the user's name is nowhere in the answer.
+func TestWA4_StartWithoutPasskeysIsDiscoverable(t *testing.T) {
+	w := newWAFixture(t)
+	bob := w.idp.CreateUser(t, "bob@example.com", testPassword, w.clientID)
+	for _, login := range []string{"bob@example.com", "nobody@example.com"} {
+		body := w.start(login)
+		if strings.Contains(string(body), "allowCredentials") || strings.Contains(string(body), bob) || strings.Contains(string(body), "bob") {
+			t.Errorf("start for %s: %s", login, body)
+		}
+	}
+	if body := w.start(w.email); !strings.Contains(string(body), "allowCredentials") {
+		t.Errorf("start for the user with a passkey lists none: %s", body)
+	}
+}
