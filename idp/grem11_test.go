@@ -173,3 +173,18 @@ func TestWA4_StartWithoutPasskeysIsDiscoverable(t *testing.T) {
 		t.Errorf("start for the user with a passkey lists none: %s", body)
 	}
 }
+
+// WA-1: a login ceremony completes only at the application that began it:
+// naming another application answers 404 and uses the challenge up.
+func TestWA1_LoginCeremonyIsItsApplications(t *testing.T) {
+	w := newWAFixture(t)
+	otherID, _ := w.idp.CreateApp(t, idptest.AppOptions{WebAuthnRelyingPartyID: waRPID, WebAuthnOrigins: []string{waOrigin}})
+	login := func(cred []byte, appID string) *response {
+		return w.do(jsonReq(t, http.MethodPost, w.idp.URL+"/api/webauthn/login",
+			fmt.Sprintf(`{"credential":%s,"origin":%q,"rpId":%q,"applicationId":%q}`, cred, waOrigin, waRPID, appID)))
+	}
+	cred := w.assert(w.key, w.email)
+	wantStatus(t, "another application's ceremony", login(cred, otherID), http.StatusNotFound)
+	wantStatus(t, "the same challenge again", login(cred, w.clientID), http.StatusNotFound)
+	wantStatus(t, "its own application", login(w.assert(w.key, w.email), w.clientID), http.StatusOK)
+}
