@@ -188,3 +188,22 @@ func TestWA1_LoginCeremonyIsItsApplications(t *testing.T) {
 	wantStatus(t, "the same challenge again", login(cred, w.clientID), http.StatusNotFound)
 	wantStatus(t, "its own application", login(w.assert(w.key, w.email), w.clientID), http.StatusOK)
 }
+
+// WA-6: a passkey login's tokenExpirationInstant is its access token's
+// expiry, as for the second step of a password login.
+func TestWA6_TokenExpirationInstantIsTheTokens(t *testing.T) {
+	w := newWAFixture(t)
+	r := w.loginWith(w.assert(w.key, ""), waOrigin)
+	wantStatus(t, "passkey login", r, http.StatusOK)
+	var lr struct {
+		Token                  string `json:"token"`
+		TokenExpirationInstant int64  `json:"tokenExpirationInstant"`
+	}
+	if err := json.Unmarshal(r.body, &lr); err != nil {
+		t.Fatal(err)
+	}
+	exp, _ := claims(t, lr.Token)["exp"].(float64)
+	if d := lr.TokenExpirationInstant - int64(exp)*1000; d < -1000 || d > 1000 || exp == 0 {
+		t.Fatalf("tokenExpirationInstant %d, token exp %v", lr.TokenExpirationInstant, exp)
+	}
+}
