@@ -207,3 +207,23 @@ func TestWA6_TokenExpirationInstantIsTheTokens(t *testing.T) {
 		t.Fatalf("tokenExpirationInstant %d, token exp %v", lr.TokenExpirationInstant, exp)
 	}
 }
+
+// MFA-6: the second step's tokenExpirationInstant is its access token's
+// expiry.
+func TestMFA6_TokenExpirationInstantIsTheTokens(t *testing.T) {
+	f := newMFAFixture(t)
+	_, tf := f.mustTwoFactorRequired()
+	r := f.twoFactorLogin(tf.id, f.code(), false)
+	wantStatus(t, "second step", r, http.StatusOK)
+	var lr struct {
+		Token                  string `json:"token"`
+		TokenExpirationInstant int64  `json:"tokenExpirationInstant"`
+	}
+	if err := json.Unmarshal(r.body, &lr); err != nil {
+		t.Fatal(err)
+	}
+	exp, _ := claims(t, lr.Token)["exp"].(float64)
+	if d := lr.TokenExpirationInstant - int64(exp)*1000; d < -1000 || d > 1000 || exp == 0 {
+		t.Fatalf("tokenExpirationInstant %d, token exp %v", lr.TokenExpirationInstant, exp)
+	}
+}
