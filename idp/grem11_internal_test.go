@@ -245,3 +245,23 @@ func TestMFA8_SecretOfAtLeast128Bits(t *testing.T) {
 		}
 	}
 }
+
+// The second step's refusals map to FusionAuth's statuses: 500 for a
+// server error, 409 a locked user, 410 an expired one, else 404.
+func TestTwoFactorStatus(t *testing.T) {
+	for _, tc := range []struct {
+		e    oauthError
+		want int
+	}{
+		{oauthError{Status: 500, Reason: "user_locked"}, 500},
+		{oauthError{Status: 503}, 500},
+		{oauthError{Status: 499}, 404},
+		{oauthError{Status: 400, Reason: "user_locked"}, 409},
+		{oauthError{Status: 400, Reason: "user_expired"}, 410},
+		{oauthError{Status: 400, Reason: "bad_password"}, 404},
+	} {
+		if got := twoFactorStatus(&tc.e); got != tc.want {
+			t.Errorf("%+v: %d, want %d", tc.e, got, tc.want)
+		}
+	}
+}

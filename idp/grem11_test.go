@@ -227,3 +227,25 @@ func TestMFA6_TokenExpirationInstantIsTheTokens(t *testing.T) {
 		t.Fatalf("tokenExpirationInstant %d, token exp %v", lr.TokenExpirationInstant, exp)
 	}
 }
+
+// MFA-2: a six-character code that is not six digits is a wrong code (421,
+// counted), never a step of the authenticator, at the second step and
+// when disabling.
+func TestMFA2_MalformedCodesAreWrongCodes(t *testing.T) {
+	f := newMFAFixture(t)
+	_, tf := f.mustTwoFactorRequired()
+	for _, code := range []string{"abcdef", "12345x", "1234.6", "+12345"} {
+		if r := f.twoFactorLogin(tf.id, code, false); r.status != 421 {
+			t.Fatalf("code %q: %d %s, want 421", code, r.status, r.body)
+		}
+	}
+	if r := f.api(http.MethodDelete, "/api/user/two-factor/"+f.userID+"?code=abcdef", ""); r.status != 421 {
+		t.Fatalf("disable with code abcdef: %d %s, want 421", r.status, r.body)
+	}
+	if r := f.twoFactorLogin(tf.id, "zzzzzz", false); r.status != 421 {
+		t.Fatalf("fifth malformed code: %d %s, want 421", r.status, r.body)
+	}
+	if r := f.twoFactorLogin(tf.id, f.code(), false); r.status != http.StatusNotFound {
+		t.Fatalf("after five wrong codes the twoFactorId answered %d, want 404 (MFA-2)", r.status)
+	}
+}
