@@ -249,3 +249,30 @@ func TestMFA2_MalformedCodesAreWrongCodes(t *testing.T) {
 		t.Fatalf("after five wrong codes the twoFactorId answered %d, want 404 (MFA-2)", r.status)
 	}
 }
+
+// WA-8: a passkey id that names no passkey reads, renames and removes
+// nothing (404), whoever has passkeys; by userId or without.
+func TestWA8_UnknownPasskeyIDTouchesNothing(t *testing.T) {
+	w := newWAFixture(t)
+	w.mustRegister(softpasskey.New(waOrigin), w.userID) // two passkeys
+	const unknown = "00000000-0000-4000-8000-000000000001"
+	list := func() string {
+		r := w.api(http.MethodGet, "/api/webauthn?userId="+w.userID, "")
+		wantStatus(t, "list", r, http.StatusOK)
+		return string(r.body)
+	}
+	before := list()
+	for _, q := range []string{"", "?userId=" + w.userID} {
+		wantStatus(t, "get "+q, w.api(http.MethodGet, "/api/webauthn/"+unknown+q, ""), http.StatusNotFound)
+		wantStatus(t, "rename "+q, w.api(http.MethodPatch, "/api/webauthn/"+unknown+q, `{"name":"Renamed"}`), http.StatusNotFound)
+		wantStatus(t, "delete "+q, w.api(http.MethodDelete, "/api/webauthn/"+unknown+q, ""), http.StatusNotFound)
+	}
+	if after := list(); after != before {
+		t.Fatalf("passkeys changed:\n%s\n%s", before, after)
+	}
+	// The start names the user's passkeys by userId as by loginId.
+	r := w.api(http.MethodPost, "/api/webauthn/start", fmt.Sprintf(`{"userId":%q,"applicationId":%q}`, w.userID, w.clientID))
+	if r.status != http.StatusOK || !strings.Contains(string(r.body), "allowCredentials") {
+		t.Fatalf("start by userId: %d %s", r.status, r.body)
+	}
+}
