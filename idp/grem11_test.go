@@ -267,9 +267,19 @@ func TestWA8_UnknownPasskeyIDTouchesNothing(t *testing.T) {
 		wantStatus(t, "rename "+q, w.api(http.MethodPatch, "/api/webauthn/"+unknown+q, `{"name":"Renamed"}`), http.StatusNotFound)
 		wantStatus(t, "delete "+q, w.api(http.MethodDelete, "/api/webauthn/"+unknown+q, ""), http.StatusNotFound)
 	}
+	// A rename names its user in the query or the body; another user's
+	// id finds none of their passkeys. Names are 1 to 100 characters.
+	bob := w.idp.CreateUser(t, "bob@example.com", testPassword, w.clientID)
+	wantStatus(t, "rename naming another user in the body", w.api(http.MethodPatch, "/api/webauthn/"+w.passkeyID,
+		fmt.Sprintf(`{"name":"Renamed","userId":%q}`, bob)), http.StatusNotFound)
+	wantFieldCode(t, "blank name", w.api(http.MethodPatch, "/api/webauthn/"+w.passkeyID, `{"name":""}`), "name", "[blank]name")
+	wantFieldCode(t, "101 characters", w.api(http.MethodPatch, "/api/webauthn/"+w.passkeyID,
+		`{"name":"`+strings.Repeat("x", 101)+`"}`), "name", "[tooLong]name")
 	if after := list(); after != before {
 		t.Fatalf("passkeys changed:\n%s\n%s", before, after)
 	}
+	wantStatus(t, "100 characters", w.api(http.MethodPatch, "/api/webauthn/"+w.passkeyID,
+		fmt.Sprintf(`{"name":%q,"userId":%q}`, strings.Repeat("x", 100), w.userID)), http.StatusOK)
 	// The start names the user's passkeys by userId as by loginId.
 	r := w.api(http.MethodPost, "/api/webauthn/start", fmt.Sprintf(`{"userId":%q,"applicationId":%q}`, w.userID, w.clientID))
 	if r.status != http.StatusOK || !strings.Contains(string(r.body), "allowCredentials") {
