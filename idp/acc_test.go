@@ -435,8 +435,8 @@ func TestACC9_EmailChangeVerifiedBeforeEffect(t *testing.T) {
 		t.Fatalf("after verification: email %s verified %v", u.Email, u.Verified)
 	}
 	told := a.oneMail(mail.TemplateEmailChanged, a.email)
-	if told.Data.NewEmail != "new.alice@example.com" {
-		t.Errorf("notice data = %+v", told.Data)
+	if told.Data.NewEmail != "new.alice@example.com" || told.Data.AppName != "Pinewood Shop" {
+		t.Errorf("notice data = %+v (the notice names the application of the change)", told.Data)
 	}
 	wantStatus(t, "reuse", a.verifyEmail(id), http.StatusNotFound)
 	wantStatus(t, "login with the new address", a.pwLogin("new.alice@example.com", testPassword, ""), http.StatusOK)
@@ -540,6 +540,9 @@ func TestAccountsWithoutMailOrBaseURL(t *testing.T) {
 	if !strings.Contains(a.logs.String(), "no baseURL") {
 		t.Errorf("no warning logged: %s", a.logs.String())
 	}
+	r = a.call("POST", "/api/user/forgot-password", `{"loginId":"`+a.email+`"}`)
+	wantStatus(t, "forgot without an application", r, http.StatusOK)
+	a.noMail("no application")
 	id := a.resetID(a.email)
 	wantStatus(t, "reset", a.reset(id, newPW), http.StatusOK)
 	if strings.Contains(a.logs.String(), id) {

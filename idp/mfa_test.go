@@ -372,6 +372,11 @@ func TestMFA4_RecoveryCodeSingleUseAndDisablingNeedsACode(t *testing.T) {
 // too (JSON body form), and the operator's super key may without one.
 func TestMFA4_DisableWithCodeAndBySuperKey(t *testing.T) {
 	f := newMFAFixture(t)
+	// A code in the body is read and checked, also with the super key.
+	if r := f.api(http.MethodDelete, "/api/user/two-factor/"+f.userID,
+		fmt.Sprintf(`{"methodId":%q,"code":%q}`, f.methodID, wrongCode(f.code()))); r.status != 421 {
+		t.Fatalf("disable with a wrong code in the body: %d %s, want 421", r.status, r.body)
+	}
 	if r := f.api(http.MethodDelete, "/api/user/two-factor/"+f.userID,
 		fmt.Sprintf(`{"methodId":%q,"code":%q}`, f.methodID, f.code())); r.status != http.StatusOK {
 		t.Fatalf("disable with a code: %d %s", r.status, r.body)

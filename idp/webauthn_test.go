@@ -378,6 +378,11 @@ func TestWA4_CredentialMustBeTheUsers(t *testing.T) {
 	// Her credential at a login started for the victim's loginId.
 	mk.UserHandle = []byte(mallory)
 	wantCredentialRefused(t, "WA-4: own passkey at the victim's loginId", w.loginWith(w.assert(mk, w.email), waOrigin), "credential")
+	// A user handle that names nobody, or is no user id at all.
+	for _, h := range []string{"00000000-0000-4000-8000-000000000000", "not a user id"} {
+		stranger.UserHandle = []byte(h)
+		wantCredentialRefused(t, "WA-4: user handle "+h, w.loginWith(w.assert(stranger, ""), waOrigin), "credential")
+	}
 	// Each signs in as themselves.
 	if lr := w.mustLogin(mk, ""); lr.User.ID != mallory {
 		t.Fatalf("mallory signed in as %s", lr.User.ID)
