@@ -460,6 +460,15 @@ func TestWA8_RemovedPasskeyCannotSignIn(t *testing.T) {
 	if r := w.api(http.MethodGet, "/api/webauthn/"+w.passkeyID, ""); r.status != http.StatusOK || !strings.Contains(string(r.body), `"name":"Work laptop"`) {
 		t.Fatalf("get without userId: %d %s", r.status, r.body)
 	}
+	// A name of spaces is blank; spaces around a name are dropped.
+	if r := w.api(http.MethodPatch, "/api/webauthn/"+w.passkeyID+"?userId="+w.userID, `{"name":"   "}`); r.status != http.StatusBadRequest ||
+		!strings.Contains(string(r.body), "[blank]name") {
+		t.Fatalf("rename to spaces: %d %s", r.status, r.body)
+	}
+	if r := w.api(http.MethodPatch, "/api/webauthn/"+w.passkeyID+"?userId="+w.userID, `{"name":"  Work laptop  "}`); r.status != http.StatusOK ||
+		!strings.Contains(string(r.body), `"name":"Work laptop"`) {
+		t.Fatalf("rename with spaces around: %d %s", r.status, r.body)
+	}
 	cred := w.assert(w.key, "") // a ceremony begun before the removal
 	if r := w.api(http.MethodDelete, "/api/webauthn/"+w.passkeyID, ""); r.status != http.StatusOK {
 		t.Fatalf("delete: %d %s", r.status, r.body)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -781,7 +782,7 @@ func (s *Server) handleWebAuthnRename(w http.ResponseWriter, r *http.Request) {
 		s.badJSON(w)
 		return
 	}
-	name := param(req.Name)
+	name := strings.TrimSpace(param(req.Name))
 	switch {
 	case name == "":
 		writeAPIErrors(w, fieldError("name", "blank", "The name is required."))
