@@ -110,11 +110,11 @@ func DefaultAccountTemplate() *template.Template {
 <form method="post" action="{{$.Passkeys.RenameAction}}"><input type="hidden" name="id" value="{{.ID}}"><label>New name <input name="name" value="{{.Name}}" maxlength="100" required></label> <button type="submit">Rename</button></form>
 <form method="post" action="{{$.Passkeys.RemoveAction}}"><input type="hidden" name="id" value="{{.ID}}"><button type="submit">Remove</button></form></li>
 {{else}}<li>No passkeys yet.</li>{{end}}</ul>
-<div id="passkey-register" data-options="{{.OptionsAction}}" data-action="{{.Action}}" data-origin="{{.Origin}}" hidden>
+{{if .NeedsConfirmedEmail}}<p>Confirm your email address to add a passkey.</p>{{else}}<div id="passkey-register" data-options="{{.OptionsAction}}" data-action="{{.Action}}" data-origin="{{.Origin}}" hidden>
 <label for="passkey-name">Name</label> <input id="passkey-name" name="name" maxlength="100" placeholder="Laptop">
 <button type="button">Add a passkey</button>
 <p id="passkey-error" role="alert" hidden></p>
-</div>
+</div>{{end}}
 <p id="passkey-elsewhere" hidden>Passkeys work at <a href="{{.Origin}}">{{.Origin}}</a>.</p>
 <script src="{{.Script}}" defer></script>{{end}}
 <h2 id="two-factor">Authenticator app</h2>
@@ -138,6 +138,7 @@ func DefaultAccountTemplate() *template.Template {
 {{if eq $.Form "two-factor"}}{{with $.Errors.code}}<p id="tf-error">{{.}}</p>{{end}}{{end}}
 <button type="submit">Turn on</button>
 </form>
+{{else if .NeedsConfirmedEmail}}<p>Confirm your email address to set up an authenticator app.</p>
 {{else if .Available}}<p>Off.</p>
 <form method="post" action="{{.SetupAction}}"><button type="submit">Set up an authenticator app</button></form>{{end}}{{end}}
 <p><a href="{{.SessionsPath}}">Your sessions</a></p>

@@ -322,6 +322,10 @@ func TestAPPACC6_VerifyEmail(t *testing.T) {
 	link := box.link(t, addr, mail.TemplateVerifyEmail)
 	if r := b.get("/account"); r.status != 200 || !strings.Contains(r.body, "not confirmed") {
 		t.Fatalf("account before: %d %s", r.status, r.body)
+	} else if !strings.Contains(r.body, "Confirm your email address to set up an authenticator app") ||
+		strings.Contains(r.body, `action="/account/two-factor/setup"`) {
+		// ACC-13: an unconfirmed account is offered no second factor.
+		t.Errorf("account before confirmation offers an authenticator setup: %s", r.body)
 	}
 	for range 2 {
 		if r := b.get(link); r.status != 200 || !strings.Contains(r.body, `name="id"`) {
@@ -340,6 +344,8 @@ func TestAPPACC6_VerifyEmail(t *testing.T) {
 	}
 	if r := b.get("/account"); r.status != 200 || strings.Contains(r.body, "not confirmed") {
 		t.Errorf("account after: %d", r.status)
+	} else if !strings.Contains(r.body, `action="/account/two-factor/setup"`) {
+		t.Errorf("account after confirmation offers no authenticator setup: %s", r.body)
 	}
 	// The session's token itself now says so (what apps read through User).
 	list, err := a.store.ListByUser(context.Background(), w.user(t, addr).ID)

@@ -55,6 +55,10 @@ type TwoFactorView struct {
 	Available bool
 	// Enabled is true when the user has an authenticator app.
 	Enabled bool
+	// NeedsConfirmedEmail is true when the user's address is not confirmed:
+	// the IdP adds no second factor to such an account (ACC-13), so the
+	// page asks for the confirmation instead of offering a setup.
+	NeedsConfirmedEmail bool
 	// MethodID is the IdP's id of the authenticator method.
 	MethodID string
 	// RecoveryCodesLeft counts the unused recovery codes.
@@ -108,7 +112,8 @@ func (k *Kit) twoFactorView(r *http.Request) TwoFactorView {
 		}
 	}
 	v.RecoveryCodesLeft = st.RecoveryCodesLeft
-	if !v.Enabled {
+	v.NeedsConfirmedEmail = !v.Enabled && !u.EmailVerified
+	if !v.Enabled && !v.NeedsConfirmedEmail {
 		if secret, ok := k.pendingSecret(r); ok {
 			v.Setup = k.authenticatorSetup(u, secret)
 		}

@@ -73,6 +73,10 @@ type PasskeySection struct {
 	RenameAction, RemoveAction string
 	// Unavailable is true when the list could not be read.
 	Unavailable bool
+	// NeedsConfirmedEmail is true when the user's address is not confirmed:
+	// the IdP registers no passkey for such an account (ACC-13), so the
+	// page offers no "Add a passkey".
+	NeedsConfirmedEmail bool
 }
 
 // publicOrigin checks and normalises Config.PublicOrigin.
@@ -360,5 +364,8 @@ func (k *Kit) passkeySection(r *http.Request, userID string) *PasskeySection {
 		s.Unavailable = true
 	}
 	s.List = list
+	if u := User(r.Context()); u != nil && !u.EmailVerified {
+		s.NeedsConfirmedEmail = true
+	}
 	return s
 }

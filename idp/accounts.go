@@ -71,6 +71,13 @@ func (s *Server) writeAccountError(w http.ResponseWriter, r *http.Request, err e
 	}
 }
 
+// writeUnverified answers a second-factor or passkey enrolment for a user
+// whose address is not verified (ACC-13, a Gatehouse difference): 400 with
+// the general error [EmailNotVerified].
+func writeUnverified(w http.ResponseWriter) {
+	writeAPIErrors(w, new(apiErrors).general("[EmailNotVerified]", "Confirm the email address before adding a second factor or a passkey."))
+}
+
 // loginIDParam normalises a loginId or email input; overlong values are
 // refused with a field error.
 func loginIDParam(field, v string) (string, error) {
@@ -215,6 +222,14 @@ func (s *Server) applyPasswordChange(ctx context.Context, c passwordChange) erro
 			u.TokensRevokedBefore = now
 		}
 		if c.reset {
+			if !u.Verified {
+				// ACC-13: factors added before the address was proven may
+				// be a squatter's (an account made with someone else's
+				// address, then armed with the squatter's authenticator or
+				// passkey); the owner proving the address by this reset
+				// gets an account only the owner can open.
+				u.MultiFactor = nil
+			}
 			u.Verified = true
 		}
 		return u, nil

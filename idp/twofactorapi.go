@@ -104,6 +104,10 @@ func (s *Server) handleEnableTwoFactor(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if !u.Verified {
+		writeUnverified(w)
+		return
+	}
 	errs := new(apiErrors)
 	switch req.Method = param(req.Method); req.Method {
 	case "":

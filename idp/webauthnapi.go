@@ -110,6 +110,10 @@ func (s *Server) handleWebAuthnRegisterStart(w http.ResponseWriter, r *http.Requ
 	if !ok {
 		return
 	}
+	if !user.Verified {
+		writeUnverified(w)
+		return
+	}
 	app, rpID, origins := s.ceremonyApp(w, ctx, param(req.ApplicationID))
 	if app == nil {
 		return
