@@ -310,6 +310,15 @@ func TestAPPMFA2_WrongCodeGenericError(t *testing.T) {
 		t.Fatalf("after five wrong codes: %d %s", r.status, r.body)
 	}
 
+	// A step cookie with no record (forged, or the record gone from the
+	// store) is no step: the login form, not an error page.
+	f := a.browser()
+	f.cookies[a.kit.SecondStepCookieName()] = strings.Repeat("A", 43)
+	if r := f.post("/login/two-factor", url.Values{"code": {m.code(t, secret)}}); r.status != http.StatusUnauthorized ||
+		!strings.Contains(r.body, appkit.MsgSecondStepExpired) || f.sid() != "" {
+		t.Fatalf("step cookie without a record: %d %s", r.status, r.body)
+	}
+
 	// A step older than five minutes is gone.
 	d := a.browser()
 	startLogin(t, d, "")
