@@ -202,6 +202,15 @@ func TestAPPMFA1_SecondStepSignsInLikeAPassword(t *testing.T) {
 	if c := done.cookies[a.kit.SecondStepCookieName()]; c == nil || c.MaxAge >= 0 {
 		t.Fatalf("step cookie not cleared: %+v", c)
 	}
+	// Replayed at once (the record's own lifetime not over), the used
+	// step's cookie finds nothing: the kit ended the record itself, so the
+	// page does not name the account the step was for.
+	early := a.browser()
+	early.cookies[a.kit.SecondStepCookieName()] = step.Value
+	if r := early.post("/login/two-factor", url.Values{"code": {m.code(t, secret)}}); r.status != http.StatusUnauthorized ||
+		!strings.Contains(r.body, appkit.MsgSecondStepExpired) || early.sid() != "" || strings.Contains(r.body, m.email) {
+		t.Fatalf("step replayed at once: %d %s", r.status, r.body)
+	}
 	if acc := b.get("/account"); !strings.Contains(acc.body, "Signed in with password and authenticator app.") {
 		t.Fatalf("account page: %s", acc.body)
 	}
