@@ -250,6 +250,10 @@ func TestAPPPK4_RenameRemoveAndRemovedPasskeyFailsCleanly(t *testing.T) {
 		!strings.Contains(r.body, appkit.MsgPasskeyName) {
 		t.Fatalf("long name: %d", r.status)
 	}
+	// 100 characters is the limit, counted in characters, not bytes.
+	if r := b.post("/account/passkeys/rename", url.Values{"id": {id}, "name": {strings.Repeat("é", 100)}}); r.status != http.StatusSeeOther {
+		t.Fatalf("name of 100 characters: %d", r.status)
+	}
 
 	// Another user cannot rename or remove it.
 	otherEmail := "other@example.com"
