@@ -243,7 +243,8 @@ func TestAPPPK4_RenameRemoveAndRemovedPasskeyFailsCleanly(t *testing.T) {
 		r.location() != "/account?done=passkey-renamed" {
 		t.Fatalf("rename: %d %s", r.status, r.location())
 	}
-	if r := b.get("/account?done=passkey-renamed"); !strings.Contains(r.body, "Work phone") || !strings.Contains(r.body, "renamed") {
+	if r := b.get("/account?done=passkey-renamed"); !strings.Contains(r.body, "Work phone") || !strings.Contains(r.body, "renamed") ||
+		strings.Contains(r.body, "cannot be listed") {
 		t.Fatalf("renamed passkey not shown: %s", r.body)
 	}
 	if r := b.post("/account/passkeys/rename", url.Values{"id": {id}, "name": {strings.Repeat("x", 101)}}); r.status != http.StatusBadRequest ||
