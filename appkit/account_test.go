@@ -490,3 +490,21 @@ func TestAPPACC6_AccountPageReadsTheIdP(t *testing.T) {
 		t.Errorf("account page after confirming elsewhere: %d", r.status)
 	}
 }
+
+// TestAPPACC6_ResendVerification: the account page's "send the link
+// again" mails a new verification link (303 to the account page).
+func TestAPPACC6_ResendVerification(t *testing.T) {
+	w, box, key := newAccountWorld(t)
+	a := newAccountApp(t, w, key)
+	b := a.browser()
+	addr := "resend.me@example.com"
+	b.post("/signup", url.Values{"email": {addr}, "password": {"verify me long passphrase"}})
+	before := len(box.find(addr, mail.TemplateVerifyEmail))
+	r := b.post("/account/verify-email", nil)
+	if r.status != http.StatusSeeOther || r.location() != "/account?done=verification" {
+		t.Fatalf("resend: %d %s", r.status, r.location())
+	}
+	if n := len(box.find(addr, mail.TemplateVerifyEmail)); n != before+1 {
+		t.Errorf("verification mails %d, want %d", n, before+1)
+	}
+}
