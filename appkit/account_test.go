@@ -122,6 +122,12 @@ func TestAPPACC1_SignupDoesNotEnumerate(t *testing.T) {
 	if strings.ReplaceAll(rNew.body, newAddr, "X") != strings.ReplaceAll(rTaken.body, w.email, "X") {
 		t.Fatalf("pages differ:\n%s\n---\n%s", rNew.body, rTaken.body)
 	}
+	if r := a.browser().post("/signup", url.Values{"email": {"with.next@example.com"}, "password": {"a fresh long passphrase for me"}, "next": {"/orders"}}); !strings.Contains(r.body, `href="/orders"`) {
+		t.Errorf("the done page does not continue to next: %d", r.status)
+	}
+	if r := a.browser().post("/signup", url.Values{"email": {"no.next@example.com"}, "password": {"a fresh long passphrase for me"}}); !strings.Contains(r.body, `href="/shopping-cart"`) {
+		t.Errorf("without next the done page does not continue home: %d", r.status)
+	}
 	if taken.sid() != "" {
 		t.Error("sign-up of a taken address signed the browser in")
 	}
@@ -445,5 +451,66 @@ func TestAPPACC1_DisableSignupSignInAnswersIdentically(t *testing.T) {
 	}
 	if !a.canLogin(newAddr, "a fresh long passphrase for me") {
 		t.Error("the new account cannot sign in")
+	}
+}
+
+// TestAPPACC2_AddressEchoBounded: a form refused for its address shows
+// the typed address again (sign-up, email change), except one longer than
+// an address can be, which is not echoed back.
+func TestAPPACC2_AddressEchoBounded(t *testing.T) {
+	w, _, key := newAccountWorld(t)
+	a := newAccountApp(t, w, key)
+	long := strings.Repeat("l", 400) + "@example.com"
+	for _, tt := range []struct {
+		email string
+		echo  bool
+	}{{"not an address", true}, {long, false}} {
+		r := a.browser().post("/signup", url.Values{"email": {tt.email}, "password": {"a fresh long passphrase"}})
+		if r.status != http.StatusBadRequest || strings.Contains(r.body, `value="`+tt.email+`"`) != tt.echo {
+			t.Errorf("sign-up %.20q: %d, echoed %v, want %v", tt.email, r.status, !tt.echo, tt.echo)
+		}
+		b := a.browser()
+		b.login("/")
+		r = b.post("/account/email", url.Values{"email": {tt.email}, "current_password": {testPassword}})
+		if r.status != http.StatusBadRequest || strings.Contains(r.body, `value="`+tt.email+`"`) != tt.echo {
+			t.Errorf("change email %.20q: %d, echoed %v, want %v", tt.email, r.status, !tt.echo, tt.echo)
+		}
+	}
+}
+
+// TestAPPACC6_AccountPageReadsTheIdP: the account page shows what the IdP
+// says now, not what the session's token said: an address confirmed from
+// another browser (no session there to re-validate) shows as confirmed.
+func TestAPPACC6_AccountPageReadsTheIdP(t *testing.T) {
+	w, box, key := newAccountWorld(t)
+	a := newAccountApp(t, w, key)
+	b := a.browser()
+	addr := "elsewhere@example.com"
+	b.post("/signup", url.Values{"email": {addr}, "password": {"verify me long passphrase"}})
+	link := box.link(t, addr, mail.TemplateVerifyEmail)
+	id, _ := url.ParseQuery(strings.SplitN(link, "?", 2)[1])
+	if r := a.browser().post("/verify-email", url.Values{"id": {id.Get("id")}}); r.status != 200 {
+		t.Fatalf("verify from another browser: %d", r.status)
+	}
+	if r := b.get("/account"); r.status != 200 || strings.Contains(r.body, "not confirmed") || !strings.Contains(r.body, "(confirmed)") {
+		t.Errorf("account page after confirming elsewhere: %d", r.status)
+	}
+}
+
+// TestAPPACC6_ResendVerification: the account page's "send the link
+// again" mails a new verification link (303 to the account page).
+func TestAPPACC6_ResendVerification(t *testing.T) {
+	w, box, key := newAccountWorld(t)
+	a := newAccountApp(t, w, key)
+	b := a.browser()
+	addr := "resend.me@example.com"
+	b.post("/signup", url.Values{"email": {addr}, "password": {"verify me long passphrase"}})
+	before := len(box.find(addr, mail.TemplateVerifyEmail))
+	r := b.post("/account/verify-email", nil)
+	if r.status != http.StatusSeeOther || r.location() != "/account?done=verification" {
+		t.Fatalf("resend: %d %s", r.status, r.location())
+	}
+	if n := len(box.find(addr, mail.TemplateVerifyEmail)); n != before+1 {
+		t.Errorf("verification mails %d, want %d", n, before+1)
 	}
 }

@@ -243,12 +243,17 @@ func TestAPPPK4_RenameRemoveAndRemovedPasskeyFailsCleanly(t *testing.T) {
 		r.location() != "/account?done=passkey-renamed" {
 		t.Fatalf("rename: %d %s", r.status, r.location())
 	}
-	if r := b.get("/account?done=passkey-renamed"); !strings.Contains(r.body, "Work phone") || !strings.Contains(r.body, "renamed") {
+	if r := b.get("/account?done=passkey-renamed"); !strings.Contains(r.body, "Work phone") || !strings.Contains(r.body, "renamed") ||
+		strings.Contains(r.body, "cannot be listed") {
 		t.Fatalf("renamed passkey not shown: %s", r.body)
 	}
 	if r := b.post("/account/passkeys/rename", url.Values{"id": {id}, "name": {strings.Repeat("x", 101)}}); r.status != http.StatusBadRequest ||
 		!strings.Contains(r.body, appkit.MsgPasskeyName) {
 		t.Fatalf("long name: %d", r.status)
+	}
+	// 100 characters is the limit, counted in characters, not bytes.
+	if r := b.post("/account/passkeys/rename", url.Values{"id": {id}, "name": {strings.Repeat("é", 100)}}); r.status != http.StatusSeeOther {
+		t.Fatalf("name of 100 characters: %d", r.status)
 	}
 
 	// Another user cannot rename or remove it.

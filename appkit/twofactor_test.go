@@ -202,6 +202,15 @@ func TestAPPMFA1_SecondStepSignsInLikeAPassword(t *testing.T) {
 	if c := done.cookies[a.kit.SecondStepCookieName()]; c == nil || c.MaxAge >= 0 {
 		t.Fatalf("step cookie not cleared: %+v", c)
 	}
+	// Replayed at once (the record's own lifetime not over), the used
+	// step's cookie finds nothing: the kit ended the record itself, so the
+	// page does not name the account the step was for.
+	early := a.browser()
+	early.cookies[a.kit.SecondStepCookieName()] = step.Value
+	if r := early.post("/login/two-factor", url.Values{"code": {m.code(t, secret)}}); r.status != http.StatusUnauthorized ||
+		!strings.Contains(r.body, appkit.MsgSecondStepExpired) || early.sid() != "" || strings.Contains(r.body, m.email) {
+		t.Fatalf("step replayed at once: %d %s", r.status, r.body)
+	}
 	if acc := b.get("/account"); !strings.Contains(acc.body, "Signed in with password and authenticator app.") {
 		t.Fatalf("account page: %s", acc.body)
 	}
@@ -308,6 +317,15 @@ func TestAPPMFA2_WrongCodeGenericError(t *testing.T) {
 	r := c.post("/login/two-factor", url.Values{"code": {m.code(t, secret)}})
 	if r.status != http.StatusUnauthorized || !strings.Contains(r.body, appkit.MsgSecondStepExpired) || c.sid() != "" {
 		t.Fatalf("after five wrong codes: %d %s", r.status, r.body)
+	}
+
+	// A step cookie with no record (forged, or the record gone from the
+	// store) is no step: the login form, not an error page.
+	f := a.browser()
+	f.cookies[a.kit.SecondStepCookieName()] = strings.Repeat("A", 43)
+	if r := f.post("/login/two-factor", url.Values{"code": {m.code(t, secret)}}); r.status != http.StatusUnauthorized ||
+		!strings.Contains(r.body, appkit.MsgSecondStepExpired) || f.sid() != "" {
+		t.Fatalf("step cookie without a record: %d %s", r.status, r.body)
 	}
 
 	// A step older than five minutes is gone.

@@ -124,6 +124,13 @@ func TestTwoFactorAgainstRealIdP(t *testing.T) {
 	if err := c.DisableTwoFactor(ctx, userID, st.Methods[0].ID, recovery[0]); !errors.Is(err, idpclient.ErrInvalidCode) {
 		t.Fatalf("disable with a replaced recovery code: %v, want ErrInvalidCode", err)
 	}
+	// The methodId is sent: another method's id refuses even a right code.
+	if err := c.DisableTwoFactor(ctx, userID, "no-such-method", fresh[1]); err == nil {
+		t.Fatal("disable naming another method succeeded")
+	}
+	if st, err := c.TwoFactorStatus(ctx, userID); err != nil || len(st.Methods) != 1 {
+		t.Fatalf("status after a disable naming another method: %+v %v", st, err)
+	}
 	if err := c.DisableTwoFactor(ctx, userID, st.Methods[0].ID, fresh[0]); err != nil {
 		t.Fatalf("disable with a recovery code: %v", err)
 	}

@@ -72,6 +72,20 @@ func TestPasskeysAgainstRealIdP(t *testing.T) {
 	if _, err := c.PasskeyLogin(ctx, as, origin, ""); !errors.Is(err, idpclient.ErrPasskeyExpired) {
 		t.Fatalf("replayed assertion: %v, want ErrPasskeyExpired", err)
 	}
+	// A login id is sent: its options list the user's passkey; without
+	// one (discoverable) they list none.
+	for _, tt := range []struct {
+		loginID string
+		want    int
+	}{{"", 0}, {"ann@example.com", 1}} {
+		opts, err := c.StartPasskeyLogin(ctx, tt.loginID, "203.0.113.9")
+		var o struct {
+			AllowCredentials []json.RawMessage `json:"allowCredentials"`
+		}
+		if err != nil || json.Unmarshal(opts, &o) != nil || len(o.AllowCredentials) != tt.want {
+			t.Fatalf("options for login id %q: %s %v", tt.loginID, opts, err)
+		}
+	}
 	if as, err = login("ann@example.com"); err != nil {
 		t.Fatal(err)
 	}
