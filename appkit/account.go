@@ -807,9 +807,19 @@ func (k *Kit) ChangeEmailHandler() http.Handler {
 			check:   checkEmail,
 			what:    "email change",
 			op:      "change email",
-			call:    func(ip string) error { return k.idp.ChangeEmail(ctx, loginID(u), current, email, ip) },
+			call: func(ip string) error {
+				err := k.idp.ChangeEmail(ctx, loginID(u), current, email, ip)
+				if errors.Is(err, idpclient.ErrDuplicate) {
+					// An IdP that says the address is taken (FusionAuth
+					// may) must not tell the user so: the answer is the
+					// one a free address gets (APP-ACC-7, no enumeration).
+					k.log.Info("appkit: email change to an address the identity server says is taken", "user", u.ID)
+					return nil
+				}
+				return err
+			},
 			refused: func(err error) FieldErrors {
-				if errors.Is(err, idpclient.ErrInvalidInput) || errors.Is(err, idpclient.ErrDuplicate) {
+				if errors.Is(err, idpclient.ErrInvalidInput) {
 					return FieldErrors{"email": MsgEmailInvalid}
 				}
 				return nil
