@@ -103,6 +103,25 @@ func parseMultiFactor(raw json.RawMessage) (multiFactor, error) {
 	return m, nil
 }
 
+// updateMultiFactor reads the user's second-factor state, lets fn change
+// it and writes it back, in one store.UpdateUser transaction: a code's
+// single use, a passkey's counter and the limits are checked against the
+// state they change (AUD-6). An error from fn aborts without writing and
+// is returned wrapped; fn may run more than once (UpdateUser's retries).
+func updateMultiFactor(ctx context.Context, st store.UserStore, userID string, fn func(m *multiFactor) error) error {
+	return st.UpdateUser(ctx, userID, func(u store.User) (store.User, error) {
+		m, err := parseMultiFactor(u.MultiFactor)
+		if err != nil {
+			return u, err
+		}
+		if err := fn(&m); err != nil {
+			return u, err
+		}
+		u.MultiFactor, err = m.encode()
+		return u, err
+	})
+}
+
 // encode returns the document to store; nil when nothing is left.
 func (m multiFactor) encode() (json.RawMessage, error) {
 	if m.Authenticator == nil && len(m.RecoveryCodes) == 0 && len(m.Passkeys) == 0 {
@@ -372,33 +391,29 @@ func (s *Server) useCode(ctx context.Context, userID, code string, recovery bool
 	code = normalizeCode(code)
 	now := s.now()
 	var out codeUse
-	err := s.store.UpdateUser(ctx, userID, func(u store.User) (store.User, error) {
-		m, err := parseMultiFactor(u.MultiFactor)
-		if err != nil {
-			return u, err
-		}
+	err := updateMultiFactor(ctx, s.store, userID, func(m *multiFactor) error {
 		if !m.enabled() {
 			out = codeNoFactor
-			return u, errCodeDone
+			return errCodeDone
 		}
 		if m.throttled(s.cfg.Lockout, now) {
 			out = codeThrottled
-			return u, errCodeDone
+			return errCodeDone
 		}
 		out = codeWrong
 		secret, err := s.totpSecret(userID, m.Authenticator)
 		if err != nil {
-			return u, err
+			return err
 		}
 		step, err := totpStep(secret, code, now, m.LastStep)
 		if err != nil {
-			return u, err
+			return err
 		}
 		// A secret another KEK sealed moves to the current one on use, so
 		// the old KEK can go once every user has signed in or
 		// RewrapTOTPSecrets ran.
 		if _, err := s.resealTOTPSecret(userID, m.Authenticator); err != nil {
-			return u, err
+			return err
 		}
 		switch {
 		case step >= 0:
@@ -419,11 +434,10 @@ func (s *Server) useCode(ctx context.Context, userID, code string, recovery bool
 		} else {
 			m.Failures, m.LastFailureAt = 0, time.Time{}
 			if then != nil {
-				then(&m)
+				then(m)
 			}
 		}
-		u.MultiFactor, err = m.encode()
-		return u, err
+		return nil
 	})
 	if errors.Is(err, errCodeDone) {
 		return out, nil

@@ -148,19 +148,14 @@ func (s *Server) handleEnableTwoFactor(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	codes, hashes := newRecoveryCodes(u.ID)
-	err = s.store.UpdateUser(r.Context(), u.ID, func(u store.User) (store.User, error) {
-		m, err := parseMultiFactor(u.MultiFactor)
-		if err != nil {
-			return u, err
-		}
+	err = updateMultiFactor(r.Context(), s.store, u.ID, func(m *multiFactor) error {
 		if m.Authenticator != nil {
-			return u, errAlreadyEnabled
+			return errAlreadyEnabled
 		}
 		// The enrolment code is used: it cannot be replayed at a login.
 		m.Authenticator, m.RecoveryCodes, m.LastStep = a, hashes, step
 		m.Failures, m.LastFailureAt = 0, time.Time{}
-		u.MultiFactor, err = m.encode()
-		return u, err
+		return nil
 	})
 	switch {
 	case errors.Is(err, errAlreadyEnabled):
@@ -247,15 +242,10 @@ func (s *Server) handleDisableTwoFactor(w http.ResponseWriter, r *http.Request) 
 			writeAPIErrors(w, fieldError("code", "blank", "A code from the authenticator or a recovery code is required."))
 			return
 		}
-		if err := s.store.UpdateUser(ctx, u.ID, func(u store.User) (store.User, error) {
-			m, err := parseMultiFactor(u.MultiFactor)
-			if err != nil {
-				return u, err
-			}
-			removeAll(&m)
+		if err := updateMultiFactor(ctx, s.store, u.ID, func(m *multiFactor) error {
+			removeAll(m)
 			m.Failures, m.LastFailureAt = 0, time.Time{}
-			u.MultiFactor, err = m.encode()
-			return u, err
+			return nil
 		}); err != nil {
 			writeAdminError(w, err, "")
 			return
@@ -294,17 +284,12 @@ func (s *Server) handleGenerateRecoveryCodes(w http.ResponseWriter, r *http.Requ
 		return
 	}
 	codes, hashes := newRecoveryCodes(u.ID)
-	err := s.store.UpdateUser(r.Context(), u.ID, func(u store.User) (store.User, error) {
-		m, err := parseMultiFactor(u.MultiFactor)
-		if err != nil {
-			return u, err
-		}
+	err := updateMultiFactor(r.Context(), s.store, u.ID, func(m *multiFactor) error {
 		if !m.enabled() {
-			return u, errCodeDone
+			return errCodeDone
 		}
 		m.RecoveryCodes = hashes
-		u.MultiFactor, err = m.encode()
-		return u, err
+		return nil
 	})
 	switch {
 	case errors.Is(err, errCodeDone):

@@ -301,20 +301,15 @@ func (s *Server) handleWebAuthnRegisterComplete(w http.ResponseWriter, r *http.R
 		return
 	}
 	pk := newPasskey(cred, rpID, c.Name, c.DisplayName, s.now())
-	err = s.store.UpdateUser(ctx, userID, func(u store.User) (store.User, error) {
-		m, err := parseMultiFactor(u.MultiFactor)
-		if err != nil {
-			return u, err
-		}
+	err = updateMultiFactor(ctx, s.store, userID, func(m *multiFactor) error {
 		if len(m.Passkeys) >= maxPasskeys {
-			return u, errPasskeyLimit
+			return errPasskeyLimit
 		}
 		if m.findPasskey(cred.ID) >= 0 {
-			return u, errPasskeyDuplicate
+			return errPasskeyDuplicate
 		}
 		m.Passkeys = append(m.Passkeys, pk)
-		u.MultiFactor, err = m.encode()
-		return u, err
+		return nil
 	})
 	switch {
 	case errors.Is(err, errPasskeyLimit):
@@ -581,14 +576,10 @@ func (s *Server) handleWebAuthnLogin(w http.ResponseWriter, r *http.Request) {
 	// passkey removed meanwhile cannot sign in.
 	var used passkey
 	clone := false
-	err = s.store.UpdateUser(ctx, user.ID, func(u store.User) (store.User, error) {
-		m, err := parseMultiFactor(u.MultiFactor)
-		if err != nil {
-			return u, err
-		}
+	err = updateMultiFactor(ctx, s.store, user.ID, func(m *multiFactor) error {
 		i := m.findPasskey(cred.ID)
 		if i < 0 || m.Passkeys[i].CloneWarning {
-			return u, errPasskeyRefused
+			return errPasskeyRefused
 		}
 		p := &m.Passkeys[i]
 		a := webauthn.Authenticator{SignCount: p.SignCount}
@@ -600,8 +591,7 @@ func (s *Server) handleWebAuthnLogin(w http.ResponseWriter, r *http.Request) {
 			p.BackupState = parsed.Response.AuthenticatorData.Flags.HasBackupState()
 		}
 		used = *p
-		u.MultiFactor, err = m.encode()
-		return u, err
+		return nil
 	})
 	switch {
 	case errors.Is(err, errPasskeyRefused):
@@ -741,18 +731,13 @@ func (s *Server) updatePasskey(ctx context.Context, id, userID string, f func(m 
 	if err != nil {
 		return nil, err
 	}
-	err = s.store.UpdateUser(ctx, u.ID, func(u store.User) (store.User, error) {
-		m, err := parseMultiFactor(u.MultiFactor)
-		if err != nil {
-			return u, err
-		}
+	err = updateMultiFactor(ctx, s.store, u.ID, func(m *multiFactor) error {
 		i := m.passkeyByID(id)
 		if i < 0 {
-			return u, store.ErrNotFound
+			return store.ErrNotFound
 		}
-		f(&m, i)
-		u.MultiFactor, err = m.encode()
-		return u, err
+		f(m, i)
+		return nil
 	})
 	if err != nil {
 		return nil, err
