@@ -130,12 +130,17 @@ func (k *Kit) sealDevice(tok string) (string, error) {
 
 // openDevice opens a device cookie with the current or an old key; any
 // failure yields "" (no device token: the login goes on without one).
-func (k *Kit) openDevice(v string) string {
-	if v == "" || len(v) > 4096 {
+func (k *Kit) openDevice(v string) string { return openAny(k.cookieAEAD, v, 4096, k.devName) }
+
+// openAny opens the sealed value v of the cookie name with any of aeads
+// (the current key first, then old ones). An empty value, one longer than
+// max, and any failure yield "": the secret is simply absent.
+func openAny(aeads []cipher.AEAD, v string, max int, name string) string {
+	if v == "" || len(v) > max {
 		return ""
 	}
-	for _, a := range k.cookieAEAD {
-		if pt, err := open(a, v, []byte(k.devName)); err == nil {
+	for _, a := range aeads {
+		if pt, err := open(a, v, []byte(name)); err == nil {
 			return string(pt)
 		}
 	}

@@ -286,17 +286,7 @@ func (k *Kit) sealTrust(id string) (string, error) {
 
 // openTrust opens a trust cookie with the current or an old key; any
 // failure yields "" (no trust: the IdP asks for the second factor).
-func (k *Kit) openTrust(v string) string {
-	if v == "" || len(v) > 2048 {
-		return ""
-	}
-	for _, a := range k.trustAEAD {
-		if pt, err := open(a, v, []byte(k.trustName)); err == nil {
-			return string(pt)
-		}
-	}
-	return ""
-}
+func (k *Kit) openTrust(v string) string { return openAny(k.trustAEAD, v, 2048, k.trustName) }
 
 // setTrustCookie sets the sealed trust cookie: HttpOnly, Secure unless in
 // development mode, SameSite=Lax, persistent for 30 days. Logout keeps it
