@@ -10,6 +10,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -404,23 +405,14 @@ func signInMethods(amr []string) string {
 			parts = append(parts, "authenticator app")
 		case "mfa":
 		case "hwk", "swk", "user", "pop":
-			if !contains(parts, "passkey") {
+			if !slices.Contains(parts, "passkey") {
 				parts = append(parts, "passkey")
 			}
 		default:
-			if !contains(parts, m) {
+			if !slices.Contains(parts, m) {
 				parts = append(parts, m)
 			}
 		}
 	}
 	return strings.Join(parts, " and ")
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

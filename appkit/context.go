@@ -3,6 +3,7 @@ package appkit
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"sync"
 	"time"
 
@@ -90,17 +91,10 @@ func (u *UserInfo) SignedInWith() string { return signInMethods(u.AMR) }
 
 // MultiFactor reports whether the login used more than one factor (amr
 // "mfa").
-func (u *UserInfo) MultiFactor() bool { return contains(u.AMR, "mfa") }
+func (u *UserInfo) MultiFactor() bool { return slices.Contains(u.AMR, "mfa") }
 
 // HasRole reports whether the user has role in this app.
-func (u *UserInfo) HasRole(role string) bool {
-	for _, r := range u.Roles {
-		if r == role {
-			return true
-		}
-	}
-	return false
-}
+func (u *UserInfo) HasRole(role string) bool { return slices.Contains(u.Roles, role) }
 
 func withState(ctx context.Context, st *reqState) context.Context {
 	return context.WithValue(ctx, ctxKey{}, st)
