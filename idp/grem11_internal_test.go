@@ -175,11 +175,11 @@ func TestRelyingPartyDisplayName(t *testing.T) {
 // anything else never reaches the store.
 func TestACC12_TicketIDShape(t *testing.T) {
 	good := randomSecret()
-	if !wellFormedTicketID(good) {
+	if ticketSecretHash(good) == nil {
 		t.Fatalf("%q refused", good)
 	}
 	for _, bad := range []string{good[:42], good + "A", "!" + good[1:], good[:42] + "=", good[:20] + " " + good[21:], ""} {
-		if wellFormedTicketID(bad) {
+		if ticketSecretHash(bad) != nil {
 			t.Errorf("%q accepted", bad)
 		}
 	}

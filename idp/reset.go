@@ -1,6 +1,7 @@
 package idp
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -35,7 +36,7 @@ func (s *Server) handleForgotPassword(w http.ResponseWriter, r *http.Request) {
 		s.badJSON(w)
 		return
 	}
-	login, err := loginIDParam("loginId", cmpOr(param(req.LoginID), cmpOr(param(req.Email), param(req.Username))))
+	login, err := loginIDParam("loginId", cmp.Or(param(req.LoginID), param(req.Email), param(req.Username)))
 	if err != nil {
 		s.writeAccountError(w, r, err)
 		return
@@ -108,10 +109,11 @@ func (s *Server) forgotPassword(ctx context.Context, login string, app *store.Ap
 // using it up. ErrNotFound for anything else (malformed, unknown, expired,
 // used, or a user since deleted or deactivated).
 func (s *Server) resetTicket(ctx context.Context, id string) (*store.Ticket, *store.User, error) {
-	if !wellFormedTicketID(id) {
+	hash := ticketSecretHash(id)
+	if hash == nil {
 		return nil, nil, store.ErrNotFound
 	}
-	t, err := s.store.GetTicket(ctx, store.TicketPasswordReset, sha(id), s.now())
+	t, err := s.store.GetTicket(ctx, store.TicketPasswordReset, hash, s.now())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -156,7 +158,7 @@ func (s *Server) resetPassword(w http.ResponseWriter, r *http.Request, id, pw st
 		return
 	}
 	// Single use: of concurrent resets exactly one takes the ticket.
-	if _, err := s.store.TakeTicket(ctx, store.TicketPasswordReset, sha(id), s.now()); err != nil {
+	if _, err := s.store.TakeTicket(ctx, store.TicketPasswordReset, t.Hash, s.now()); err != nil {
 		s.writeAccountError(w, r, err)
 		return
 	}

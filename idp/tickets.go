@@ -1,6 +1,7 @@
 package idp
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -27,7 +28,6 @@ const (
 	emailChangeTicketTTL = 24 * time.Hour   // ACC-9
 	mailWindow           = 15 * time.Minute // ACC-3: per-account window
 	mailsPerWindow       = 3                // ACC-3: link mails per account and kind per window
-	ticketIDLen          = 43               // 32 bytes, base64url without padding
 	validForReset        = "15 minutes"
 	validForVerification = "24 hours"
 )
@@ -38,27 +38,27 @@ type ticketData struct {
 	Email string `json:"email"`
 }
 
-// wellFormedTicketID rejects anything that cannot be one of our ids
-// before it reaches the store.
-func wellFormedTicketID(id string) bool {
-	if len(id) != ticketIDLen {
-		return false
+// newTicketSecret returns a new ticket id (verificationId,
+// changePasswordId, twoFactorId, twoFactorTrustId): 32 random bytes,
+// base64url without padding (43 characters, the refresh tokens' shape),
+// and its SHA-256, the only form stored.
+func newTicketSecret() (string, []byte) { return newRefreshToken() }
+
+// ticketSecretHash returns the stored hash of a presented ticket id, or
+// nil when it cannot be one of ours (it then never reaches the store).
+func ticketSecretHash(id string) []byte {
+	if !wellFormedRefreshToken(id) {
+		return nil
 	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
+	return hashToken(id)
 }
 
 // issueTicket creates a ticket of kind for the user and returns its id
 // (the only copy of the secret).
 func (s *core) issueTicket(ctx context.Context, kind, userID, appID string, ttl time.Duration, email string) (string, error) {
-	id := randomSecret()
+	id, hash := newTicketSecret()
 	now := s.now()
-	t := &store.Ticket{Hash: sha(id), Kind: kind, UserID: userID, ApplicationID: appID, CreatedAt: now, ExpiresAt: now.Add(ttl)}
+	t := &store.Ticket{Hash: hash, Kind: kind, UserID: userID, ApplicationID: appID, CreatedAt: now, ExpiresAt: now.Add(ttl)}
 	if email != "" {
 		t.Data, _ = json.Marshal(ticketData{Email: email})
 	}
@@ -147,7 +147,7 @@ func (s *Server) sendMail(ctx context.Context, m accountMail) {
 		return
 	}
 	d := m.data
-	d.Email = cmpOr(d.Email, m.to)
+	d.Email = cmp.Or(d.Email, m.to)
 	if m.app != nil {
 		d.AppName = m.app.Name
 	}
@@ -161,11 +161,4 @@ func (s *Server) sendMail(ctx context.Context, m accountMail) {
 	if err := s.cfg.Mailer.Send(ctx, mail.Message{To: m.to, Template: m.template, Data: d}); err != nil {
 		s.log.LogAttrs(ctx, slog.LevelWarn, "mail not queued", slog.String("template", m.template), slog.String("userId", m.userID), slog.String("err", err.Error()))
 	}
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

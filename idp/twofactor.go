@@ -448,20 +448,6 @@ func (s *Server) useCode(ctx context.Context, userID, code string, recovery bool
 	return out, nil
 }
 
-// newTicketSecret returns a new id handed out to an app (twoFactorId,
-// twoFactorTrustId): 32 random bytes, base64url, and its SHA-256, the
-// only form stored.
-func newTicketSecret() (string, []byte) { return newRefreshToken() }
-
-// ticketSecretHash returns the stored hash of a presented id, or nil when
-// it cannot be one of ours (it then never reaches the store).
-func ticketSecretHash(id string) []byte {
-	if !wellFormedRefreshToken(id) {
-		return nil
-	}
-	return hashToken(id)
-}
-
 // pendingLogin is the Data of a TicketTwoFactor: the first step of a
 // password login, waiting for its code. It carries what the password
 // grant would have written, so the second step completes exactly that

@@ -40,18 +40,19 @@ func (s *Server) handleVerifyEmail(w http.ResponseWriter, r *http.Request) {
 
 // verifyEmail uses up a verification or email-change ticket.
 func (s *Server) verifyEmail(ctx context.Context, id string) error {
-	if !wellFormedTicketID(id) {
+	hash := ticketSecretHash(id)
+	if hash == nil {
 		return store.ErrNotFound
 	}
 	now := s.now()
-	t, err := s.store.TakeTicket(ctx, store.TicketVerifyEmail, sha(id), now)
+	t, err := s.store.TakeTicket(ctx, store.TicketVerifyEmail, hash, now)
 	if err == nil {
 		return s.markVerified(ctx, t)
 	}
 	if !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("verify email: %w", err)
 	}
-	t, err = s.store.TakeTicket(ctx, store.TicketEmailChange, sha(id), now)
+	t, err = s.store.TakeTicket(ctx, store.TicketEmailChange, hash, now)
 	if err != nil {
 		return err
 	}
