@@ -135,48 +135,21 @@ func (s *Server) currentPasswordUser(w http.ResponseWriter, r *http.Request, log
 // attempt for the brute-force policy (AUD-1 machinery): the client IP's
 // password bucket (429 when empty), the account's delay and hard stop
 // (refused attempts cost a dummy hash and answer like a wrong password),
-// and a wrong password counts against both. An unknown loginId, a wrong
-// password, a locked and a deactivated account all answer 400
-// [invalid]currentPassword.
+// and a wrong password counts against both: the login's own matchPassword.
+// An unknown loginId, a wrong password, a locked and a deactivated account
+// all answer 400 [invalid]currentPassword.
 func (s *Server) checkCurrentPassword(ctx context.Context, login, pw, ip string) (*store.User, error) {
-	bad := func() error { return invalid("currentPassword", "invalid", "The current password is not correct.") }
-	if !s.pwLimit.allowed(ip) {
+	v, _, e := s.matchPassword(ctx, loginAttempt{login: login, pw: pw, ip: ip}, s.now())
+	switch {
+	case e == nil && v.user.Active:
+		return v.user, nil
+	case e == nil || e.Status == http.StatusBadRequest:
+		return nil, invalid("currentPassword", "invalid", "The current password is not correct.")
+	case e.Status == http.StatusTooManyRequests:
 		return nil, errRateLimited
+	default:
+		return nil, fmt.Errorf("current password: %w", e)
 	}
-	pol := s.cfg.Lockout
-	att := loginAttempt{login: login, ip: ip}
-	user, err := s.store.GetUserByLogin(ctx, login)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("current password: %w", err)
-	}
-	if user == nil {
-		s.hasher.VerifyDummy(ctx, pw)
-		s.loginFailed(ctx, nil, "", att, "unknown_user")
-		return nil, bad()
-	}
-	if !pol.Disabled {
-		af, err := s.store.GetLoginFailures(ctx, user.ID, "")
-		if err != nil {
-			return nil, fmt.Errorf("current password: %w", err)
-		}
-		if pol.refuses(af, s.now()) {
-			s.hasher.VerifyDummy(ctx, pw)
-			s.loginFailed(ctx, user, "", att, "locked")
-			return nil, bad()
-		}
-	}
-	ok, _, err := s.hasher.Verify(ctx, user.PasswordHash, pw)
-	if err != nil && ctx.Err() != nil {
-		return nil, fmt.Errorf("current password: %w", ctx.Err())
-	}
-	if !ok {
-		s.loginFailed(ctx, user, "", att, "bad_password")
-		return nil, bad()
-	}
-	if !user.Active {
-		return nil, bad()
-	}
-	return user, nil
 }
 
 // newPasswordHash applies the password policy (with the user's context

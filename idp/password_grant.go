@@ -135,10 +135,34 @@ func (s *Server) checkPassword(ctx context.Context, att loginAttempt) (*store.Us
 // and the refusals only the right password may learn.
 func (s *Server) verifyPassword(ctx context.Context, att loginAttempt) (*passedPassword, *oauthError) {
 	now := s.now()
+	v, rehash, e := s.matchPassword(ctx, att, now)
+	if e != nil {
+		return nil, e
+	}
+	// The right password: from here on the answer may say why.
+	if e := loginRefusal(v.user, now); e != nil {
+		return nil, e
+	}
+	if rehash { // IDP-HASH-2: upgrade imported or outdated hashes on login
+		if h, err := s.hasher.Hash(ctx, att.pw); err == nil {
+			v.newHash = h
+		}
+	}
+	return v, nil
+}
+
+// matchPassword is every password check's guard: the per-IP bucket (a
+// trusted device's own guesses excepted), the account's delay and hard
+// stop (refused attempts cost a dummy hash), the hash, and the failure
+// counting; unknown accounts, refused attempts and wrong passwords all
+// answer invalid_user_credentials. rehash reports an outdated hash. The
+// login (verifyPassword) and the current-password check of the account
+// flows (ACC-7) share it, so guessing either is the same failed login.
+func (s *Server) matchPassword(ctx context.Context, att loginAttempt, now time.Time) (v *passedPassword, rehash bool, e *oauthError) {
 	pol := s.cfg.Lockout
 	user, err := s.store.GetUserByLogin(ctx, att.login)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, errServer()
+		return nil, false, errServer()
 	}
 	// A device token counts only for the account it was issued for;
 	// anything else is treated as none.
@@ -150,34 +174,34 @@ func (s *Server) verifyPassword(ctx context.Context, att loginAttempt) (*passedP
 	if deviceID != "" {
 		df, err := s.store.GetLoginFailures(ctx, user.ID, deviceID)
 		if err != nil {
-			return nil, errServer()
+			return nil, false, errServer()
 		}
 		trusted = pol.Disabled || df.Count < pol.DeviceFailures
 	}
 	// The per-IP bucket (IDP-BF-3) is for strangers; a trusted browser's
 	// own guesses are bounded by DeviceFailures.
 	if !trusted && !s.pwLimit.allowed(att.ip) {
-		return nil, &oauthError{Status: http.StatusTooManyRequests}
+		return nil, false, &oauthError{Status: http.StatusTooManyRequests}
 	}
 	if user == nil {
 		s.hasher.VerifyDummy(ctx, att.pw)
 		s.loginFailed(ctx, nil, "", att, "unknown_user")
-		return nil, errInvalidCredentials()
+		return nil, false, errInvalidCredentials()
 	}
 	if !trusted && !pol.Disabled {
 		af, err := s.store.GetLoginFailures(ctx, user.ID, "")
 		if err != nil {
-			return nil, errServer()
+			return nil, false, errServer()
 		}
 		if pol.refuses(af, now) {
 			s.hasher.VerifyDummy(ctx, att.pw)
 			s.loginFailed(ctx, user, "", att, "locked")
-			return nil, errInvalidCredentials()
+			return nil, false, errInvalidCredentials()
 		}
 	}
 	ok, rehash, err := s.hasher.Verify(ctx, user.PasswordHash, att.pw)
 	if err != nil && ctx.Err() != nil {
-		return nil, errServer()
+		return nil, false, errServer()
 	}
 	if !ok {
 		counter := "" // the account's counter, or only the trusted device's
@@ -185,19 +209,9 @@ func (s *Server) verifyPassword(ctx context.Context, att loginAttempt) (*passedP
 			counter = deviceID
 		}
 		s.loginFailed(ctx, user, counter, att, "bad_password")
-		return nil, errInvalidCredentials()
+		return nil, false, errInvalidCredentials()
 	}
-	// The right password: from here on the answer may say why.
-	if e := loginRefusal(user, now); e != nil {
-		return nil, e
-	}
-	v := &passedPassword{user: user, deviceID: deviceID, trusted: trusted}
-	if rehash { // IDP-HASH-2: upgrade imported or outdated hashes on login
-		if h, err := s.hasher.Hash(ctx, att.pw); err == nil {
-			v.newHash = h
-		}
-	}
-	return v, nil
+	return &passedPassword{user: user, deviceID: deviceID, trusted: trusted}, rehash, nil
 }
 
 // completeLogin writes a verified login (its record and, when
