@@ -3,8 +3,6 @@ package appkit
 import (
 	"context"
 	"crypto/cipher"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"html/template"
@@ -16,7 +14,6 @@ import (
 
 	"github.com/boombuler/barcode/qr"
 
-	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore"
 	"github.com/gatehouse-auth/gatehouse/idpclient"
 )
 
@@ -123,12 +120,7 @@ func (k *Kit) twoFactorView(r *http.Request) TwoFactorView {
 }
 
 // setupKey is the store key of the session's pending secret.
-func setupKey(sessionKey string) string {
-	h := sha256.New()
-	h.Write([]byte(setupKeyPrefix))
-	h.Write([]byte(sessionKey))
-	return hex.EncodeToString(h.Sum(nil))
-}
+func setupKey(sessionKey string) string { return labelledKey(setupKeyPrefix, sessionKey) }
 
 func (k *Kit) setupAEAD() (cipher.AEAD, error) { return newAEAD(k.cfg.SealKey, infoTOTPSetup) }
 
@@ -138,20 +130,15 @@ func (k *Kit) pendingSecret(r *http.Request) (string, bool) {
 	if s == nil {
 		return "", false
 	}
-	key := setupKey(s.Key)
-	b, err := k.store.GetRefreshResult(r.Context(), key)
-	if err != nil || len(b) == 0 {
-		if err != nil && !errors.Is(err, sessionstore.ErrNotFound) {
-			k.log.Warn("appkit: read pending authenticator secret", "err", err)
-		}
-		return "", false
-	}
 	a, err := k.setupAEAD()
 	if err != nil {
 		return "", false
 	}
-	pt, err := open(a, string(b), []byte(key))
-	if err != nil || len(pt) == 0 {
+	pt, err := k.getSealed(r.Context(), a, setupKey(s.Key))
+	if err != nil {
+		k.log.Warn("appkit: read pending authenticator secret", "err", err)
+	}
+	if len(pt) == 0 {
 		return "", false
 	}
 	return string(pt), true
@@ -162,18 +149,11 @@ func (k *Kit) putPendingSecret(ctx context.Context, secret string) error {
 	if s == nil {
 		return ErrNoSession
 	}
-	key := setupKey(s.Key)
-	var sealed string
-	if secret != "" {
-		a, err := k.setupAEAD()
-		if err != nil {
-			return err
-		}
-		if sealed, err = seal(a, []byte(secret), []byte(key)); err != nil {
-			return err
-		}
+	a, err := k.setupAEAD()
+	if err != nil {
+		return err
 	}
-	return k.store.SetRefreshResult(ctx, key, []byte(sealed), TOTPSetupLifetime)
+	return k.putSealed(ctx, a, setupKey(s.Key), []byte(secret), TOTPSetupLifetime)
 }
 
 // authenticatorSetup builds the page's view of secret for u.

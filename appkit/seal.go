@@ -1,6 +1,7 @@
 package appkit
 
 import (
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
@@ -12,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore"
 )
 
 // HKDF labels: one derived key per purpose, so a key never serves two.
@@ -150,11 +153,48 @@ func openAny(aeads []cipher.AEAD, v string, max int, name string) string {
 // claimKey is the store key of a refresh token's coordination record. It
 // is a labelled hash, so it differs from the IdP's own SHA-256(RT) lookup
 // hash and reveals nothing usable.
-func claimKey(rt string) string {
+func claimKey(rt string) string { return labelledKey(claimPrefix, rt) }
+
+// labelledKey is a session-store key derived from a secret v: the hash of
+// a label and v, so the store never holds v and keys of different uses
+// never meet.
+func labelledKey(label, v string) string {
 	h := sha256.New()
-	h.Write([]byte(claimPrefix))
-	h.Write([]byte(rt))
+	h.Write([]byte(label))
+	h.Write([]byte(v))
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// putSealed keeps pt in the session store's short-lived records under key
+// for ttl, sealed with a and bound to key; an empty pt stores an empty
+// record (ended: getSealed reads it as absent).
+func (k *Kit) putSealed(ctx context.Context, a cipher.AEAD, key string, pt []byte, ttl time.Duration) error {
+	var sealed string
+	if len(pt) > 0 {
+		var err error
+		if sealed, err = seal(a, pt, []byte(key)); err != nil {
+			return err
+		}
+	}
+	return k.store.SetRefreshResult(ctx, key, []byte(sealed), ttl)
+}
+
+// getSealed reads and opens the record putSealed kept under key. It
+// answers nil, nil for an absent, expired, ended or unopenable record, and
+// an error only when the store fails.
+func (k *Kit) getSealed(ctx context.Context, a cipher.AEAD, key string) ([]byte, error) {
+	b, err := k.store.GetRefreshResult(ctx, key)
+	if errors.Is(err, sessionstore.ErrNotFound) || (err == nil && len(b) == 0) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	pt, err := open(a, string(b), []byte(key))
+	if err != nil {
+		return nil, nil
+	}
+	return pt, nil
 }
 
 // resultAEAD derives the key that seals a refresh result from the refresh

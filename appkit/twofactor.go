@@ -2,9 +2,7 @@ package appkit
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"html/template"
@@ -12,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gatehouse-auth/gatehouse/appkit/sessionstore"
 	"github.com/gatehouse-auth/gatehouse/idpclient"
 )
 
@@ -98,12 +95,7 @@ type pendingStep struct {
 
 // stepKey is the store key of a second step's record: a labelled hash of
 // the cookie value, so the store never holds the value itself.
-func stepKey(cookie string) string {
-	h := sha256.New()
-	h.Write([]byte(stepKeyPrefix))
-	h.Write([]byte(cookie))
-	return hex.EncodeToString(h.Sum(nil))
-}
+func stepKey(cookie string) string { return labelledKey(stepKeyPrefix, cookie) }
 
 // startSecondStep keeps tf's twoFactorId, email and next on the server,
 // sets the browser's second-step cookie and renders the code form (200).
@@ -139,12 +131,7 @@ func (k *Kit) putStep(r *http.Request, val string, p pendingStep) error {
 	if err != nil {
 		return err
 	}
-	key := stepKey(val)
-	sealed, err := seal(a, pt, []byte(key))
-	if err != nil {
-		return err
-	}
-	return k.store.SetRefreshResult(r.Context(), key, []byte(sealed), SecondStepLifetime)
+	return k.putSealed(r.Context(), a, stepKey(val), pt, SecondStepLifetime)
 }
 
 // getStep opens the browser's second-step record; ok is false when there
@@ -154,20 +141,15 @@ func (k *Kit) getStep(r *http.Request) (val string, p pendingStep, ok bool, err 
 	if len(val) != 43 {
 		return "", p, false, nil
 	}
-	key := stepKey(val)
-	b, err := k.store.GetRefreshResult(r.Context(), key)
-	if err != nil || len(b) == 0 {
-		if errors.Is(err, sessionstore.ErrNotFound) || err == nil {
-			err = nil
-		}
-		return "", p, false, err
-	}
 	a, err := newAEAD([]byte(val), infoSecondStep)
 	if err != nil {
 		return "", p, false, err
 	}
-	pt, err := open(a, string(b), []byte(key))
-	if err != nil || json.Unmarshal(pt, &p) != nil || p.TwoFactorID == "" {
+	pt, err := k.getSealed(r.Context(), a, stepKey(val))
+	if err != nil {
+		return "", p, false, err
+	}
+	if pt == nil || json.Unmarshal(pt, &p) != nil || p.TwoFactorID == "" {
 		return "", p, false, nil
 	}
 	return val, p, true, nil
@@ -177,7 +159,7 @@ func (k *Kit) getStep(r *http.Request) (val string, p pendingStep, ok bool, err 
 // empty and the cookie is expired.
 func (k *Kit) endStep(w http.ResponseWriter, r *http.Request, val string) {
 	if val != "" {
-		if err := k.store.SetRefreshResult(r.Context(), stepKey(val), []byte{}, SecondStepLifetime); err != nil {
+		if err := k.putSealed(r.Context(), nil, stepKey(val), nil, SecondStepLifetime); err != nil {
 			k.log.Warn("appkit: second step: end record", "err", err)
 		}
 	}
